@@ -1,0 +1,105 @@
+//! Geometry of launches: workgroup grids past the per-dimension limit, and windows of a
+//! buffer that fit one storage binding.
+
+use crate::{Error, Result};
+
+/// Lays `total` workgroups out as `(x, y, 1)` with `x, y ≤ max_per_dim`.
+///
+/// Shaders number their workgroup `wid.x + wid.y * nwg.x` and return early (uniformly for the
+/// whole workgroup) when that is `≥ total`, so a grid may hold a few spare workgroups.
+pub(crate) fn grid(total: u32, max_per_dim: u32) -> (u32, u32, u32) {
+    if total <= max_per_dim {
+        return (total.max(1), 1, 1);
+    }
+    let y = total.div_ceil(max_per_dim);
+    let x = total.div_ceil(y);
+    (x, y, 1)
+}
+
+/// A byte range of a buffer that fits one storage binding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Window {
+    /// Byte offset of the binding, a multiple of the device's offset alignment.
+    pub offset: u64,
+    /// Byte size of the binding.
+    pub size: u64,
+    /// Elements from the start of the binding to the first element wanted.
+    pub skip: u32,
+}
+
+/// How large a binding may be and where it may start.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BindingLimits {
+    pub max_bytes: u64,
+    pub offset_alignment: u64,
+}
+
+impl BindingLimits {
+    /// Most 4-byte elements a window may cover whatever its start (room for the alignment
+    /// slack is kept).
+    pub(crate) fn max_elements(&self) -> u64 {
+        (self.max_bytes.saturating_sub(self.offset_alignment)) / 4
+    }
+
+    /// The window covering f32 elements `first .. first + count` of a buffer of `buffer_bytes`.
+    pub(crate) fn window(
+        &self,
+        op: &'static str,
+        arg: &'static str,
+        first: u64,
+        count: u64,
+        buffer_bytes: u64,
+    ) -> Result<Window> {
+        let start = first * 4;
+        let offset = start - start % self.offset_alignment;
+        let skip = (start - offset) / 4;
+        let size = ((skip + count) * 4).min(buffer_bytes - offset);
+        if size > self.max_bytes {
+            return Err(Error::TooLarge {
+                op,
+                arg,
+                bytes: size,
+                limit: self.max_bytes,
+            });
+        }
+        Ok(Window {
+            offset,
+            size,
+            skip: skip as u32,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_covers_total_within_limit() {
+        for total in [1u32, 2, 65535, 65536, 65537, 200_000, 4_000_000] {
+            let (x, y, z) = grid(total, 65535);
+            assert!(x <= 65535 && y <= 65535 && z == 1);
+            assert!(x as u64 * y as u64 >= total as u64);
+            assert!(
+                (x as u64 * y as u64) < total as u64 + y as u64,
+                "spare at most one row"
+            );
+        }
+    }
+
+    #[test]
+    fn windows_are_aligned_and_cover_the_range() {
+        let limits = BindingLimits {
+            max_bytes: 1024,
+            offset_alignment: 256,
+        };
+        let w = limits.window("t", "x", 70, 100, 100_000).unwrap();
+        assert_eq!(w.offset % 256, 0);
+        assert_eq!(w.offset / 4 + w.skip as u64, 70);
+        assert!(w.size >= (w.skip as u64 + 100) * 4);
+        assert!(limits.window("t", "x", 0, 300, 100_000).is_err());
+        // a window never runs past the end of its buffer
+        let w = limits.window("t", "x", 10, 5, 60).unwrap();
+        assert_eq!(w.offset + w.size, 60);
+    }
+}

@@ -1,0 +1,324 @@
+//! Dense linear algebra the kernel families share: a tiled, register-blocked GEMM.
+//!
+//! ```
+//! use wgkernels::{linalg, Context};
+//! # fn main() -> wgkernels::Result<()> {
+//! let ctx = Context::new()?;
+//! let x = ctx.tensor(&[1.0, 2.0, 3.0, 4.0], &[2, 2])?;
+//! let w = ctx.tensor(&[1.0, 1.0, 0.0, 2.0], &[2, 2])?;
+//! let y = linalg::matmul(&ctx, &x, &w, false, true)?; // x · wᵀ
+//! assert_eq!(y.to_vec()?, vec![3.0, 4.0, 7.0, 8.0]);
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod reference;
+
+use crate::gpu::{binding, shader, GpuDevice, Shader};
+use crate::{Context, Error, Result, Tensor};
+
+/// Dimensions of `C[m,n] = op(A)[m,k] · op(B)[k,n]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gemm {
+    /// Rows of `op(A)` and `C`.
+    pub m: usize,
+    /// Columns of `op(A)`, rows of `op(B)`.
+    pub k: usize,
+    /// Columns of `op(B)` and `C`.
+    pub n: usize,
+    /// `A` is stored `[k, m]`.
+    pub transpose_a: bool,
+    /// `B` is stored `[n, k]`.
+    pub transpose_b: bool,
+}
+
+impl Gemm {
+    /// The dimensions of `op(a) · op(b)` for stored shapes `a` and `b`; `Err` unless both are
+    /// 2-D with matching inner dimensions.
+    pub fn of(
+        op: &'static str,
+        a: &[usize],
+        b: &[usize],
+        transpose_a: bool,
+        transpose_b: bool,
+    ) -> Result<Gemm> {
+        let (&[ar, ac], &[br, bc]) = (a, b) else {
+            return Err(Error::Shape {
+                op,
+                message: format!("`a` {a:?} and `b` {b:?} must both be 2-D"),
+            });
+        };
+        let (m, k) = if transpose_a { (ac, ar) } else { (ar, ac) };
+        let (kb, n) = if transpose_b { (bc, br) } else { (br, bc) };
+        if k != kb {
+            return Err(Error::Shape {
+                op,
+                message: format!(
+                    "inner dimensions differ: op(a) is [{m}, {k}] (a {a:?}, transpose_a = \
+                     {transpose_a}) but op(b) is [{kb}, {n}] (b {b:?}, transpose_b = {transpose_b})"
+                ),
+            });
+        }
+        Ok(Gemm {
+            m,
+            k,
+            n,
+            transpose_a,
+            transpose_b,
+        })
+    }
+
+    /// Multiply-adds performed: `m·n·k`.
+    pub fn fmas(&self) -> u64 {
+        (self.m * self.n * self.k) as u64
+    }
+}
+
+/// `C = op(A) · op(B)` with a tiled, register-blocked kernel: `C[i,j] = Σ_k op(A)[i,k]·op(B)[k,j]`,
+/// where `op(A) = Aᵀ` when `transpose_a` (A stored `[k,m]`) and likewise for B.
+///
+/// Matrices larger than one storage binding are split into blocks of rows or columns (and of
+/// k, accumulating) that fit. On the CPU path this is [`reference::matmul`] rounded to f32.
+pub fn matmul(
+    ctx: &Context,
+    a: &Tensor,
+    b: &Tensor,
+    transpose_a: bool,
+    transpose_b: bool,
+) -> Result<Tensor> {
+    run(ctx, "matmul", &TILED, a, b, transpose_a, transpose_b)
+}
+
+/// The same product with one thread per output and no data reuse: the baseline that
+/// [`matmul`] is benchmarked against.
+pub fn matmul_naive(
+    ctx: &Context,
+    a: &Tensor,
+    b: &Tensor,
+    transpose_a: bool,
+    transpose_b: bool,
+) -> Result<Tensor> {
+    run(ctx, "matmul_naive", &NAIVE, a, b, transpose_a, transpose_b)
+}
+
+/// A GEMM shader and the edge of the square tile of C that one workgroup computes.
+struct GemmKernel {
+    shader: Shader,
+    tile: usize,
+}
+
+const TILED: GemmKernel = GemmKernel {
+    shader: shader!("linalg/matmul.wgsl"),
+    tile: 64,
+};
+const NAIVE: GemmKernel = GemmKernel {
+    shader: shader!("linalg/matmul_naive.wgsl"),
+    tile: 16,
+};
+/// K-step of the tiled kernel; k-blocks are cut at multiples of it.
+const K_STEP: usize = 16;
+
+fn run(
+    ctx: &Context,
+    op: &'static str,
+    kernel: &GemmKernel,
+    a: &Tensor,
+    b: &Tensor,
+    transpose_a: bool,
+    transpose_b: bool,
+) -> Result<Tensor> {
+    ctx.check_owns(op, "a", a)?;
+    ctx.check_owns(op, "b", b)?;
+    let g = Gemm::of(op, a.shape(), b.shape(), transpose_a, transpose_b)?;
+    match ctx.gpu_device() {
+        None => {
+            let c = reference::matmul(a.host(), b.host(), g);
+            ctx.host_result(c.into_iter().map(|x| x as f32).collect(), &[g.m, g.n])
+        }
+        Some(gpu) => {
+            let c = ctx.output(&[g.m, g.n])?;
+            launch(gpu, op, kernel, g, a.buffer(), b.buffer(), c.buffer())?;
+            Ok(c)
+        }
+    }
+}
+
+/// Uniforms of both GEMM shaders.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    tiles_n: u32,
+    a_offset: u32,
+    a_stride_m: u32,
+    a_stride_k: u32,
+    accumulate: u32,
+    b_offset: u32,
+    b_stride_k: u32,
+    b_stride_n: u32,
+    total_tiles: u32,
+    c_offset: u32,
+    c_stride_m: u32,
+    _pad: [u32; 2],
+}
+
+/// Block sizes `(bm, bn, bk)` such that every operand's window fits one binding.
+///
+/// A row-major block spans (rows of the block) × (full stored row length) elements of its
+/// buffer, so each operand caps the block along its stored row dimension: C caps bm; A caps
+/// bm (or bk when transposed); B caps bk (or bn when transposed).
+fn plan_blocks(op: &'static str, g: Gemm, tile: usize, max_elements: u64) -> Result<[usize; 3]> {
+    let cap = |arg: &'static str, row_len: usize, rows: usize, step: usize| -> Result<usize> {
+        let fit = (max_elements / row_len as u64) as usize;
+        if fit == 0 {
+            return Err(Error::TooLarge {
+                op,
+                arg,
+                bytes: row_len as u64 * 4,
+                limit: max_elements * 4,
+            });
+        }
+        // Cut at whole tiles where the binding allows, so blocks do not add partial tiles.
+        Ok(if fit >= rows || fit < step {
+            fit.min(rows)
+        } else {
+            fit - fit % step
+        })
+    };
+    let mut bm = cap("output", g.n, g.m, tile)?;
+    let (mut bn, mut bk) = (g.n, g.k);
+    if g.transpose_a {
+        bk = bk.min(cap("a", g.m, g.k, K_STEP)?);
+    } else {
+        bm = bm.min(cap("a", g.k, g.m, tile)?);
+    }
+    if g.transpose_b {
+        bn = bn.min(cap("b", g.k, g.n, tile)?);
+    } else {
+        bk = bk.min(cap("b", g.n, g.k, K_STEP)?);
+    }
+    Ok([bm, bn, bk])
+}
+
+fn launch(
+    gpu: &GpuDevice,
+    op: &'static str,
+    kernel: &GemmKernel,
+    g: Gemm,
+    a: &wgpu::Buffer,
+    b: &wgpu::Buffer,
+    c: &wgpu::Buffer,
+) -> Result<()> {
+    let pipeline = gpu.kernel(&kernel.shader)?;
+    let limits = gpu.binding;
+    let [bm, bn, bk] = plan_blocks(op, g, kernel.tile, limits.max_elements())?;
+    let index_a = |i: usize, kk: usize| {
+        if g.transpose_a {
+            kk * g.m + i
+        } else {
+            i * g.k + kk
+        }
+    };
+    let index_b = |kk: usize, j: usize| {
+        if g.transpose_b {
+            j * g.k + kk
+        } else {
+            kk * g.n + j
+        }
+    };
+    // One dispatch per block; uniforms are written before the single submit.
+    let mut launches = Vec::new();
+    for i0 in (0..g.m).step_by(bm) {
+        let m = bm.min(g.m - i0);
+        for j0 in (0..g.n).step_by(bn) {
+            let n = bn.min(g.n - j0);
+            for k0 in (0..g.k).step_by(bk) {
+                let k = bk.min(g.k - k0);
+                let span = |first: usize, last: usize| (first as u64, (last - first + 1) as u64);
+                let (fa, na) = span(index_a(i0, k0), index_a(i0 + m - 1, k0 + k - 1));
+                let (fb, nb) = span(index_b(k0, j0), index_b(k0 + k - 1, j0 + n - 1));
+                let (fc, nc) = span(i0 * g.n + j0, (i0 + m - 1) * g.n + j0 + n - 1);
+                let wa = limits.window(op, "a", fa, na, a.size())?;
+                let wb = limits.window(op, "b", fb, nb, b.size())?;
+                let wc = limits.window(op, "output", fc, nc, c.size())?;
+                let tiles_n = n.div_ceil(kernel.tile);
+                let total_tiles = m.div_ceil(kernel.tile) * tiles_n;
+                let (a_stride_m, a_stride_k) = if g.transpose_a { (1, g.m) } else { (g.k, 1) };
+                let (b_stride_k, b_stride_n) = if g.transpose_b { (1, g.k) } else { (g.n, 1) };
+                let params = Params {
+                    m: m as u32,
+                    n: n as u32,
+                    k: k as u32,
+                    tiles_n: tiles_n as u32,
+                    a_offset: wa.skip,
+                    a_stride_m: a_stride_m as u32,
+                    a_stride_k: a_stride_k as u32,
+                    accumulate: (k0 > 0) as u32,
+                    b_offset: wb.skip,
+                    b_stride_k: b_stride_k as u32,
+                    b_stride_n: b_stride_n as u32,
+                    total_tiles: total_tiles as u32,
+                    c_offset: wc.skip,
+                    c_stride_m: g.n as u32,
+                    _pad: [0; 2],
+                };
+                launches.push((gpu.uniform(&params)?, [wa, wb, wc], total_tiles as u32));
+            }
+        }
+    }
+    gpu.submit(|encoder| {
+        for (uniform, [wa, wb, wc], groups) in &launches {
+            let resources = [
+                uniform.buffer().as_entire_binding(),
+                binding(a, wa),
+                binding(b, wb),
+                binding(c, wc),
+            ];
+            gpu.dispatch(encoder, &pipeline, &resources, *groups);
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gemm(m: usize, k: usize, n: usize, ta: bool, tb: bool) -> Gemm {
+        Gemm {
+            m,
+            k,
+            n,
+            transpose_a: ta,
+            transpose_b: tb,
+        }
+    }
+
+    #[test]
+    fn blocks_fit_the_binding_along_each_stored_row_dimension() {
+        let max = 10_000;
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let g = gemm(1000, 300, 200, ta, tb);
+            let [bm, bn, bk] = plan_blocks("t", g, 64, max).unwrap();
+            assert!(bm * g.n <= max as usize, "C rows");
+            let a_rows = if ta { bk * g.m } else { bm * g.k };
+            let b_rows = if tb { bn * g.k } else { bk * g.n };
+            assert!(
+                a_rows <= max as usize && b_rows <= max as usize,
+                "{ta} {tb}"
+            );
+            assert!(bm >= 1 && bn >= 1 && bk >= 1);
+        }
+    }
+
+    #[test]
+    fn a_row_longer_than_a_binding_cannot_be_split() {
+        let g = gemm(4, 20_000, 4, false, false);
+        assert!(matches!(
+            plan_blocks("t", g, 64, 10_000),
+            Err(Error::TooLarge { arg: "a", .. })
+        ));
+    }
+}

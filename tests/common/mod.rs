@@ -1,0 +1,45 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use wgkernels::{Context, GpuOptions};
+
+/// A GPU context that poisons fresh outputs with NaN, or `None` (test skipped) where there is
+/// no adapter — unless `WGKERNELS_REQUIRE_GPU=1`, where a missing adapter fails the test.
+pub fn gpu() -> Option<Context> {
+    gpu_with(GpuOptions::default())
+}
+
+pub fn gpu_with(options: GpuOptions) -> Option<Context> {
+    let options = GpuOptions {
+        poison_outputs: true,
+        ..options
+    };
+    match Context::gpu_with(options) {
+        Ok(ctx) => Some(ctx),
+        Err(e) if std::env::var("WGKERNELS_REQUIRE_GPU").as_deref() == Ok("1") => {
+            panic!("WGKERNELS_REQUIRE_GPU=1 but no GPU context: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping GPU test: {e}");
+            None
+        }
+    }
+}
+
+/// A fresh random generator; the seed is printed so that a failure can be replayed with
+/// `WGKERNELS_SEED`.
+pub fn rng() -> StdRng {
+    let seed = std::env::var("WGKERNELS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random::<u64>);
+    eprintln!("WGKERNELS_SEED={seed}");
+    StdRng::seed_from_u64(seed)
+}
+
+/// `len` values uniform in [-1, 1).
+pub fn uniform(rng: &mut StdRng, len: usize) -> Vec<f32> {
+    (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+}

@@ -1,0 +1,257 @@
+//! GEMM on the GPU against the f64 CPU reference, and the machinery under it: binding
+//! splits, large grids, the buffer pool, errors.
+//!
+//! Bound: f32 dot products of length k with inputs in [-1, 1) carry a relative error of
+//! about √k·2⁻²⁴ (≈ 1e-6 at k = 257); 1e-5 leaves room for the summation order and still
+//! catches any wrong element, which would be O(1/√(m·n)) or larger.
+
+mod common;
+
+use wgkernels::compare::relative_error;
+use wgkernels::linalg::{self, reference, Gemm};
+use wgkernels::{Context, Error, GpuOptions, Tensor};
+
+const BOUND: f64 = 1e-5;
+const TRANSPOSES: [(bool, bool); 4] = [(false, false), (true, false), (false, true), (true, true)];
+
+type MatmulFn = fn(&Context, &Tensor, &Tensor, bool, bool) -> wgkernels::Result<Tensor>;
+
+/// Runs `op(A)[m,k]·op(B)[k,n]` on fresh random inputs and returns the relative error.
+fn check(ctx: &Context, matmul: MatmulFn, m: usize, k: usize, n: usize, ta: bool, tb: bool) -> f64 {
+    let mut rng = common::rng();
+    let a = common::uniform(&mut rng, m * k);
+    let b = common::uniform(&mut rng, k * n);
+    let a_shape = if ta { [k, m] } else { [m, k] };
+    let b_shape = if tb { [n, k] } else { [k, n] };
+    let g = Gemm::of("test", &a_shape, &b_shape, ta, tb).unwrap();
+    let want = reference::matmul(&a, &b, g);
+    let c = matmul(
+        ctx,
+        &ctx.tensor(&a, &a_shape).unwrap(),
+        &ctx.tensor(&b, &b_shape).unwrap(),
+        ta,
+        tb,
+    )
+    .unwrap();
+    assert_eq!(c.shape(), &[m, n]);
+    relative_error(&c.to_vec().unwrap(), &want)
+}
+
+#[test]
+fn tiled_and_naive_match_the_reference_on_odd_shapes() {
+    let Some(ctx) = common::gpu() else { return };
+    for (m, k, n) in [
+        (1, 1, 1),
+        (7, 13, 5),
+        (129, 65, 257),
+        (64, 16, 64),
+        (1, 300, 1),
+    ] {
+        for (ta, tb) in TRANSPOSES {
+            for (name, matmul) in [
+                ("tiled", linalg::matmul as MatmulFn),
+                ("naive", linalg::matmul_naive),
+            ] {
+                let err = check(&ctx, matmul, m, k, n, ta, tb);
+                assert!(err < BOUND, "{name} {m}x{k}x{n} ta={ta} tb={tb}: {err:e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn matrices_larger_than_a_binding_are_split_in_every_direction() {
+    // A 4 KiB binding cap forces blocks along m, n and k (with accumulation) depending on
+    // which operand is transposed.
+    let Some(ctx) = common::gpu_with(GpuOptions {
+        max_binding_bytes: Some(4096),
+        ..Default::default()
+    }) else {
+        return;
+    };
+    for (m, k, n) in [(70, 50, 90), (130, 3, 7), (5, 200, 3)] {
+        for (ta, tb) in TRANSPOSES {
+            let err = check(&ctx, linalg::matmul, m, k, n, ta, tb);
+            assert!(err < BOUND, "split {m}x{k}x{n} ta={ta} tb={tb}: {err:e}");
+        }
+    }
+}
+
+#[test]
+fn an_operand_larger_than_the_device_binding_limit_is_split() {
+    let Some(ctx) = common::gpu() else { return };
+    let limit = ctx.max_binding_bytes().unwrap();
+    if limit > 512 << 20 {
+        eprintln!("binding limit {limit} B: too large to exceed in a test");
+        return;
+    }
+    let (k, n) = (257, 3);
+    let m = (limit / 4 / k as u64) as usize + 17; // A is just over one binding
+    assert!((m * k * 4) as u64 > limit);
+    let err = check(&ctx, linalg::matmul, m, k, n, false, false);
+    assert!(err < BOUND, "{m}x{k}x{n}: {err:e}");
+}
+
+#[test]
+fn grids_over_65535_workgroups_are_folded_into_two_dimensions() {
+    let Some(ctx) = common::gpu() else { return };
+    // 16×16 outputs per workgroup: 257² = 66049 workgroups, and the NaN poisoning fill of
+    // the output needs 65 634 workgroups of 256 — both past the per-dimension limit.
+    let (m, k, n) = (4099, 2, 4099);
+    let err = check(&ctx, linalg::matmul_naive, m, k, n, false, true);
+    assert!(err < BOUND, "{err:e}");
+}
+
+#[test]
+fn cpu_and_gpu_contexts_agree() {
+    let Some(gpu) = common::gpu() else { return };
+    let cpu = Context::cpu();
+    assert!(!cpu.is_gpu() && gpu.is_gpu());
+    let mut rng = common::rng();
+    let (m, k, n) = (33, 47, 29);
+    let a = common::uniform(&mut rng, m * k);
+    let b = common::uniform(&mut rng, n * k);
+    let run = |ctx: &Context| {
+        let a = ctx.tensor(&a, &[m, k]).unwrap();
+        let b = ctx.tensor(&b, &[n, k]).unwrap();
+        linalg::matmul(ctx, &a, &b, false, true)
+            .unwrap()
+            .to_vec()
+            .unwrap()
+    };
+    let on_cpu: Vec<f64> = run(&cpu).iter().map(|&x| x as f64).collect();
+    let err = relative_error(&run(&gpu), &on_cpu);
+    assert!(err < BOUND, "{err:e}");
+}
+
+#[test]
+fn the_pool_reuses_buffers_across_calls() {
+    let Some(ctx) = common::gpu() else { return };
+    let mut rng = common::rng();
+    let a = ctx
+        .tensor(&common::uniform(&mut rng, 50 * 40), &[50, 40])
+        .unwrap();
+    let b = ctx
+        .tensor(&common::uniform(&mut rng, 40 * 30), &[40, 30])
+        .unwrap();
+    let first = linalg::matmul(&ctx, &a, &b, false, false).unwrap();
+    drop(first);
+    let settled = ctx.memory_stats();
+    for _ in 0..100 {
+        let c = linalg::matmul(&ctx, &a, &b, false, false).unwrap();
+        assert_eq!(c.shape(), &[50, 30]);
+    }
+    ctx.synchronize().unwrap();
+    let after = ctx.memory_stats();
+    assert_eq!(after.allocated, settled.allocated, "live bytes grew");
+    assert_eq!(
+        after.allocated + after.cached,
+        settled.allocated + settled.cached,
+        "the pool allocated new buffers instead of reusing"
+    );
+}
+
+#[test]
+fn byte_accounting_tracks_live_and_peak_bytes() {
+    for ctx in [Some(Context::cpu()), common::gpu()].into_iter().flatten() {
+        let base = ctx.allocated_bytes();
+        ctx.reset_peak_allocated_bytes();
+        let t = ctx.zeros(&[1000, 1000]).unwrap();
+        assert!(ctx.allocated_bytes() >= base + 4_000_000);
+        drop(t);
+        assert_eq!(ctx.allocated_bytes(), base, "{}", ctx.device_name());
+        assert!(ctx.peak_allocated_bytes() >= base + 4_000_000);
+        ctx.reset_peak_allocated_bytes();
+        assert_eq!(ctx.peak_allocated_bytes(), base);
+        ctx.trim_pool();
+        assert_eq!(ctx.memory_stats().cached, 0);
+    }
+}
+
+#[test]
+fn tensors_round_trip_and_zeros_are_zero() {
+    for ctx in [Some(Context::cpu()), common::gpu()].into_iter().flatten() {
+        let data: Vec<f32> = (0..7 * 3).map(|i| i as f32 * 0.5 - 3.0).collect();
+        let t = ctx.tensor(&data, &[7, 3]).unwrap();
+        assert_eq!(t.shape(), &[7, 3]);
+        assert_eq!(t.to_vec().unwrap(), data);
+        assert_eq!(t.reshape(&[21]).unwrap().to_vec().unwrap(), data);
+        assert!(ctx
+            .zeros(&[5, 9])
+            .unwrap()
+            .to_vec()
+            .unwrap()
+            .iter()
+            .all(|&x| x == 0.0));
+    }
+}
+
+#[test]
+fn a_shared_application_device_runs_kernels() {
+    let Some(own) = common::gpu() else { return };
+    let (device, queue) = own.wgpu().unwrap();
+    let ctx = Context::from_wgpu(device.clone(), queue.clone()).unwrap();
+    assert!(ctx.is_gpu());
+    let err = check(&ctx, linalg::matmul, 9, 11, 13, false, false);
+    assert!(err < BOUND, "{err:e}");
+}
+
+#[test]
+fn bad_inputs_are_errors_not_panics() {
+    for ctx in [Some(Context::cpu()), common::gpu()].into_iter().flatten() {
+        let a = ctx.tensor(&[1.0; 6], &[2, 3]).unwrap();
+        let b = ctx.tensor(&[1.0; 8], &[4, 2]).unwrap();
+        let v = ctx.tensor(&[1.0; 3], &[3]).unwrap();
+        let e = linalg::matmul(&ctx, &a, &b, false, false).unwrap_err();
+        assert!(matches!(e, Error::Shape { .. }), "{e}");
+        assert!(e.to_string().contains("[2, 3]"), "{e}");
+        assert!(matches!(
+            linalg::matmul(&ctx, &a, &v, false, false),
+            Err(Error::Shape { .. })
+        ));
+        assert!(matches!(
+            ctx.tensor(&[1.0; 5], &[2, 3]),
+            Err(Error::DataLength {
+                len: 5,
+                expected: 6,
+                ..
+            })
+        ));
+        assert!(matches!(ctx.tensor(&[], &[0, 3]), Err(Error::Empty { .. })));
+        assert!(matches!(ctx.zeros(&[4, 0]), Err(Error::Empty { .. })));
+        assert!(matches!(
+            ctx.zeros(&[usize::MAX, 2]),
+            Err(Error::Shape { .. })
+        ));
+        assert!(matches!(a.reshape(&[4]), Err(Error::Shape { .. })));
+        let other = Context::cpu();
+        let foreign = other.tensor(&[1.0; 6], &[3, 2]).unwrap();
+        assert!(matches!(
+            linalg::matmul(&ctx, &a, &foreign, false, false),
+            Err(Error::ContextMismatch { arg: "b", .. })
+        ));
+        // The failed calls left the inputs as they were.
+        assert_eq!(a.to_vec().unwrap(), vec![1.0; 6]);
+    }
+}
+
+#[test]
+fn a_tensor_over_the_device_buffer_limit_is_an_error() {
+    let Some(ctx) = common::gpu() else { return };
+    // Larger than any device's max_buffer_size, without allocating host memory for it.
+    let e = ctx.zeros(&[1 << 31, 1 << 10]).unwrap_err();
+    assert!(
+        matches!(e, Error::TooLarge { .. } | Error::OutOfMemory { .. }),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_lost_device_is_an_error() {
+    let Some(ctx) = common::gpu() else { return };
+    let a = ctx.tensor(&[1.0; 4], &[2, 2]).unwrap();
+    ctx.wgpu().unwrap().0.destroy();
+    let _ = ctx.synchronize();
+    let result = linalg::matmul(&ctx, &a, &a, false, false).and_then(|c| c.to_vec());
+    assert!(result.is_err(), "a destroyed device still computed");
+}
