@@ -1,1 +1,50 @@
-fn main() {}
+//! Criterion benches of the GEMM kernels: tiled against naive.
+//!
+//! Times are per call in steady state: `iters` calls issued back to back, then one wait.
+//! 1024³ runs only on real GPUs (on lavapipe one naive call takes ~12 s).
+
+use std::time::Instant;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use rand::{Rng, SeedableRng};
+use wgkernels::{linalg, Context, Tensor};
+
+type MatmulFn = fn(&Context, &Tensor, &Tensor, bool, bool) -> wgkernels::Result<Tensor>;
+
+fn matmul(c: &mut Criterion) {
+    let ctx = Context::new().expect("context");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let mut sizes = vec![256usize];
+    if ctx.device_type() != Some(wgkernels::wgpu::DeviceType::Cpu) && ctx.is_gpu() {
+        sizes.push(1024);
+    }
+    let mut group = c.benchmark_group(format!("matmul/{}", ctx.device_name()));
+    group.sample_size(10);
+    for size in sizes {
+        let data: Vec<f32> = (0..size * size)
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect();
+        let a = ctx.tensor(&data, &[size, size]).unwrap();
+        let b = ctx.tensor(&data, &[size, size]).unwrap();
+        group.throughput(Throughput::Elements(2 * (size * size * size) as u64)); // flops
+        for (name, kernel) in [
+            ("tiled", linalg::matmul as MatmulFn),
+            ("naive", linalg::matmul_naive),
+        ] {
+            group.bench_function(BenchmarkId::new(name, size), |bench| {
+                bench.iter_custom(|iters| {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        kernel(&ctx, &a, &b, false, false).unwrap();
+                    }
+                    ctx.synchronize().unwrap();
+                    start.elapsed()
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, matmul);
+criterion_main!(benches);

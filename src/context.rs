@@ -143,6 +143,12 @@ impl Context {
         }
     }
 
+    /// The adapter's type (discrete, integrated, CPU for lavapipe, ...); `None` on the CPU
+    /// reference path.
+    pub fn device_type(&self) -> Option<wgpu::DeviceType> {
+        self.gpu_device().map(|gpu| gpu.device_type)
+    }
+
     /// The wgpu device and queue, for applications that want to record their own work
     /// beside ours. `None` on the CPU path.
     pub fn wgpu(&self) -> Option<(&wgpu::Device, &wgpu::Queue)> {

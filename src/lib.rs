@@ -20,6 +20,7 @@
 //! # }
 //! ```
 
+pub mod bench;
 pub mod compare;
 mod context;
 mod error;
@@ -31,3 +32,10 @@ mod tensor;
 pub use context::{Context, GpuOptions, MemoryStats};
 pub use error::{Error, Result};
 pub use tensor::Tensor;
+/// The wgpu this crate is built on, for [`Context::from_wgpu`] and [`Context::device_type`].
+pub use wgpu;
+
+/// The examples of README.md, compiled and run as doctests so that the README stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

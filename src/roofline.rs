@@ -2,8 +2,7 @@
 //! kernel as a fraction of these, measured in the same run, so figures from different
 //! machines (lavapipe included) read the same way.
 
-use std::time::Instant;
-
+use crate::bench::time_calls;
 use crate::gpu::{shader, GpuDevice, Shader, ELEMENTWISE_WORKGROUP};
 use crate::{Context, Result};
 
@@ -34,23 +33,6 @@ pub fn measure(ctx: &Context) -> Result<DeviceRates> {
     })
 }
 
-/// The median of `reps` timings of `run`, in seconds, after one untimed warm-up run. Each
-/// timing waits for the device to finish (`Context::synchronize`), so it is the latency of
-/// one call including its submission.
-pub fn time_median(ctx: &Context, reps: usize, mut run: impl FnMut() -> Result<()>) -> Result<f64> {
-    run()?;
-    ctx.synchronize()?;
-    let mut times = Vec::with_capacity(reps.max(1));
-    for _ in 0..reps.max(1) {
-        let start = Instant::now();
-        run()?;
-        ctx.synchronize()?;
-        times.push(start.elapsed().as_secs_f64());
-    }
-    times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
-}
-
 /// Copy bandwidth in GB/s (read + written), from a large copy kernel (GPU) or `memcpy`
 /// (CPU path).
 pub fn copy_bandwidth(ctx: &Context) -> Result<f64> {
@@ -60,11 +42,12 @@ pub fn copy_bandwidth(ctx: &Context) -> Result<f64> {
             let len = (COPY_BYTES / 4) as usize;
             let src = vec![1.0f32; len];
             let mut dst = vec![0.0f32; len];
-            let seconds = time_median(ctx, 5, || {
+            let seconds = time_calls(ctx, 0.5, || {
                 dst.copy_from_slice(std::hint::black_box(&src));
                 std::hint::black_box(&mut dst);
                 Ok(())
-            })?;
+            })?
+            .median;
             Ok(2.0 * COPY_BYTES as f64 / seconds / 1e9)
         }
     }
@@ -92,7 +75,7 @@ fn gpu_copy_bandwidth(ctx: &Context, gpu: &GpuDevice) -> Result<f64> {
         _pad: [0; 3],
     })?;
     let groups = (len as u64 / 4).div_ceil(ELEMENTWISE_WORKGROUP as u64) as u32;
-    let seconds = time_median(ctx, 10, || {
+    let seconds = time_calls(ctx, 1.0, || {
         gpu.submit(|encoder| {
             let resources = [
                 uniform.buffer().as_entire_binding(),
@@ -102,7 +85,8 @@ fn gpu_copy_bandwidth(ctx: &Context, gpu: &GpuDevice) -> Result<f64> {
             gpu.dispatch(encoder, &kernel, &resources, groups);
             Ok(())
         })
-    })?;
+    })?
+    .median;
     Ok(2.0 * bytes as f64 / seconds / 1e9)
 }
 
@@ -126,30 +110,33 @@ fn gpu_fma_rate(ctx: &Context, gpu: &GpuDevice) -> Result<f64> {
     let kernel = gpu.kernel(&FMA)?;
     let out = gpu.storage(FMA_THREADS as usize)?;
     let groups = FMA_THREADS / ELEMENTWISE_WORKGROUP;
-    let time = |iterations: u32, reps: usize| -> Result<f64> {
+    let launch = |iterations: u32| -> Result<()> {
         let uniform = gpu.uniform(&Params {
             iterations,
             threads: FMA_THREADS,
             _pad: [0; 2],
         })?;
-        time_median(ctx, reps, || {
-            gpu.submit(|encoder| {
-                let resources = [
-                    uniform.buffer().as_entire_binding(),
-                    out.buffer().as_entire_binding(),
-                ];
-                gpu.dispatch(encoder, &kernel, &resources, groups);
-                Ok(())
-            })
+        gpu.submit(|encoder| {
+            let resources = [
+                uniform.buffer().as_entire_binding(),
+                out.buffer().as_entire_binding(),
+            ];
+            gpu.dispatch(encoder, &kernel, &resources, groups);
+            Ok(())
         })
     };
-    // Lengthen the loop until one run takes long enough (20 ms) that submission overhead
-    // does not count.
+    // Lengthen the loop until one launch takes 10 ms, so that launch overhead is noise.
     let mut iterations = 16u32;
-    while iterations < (1 << 24) && time(iterations, 1)? < 0.02 {
+    while iterations < (1 << 24) {
+        let start = std::time::Instant::now();
+        launch(iterations)?;
+        ctx.synchronize()?;
+        if start.elapsed().as_secs_f64() > 0.01 {
+            break;
+        }
         iterations *= 2;
     }
-    let seconds = time(iterations, 5)?;
+    let seconds = time_calls(ctx, 1.0, || launch(iterations))?.median;
     Ok(FMA_THREADS as f64 * iterations as f64 * FMA_FLOPS_PER_ITERATION / seconds / 1e9)
 }
 
@@ -158,7 +145,7 @@ fn cpu_fma_rate(ctx: &Context) -> Result<f64> {
     const LANES: usize = 64;
     const ITERATIONS: usize = 1 << 16;
     let workers = rayon::current_num_threads() * 4;
-    let seconds = time_median(ctx, 3, || {
+    let seconds = time_calls(ctx, 1.0, || {
         let total: f32 = (0..workers)
             .into_par_iter()
             .map(|w| {
@@ -173,6 +160,7 @@ fn cpu_fma_rate(ctx: &Context) -> Result<f64> {
             .sum();
         std::hint::black_box(total);
         Ok(())
-    })?;
+    })?
+    .median;
     Ok((workers * LANES * ITERATIONS) as f64 * 2.0 / seconds / 1e9)
 }

@@ -59,6 +59,7 @@ pub(crate) struct GpuDevice {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub name: String,
+    pub device_type: wgpu::DeviceType,
     pub binding: BindingLimits,
     pub max_buffer_bytes: u64,
     pub max_workgroups_per_dim: u32,
@@ -101,6 +102,7 @@ impl GpuDevice {
             .min(max_binding_bytes.unwrap_or(u64::MAX));
         GpuDevice {
             name: format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type),
+            device_type: info.device_type,
             binding: BindingLimits {
                 max_bytes: max_bytes - max_bytes % 4,
                 offset_alignment: limits.min_storage_buffer_offset_alignment as u64,

@@ -1,0 +1,36 @@
+//! Writes BENCHMARKS.md: for every kernel and shape, the median time, effective GB/s and
+//! GFLOP/s, their fraction of this device's own copy bandwidth and FMA rate (measured in the
+//! same run), the speedup over the baseline named by its issue, and the error against the
+//! f64 CPU path. The section for this device replaces any earlier one; other devices' stay.
+//!
+//! `cargo run --release --example bench_report`
+
+mod linalg;
+mod report;
+
+use rand::SeedableRng;
+use wgkernels::{roofline, Context};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let ctx = Context::new()?;
+    println!("device: {}", ctx.device_name());
+    let rates = roofline::measure(&ctx)?;
+    println!(
+        "copy bandwidth {:.1} GB/s, FMA rate {:.1} GFLOP/s",
+        rates.copy_gbps, rates.fma_gflops
+    );
+    let mut report = report::Report {
+        device: ctx.device_name(),
+        rates,
+        rows: Vec::new(),
+    };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+    linalg::rows(&ctx, &mut rng, &mut report)?;
+
+    let path = "BENCHMARKS.md";
+    let existing = std::fs::read_to_string(path).unwrap_or_default();
+    let section = report.section(&report::today());
+    std::fs::write(path, report::merge(&existing, &report.device, &section))?;
+    println!("\n{section}\nwritten to {path}");
+    Ok(())
+}
