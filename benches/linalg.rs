@@ -18,7 +18,8 @@ fn matmul(c: &mut Criterion) {
     if ctx.device_type() != Some(wgkernels::wgpu::DeviceType::Cpu) && ctx.is_gpu() {
         sizes.push(1024);
     }
-    let mut group = c.benchmark_group(format!("matmul/{}", ctx.device_name()));
+    eprintln!("device: {}", ctx.device_name());
+    let mut group = c.benchmark_group("matmul");
     group.sample_size(10);
     for size in sizes {
         let data: Vec<f32> = (0..size * size)

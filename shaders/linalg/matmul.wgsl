@@ -1,8 +1,9 @@
 // Tiled, register-blocked GEMM: C = op(A) · op(B) (+ C when accumulating).
 //
-// Each workgroup owns a 64×64 tile of C; each of its 16×16 threads owns 4×4 outputs spaced
-// 16 apart (rows lid.y + 16·i, columns lid.x + 16·j), so neighbouring threads write
-// neighbouring columns. K is walked 16 at a time through workgroup memory.
+// Each workgroup owns a 64×64 tile of C; each of its 16×16 threads owns a 4×4 block of it
+// (rows 4·ty .. 4·ty+3, columns 4·tx .. 4·tx+3), held in four vec4 registers. K is walked
+// 16 at a time through workgroup memory, where the tiles are stored as vec4s so that one
+// step of k costs a thread two vec4 loads for sixteen FMAs.
 //
 // Operands are addressed through strides, which is how the host expresses the transposes
 // (op(A)[i,k] = a[a_offset + i·a_stride_m + k·a_stride_k]) and how it splits matrices larger
@@ -23,12 +24,10 @@ struct Params {
 
 const TILE: u32 = 64u;
 const BK: u32 = 16u;
-// Rows of the workgroup tiles are padded by one word so that the strided stores of a
-// transposed operand do not all land in one memory bank.
-const LD: u32 = 65u;
 
-var<workgroup> a_tile: array<f32, 1040>; // [BK][LD]: a_tile[kk·LD + row]
-var<workgroup> b_tile: array<f32, 1040>; // [BK][LD]: b_tile[kk·LD + col]
+// a_tile[kk·16 + r/4][r%4] = op(A)[row0 + r, k0 + kk]; b_tile[kk·16 + c/4][c%4] likewise.
+var<workgroup> a_tile: array<vec4<f32>, 256>;
+var<workgroup> b_tile: array<vec4<f32>, 256>;
 
 fn load_a(row: u32, kk: u32) -> f32 {
     if row < p.m && kk < p.k {
@@ -42,6 +41,23 @@ fn load_b(kk: u32, col: u32) -> f32 {
         return b[p.b_offset + kk * p.b_stride_k + col * p.b_stride_n];
     }
     return 0.0;
+}
+
+fn store_c(row: u32, col0: u32, v: vec4<f32>) {
+    if row >= p.m {
+        return;
+    }
+    for (var j = 0u; j < 4u; j++) {
+        let col = col0 + j;
+        if col < p.n {
+            let at = p.c_offset + row * p.c_stride_m + col;
+            var value = v[j];
+            if p.accumulate != 0u {
+                value += c[at];
+            }
+            c[at] = value;
+        }
+    }
 }
 
 @compute @workgroup_size(16, 16, 1)
@@ -59,49 +75,51 @@ fn main(
     let row0 = (tile / p.tiles_n) * TILE;
     let col0 = (tile % p.tiles_n) * TILE;
 
-    var acc: array<vec4<f32>, 4>; // acc[i][j]: row lid.y + 16i, column lid.x + 16j
+    var acc0 = vec4<f32>(0.0); // row 4·ty + 0, columns 4·tx .. 4·tx+3
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
     for (var k0 = 0u; k0 < p.k; k0 += BK) {
         // 1024 elements per tile, 4 per thread, in the order that reads memory contiguously.
         for (var q = 0u; q < 4u; q++) {
             let e = lidx + q * 256u;
+            var r: u32;
+            var ka: u32;
             if p.a_stride_k == 1u {
-                a_tile[(e % BK) * LD + e / BK] = load_a(row0 + e / BK, k0 + e % BK);
+                r = e / BK;
+                ka = e % BK;
             } else {
-                a_tile[(e / TILE) * LD + e % TILE] = load_a(row0 + e % TILE, k0 + e / TILE);
+                r = e % TILE;
+                ka = e / TILE;
             }
+            a_tile[ka * 16u + r / 4u][r % 4u] = load_a(row0 + r, k0 + ka);
+            var col: u32;
+            var kb: u32;
             if p.b_stride_n == 1u {
-                b_tile[(e / TILE) * LD + e % TILE] = load_b(k0 + e / TILE, col0 + e % TILE);
+                col = e % TILE;
+                kb = e / TILE;
             } else {
-                b_tile[(e % BK) * LD + e / BK] = load_b(k0 + e % BK, col0 + e / BK);
+                col = e / BK;
+                kb = e % BK;
             }
+            b_tile[kb * 16u + col / 4u][col % 4u] = load_b(k0 + kb, col0 + col);
         }
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk++) {
-            let bv = vec4<f32>(
-                b_tile[kk * LD + lid.x],
-                b_tile[kk * LD + lid.x + 16u],
-                b_tile[kk * LD + lid.x + 32u],
-                b_tile[kk * LD + lid.x + 48u],
-            );
-            for (var i = 0u; i < 4u; i++) {
-                acc[i] = fma(vec4<f32>(a_tile[kk * LD + lid.y + 16u * i]), bv, acc[i]);
-            }
+            let av = a_tile[kk * 16u + lid.y];
+            let bv = b_tile[kk * 16u + lid.x];
+            acc0 = fma(vec4<f32>(av.x), bv, acc0);
+            acc1 = fma(vec4<f32>(av.y), bv, acc1);
+            acc2 = fma(vec4<f32>(av.z), bv, acc2);
+            acc3 = fma(vec4<f32>(av.w), bv, acc3);
         }
         workgroupBarrier();
     }
 
-    for (var i = 0u; i < 4u; i++) {
-        let row = row0 + lid.y + 16u * i;
-        for (var j = 0u; j < 4u; j++) {
-            let col = col0 + lid.x + 16u * j;
-            if row < p.m && col < p.n {
-                let at = p.c_offset + row * p.c_stride_m + col;
-                var value = acc[i][j];
-                if p.accumulate != 0u {
-                    value += c[at];
-                }
-                c[at] = value;
-            }
-        }
-    }
+    let row = row0 + 4u * lid.y;
+    let col = col0 + 4u * lid.x;
+    store_c(row, col, acc0);
+    store_c(row + 1u, col, acc1);
+    store_c(row + 2u, col, acc2);
+    store_c(row + 3u, col, acc3);
 }
