@@ -23,6 +23,7 @@
 pub mod bench;
 pub mod compare;
 mod context;
+pub mod dora;
 mod error;
 mod gpu;
 pub mod linalg;

@@ -70,6 +70,30 @@ impl BindingLimits {
     }
 }
 
+/// Splits `rows` rows of `row_len` f32 elements into blocks of whole rows whose windows fit
+/// one binding: `(first_row, rows_in_block)`. `Err` when one row alone is too long.
+pub(crate) fn row_blocks(
+    op: &'static str,
+    arg: &'static str,
+    rows: usize,
+    row_len: usize,
+    limits: &BindingLimits,
+) -> Result<Vec<(usize, usize)>> {
+    let per_block = (limits.max_elements() / row_len.max(1) as u64) as usize;
+    if per_block == 0 {
+        return Err(Error::TooLarge {
+            op,
+            arg,
+            bytes: row_len as u64 * 4,
+            limit: limits.max_bytes,
+        });
+    }
+    Ok((0..rows)
+        .step_by(per_block)
+        .map(|row0| (row0, per_block.min(rows - row0)))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,6 +109,18 @@ mod tests {
                 "spare at most one row"
             );
         }
+    }
+
+    #[test]
+    fn row_blocks_cover_every_row_once() {
+        let limits = BindingLimits {
+            max_bytes: 4096,
+            offset_alignment: 256,
+        };
+        let blocks = row_blocks("t", "x", 1000, 100, &limits).unwrap();
+        assert_eq!(blocks[0], (0, 9));
+        assert_eq!(blocks.iter().map(|b| b.1).sum::<usize>(), 1000);
+        assert!(row_blocks("t", "x", 3, 5000, &limits).is_err());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! error scopes and launch helpers, written once for every kernel family.
 
 pub(crate) mod dispatch;
+pub(crate) mod elementwise;
 pub(crate) mod pool;
 
 use std::borrow::Cow;

@@ -1,0 +1,41 @@
+// Element-wise operations, one element per thread, for composing unfused baselines:
+//   op 0: out = alpha·x          op 1: out = x + y          op 2: out = x · y[i mod cols]
+//   op 3: out = x / y            op 4: out = x + alpha
+
+struct Params {
+    len: u32,
+    cols: u32,
+    op: u32,
+    alpha: f32,
+    x_offset: u32,
+    y_offset: u32,
+    out_offset: u32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = (wid.x + wid.y * nwg.x) * 256u + lid;
+    if i >= p.len {
+        return;
+    }
+    let a = x[p.x_offset + i];
+    var v: f32;
+    switch p.op {
+        case 0u: { v = p.alpha * a; }
+        case 1u: { v = a + y[p.y_offset + i]; }
+        case 2u: { v = a * y[i % p.cols]; }
+        case 3u: { v = a / y[p.y_offset + i]; }
+        default: { v = a + p.alpha; }
+    }
+    out[p.out_offset + i] = v;
+}

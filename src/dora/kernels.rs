@@ -1,0 +1,444 @@
+//! GPU launches of the DoRA kernels, each split into blocks of rows that fit one binding.
+
+use super::LoraShape;
+use crate::gpu::dispatch::row_blocks;
+use crate::gpu::elementwise::{elementwise, Op};
+use crate::gpu::{binding, shader, GpuDevice, Shader, ELEMENTWISE_WORKGROUP};
+use crate::{Context, Error, Result, Tensor};
+
+const WEIGHT_NORM: Shader = shader!("dora/weight_norm.wgsl");
+const DENSE_NORM: Shader = shader!("dora/dense_norm.wgsl");
+const COMPOSE: Shader = shader!("dora/compose.wgsl");
+const COMPOSE_BACKWARD: Shader = shader!("dora/compose_backward.wgsl");
+const MAGNITUDE_GRAD: Shader = shader!("dora/magnitude_grad.wgsl");
+
+/// Rows of the backward pass per workgroup (CHUNK in compose_backward.wgsl).
+const BACKWARD_CHUNK: usize = 64;
+/// Columns of the backward pass per workgroup.
+const BACKWARD_COLUMNS: usize = 64;
+
+fn groups(len: usize) -> u32 {
+    len.div_ceil(ELEMENTWISE_WORKGROUP as usize) as u32
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct WeightNormParams {
+    d_in: u32,
+    r: u32,
+    rows: u32,
+    low_rank: u32,
+    two_s: f32,
+    s_squared: f32,
+    w_offset: u32,
+    b_offset: u32,
+    u_offset: u32,
+    bg_offset: u32,
+    out_offset: u32,
+    _pad: u32,
+}
+
+/// `norm_j = √max(0, ‖W_j‖² + Σ_r B_jr(2s·U_jr + s²·BG_jr))`; `low_rank = (U, B·G)`, or
+/// `None` when s = 0.
+pub(super) fn weight_norm(
+    gpu: &GpuDevice,
+    shape: LoraShape,
+    scale: f32,
+    w: &wgpu::Buffer,
+    b: &wgpu::Buffer,
+    low_rank: Option<(&wgpu::Buffer, &wgpu::Buffer)>,
+    norm: &wgpu::Buffer,
+) -> Result<()> {
+    const OP: &str = "dora::weight_norm";
+    let LoraShape { d_out, d_in, r } = shape;
+    let kernel = gpu.kernel(&WEIGHT_NORM)?;
+    let limits = gpu.binding;
+    let mut launches = Vec::new();
+    for (row0, rows) in row_blocks(OP, "w", d_out, d_in.max(r), &limits)? {
+        let ww = limits.window(
+            OP,
+            "w",
+            (row0 * d_in) as u64,
+            (rows * d_in) as u64,
+            w.size(),
+        )?;
+        let low_rank_windows = match low_rank {
+            Some((u, bg)) => {
+                let window = |arg, buffer: &wgpu::Buffer| {
+                    limits.window(OP, arg, (row0 * r) as u64, (rows * r) as u64, buffer.size())
+                };
+                Some([window("b", b)?, window("u", u)?, window("bg", bg)?])
+            }
+            None => None,
+        };
+        let skip = |i: usize| low_rank_windows.map_or(0, |w| w[i].skip);
+        let wn = limits.window(OP, "norm", row0 as u64, rows as u64, norm.size())?;
+        let uniform = gpu.uniform(&WeightNormParams {
+            d_in: d_in as u32,
+            r: r as u32,
+            rows: rows as u32,
+            low_rank: low_rank.is_some() as u32,
+            two_s: 2.0 * scale,
+            s_squared: scale * scale,
+            w_offset: ww.skip,
+            b_offset: skip(0),
+            u_offset: skip(1),
+            bg_offset: skip(2),
+            out_offset: wn.skip,
+            _pad: 0,
+        })?;
+        launches.push((uniform, ww, low_rank_windows, wn, rows));
+    }
+    gpu.submit(|encoder| {
+        for (uniform, ww, low_rank_windows, wn, rows) in &launches {
+            // With s = 0 the low-rank bindings are never read: W stands in for them.
+            let [b_res, u_res, bg_res] = match (low_rank, low_rank_windows) {
+                (Some((u, bg)), Some([wb, wu, wbg])) => {
+                    [binding(b, wb), binding(u, wu), binding(bg, wbg)]
+                }
+                _ => [binding(w, ww), binding(w, ww), binding(w, ww)],
+            };
+            let resources = [
+                uniform.buffer().as_entire_binding(),
+                binding(w, ww),
+                b_res,
+                u_res,
+                bg_res,
+                binding(norm, wn),
+            ];
+            gpu.dispatch(encoder, &kernel, &resources, *rows as u32);
+        }
+        Ok(())
+    })
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct DenseNormParams {
+    d_in: u32,
+    rows: u32,
+    scale: f32,
+    w_offset: u32,
+    d_offset: u32,
+    out_offset: u32,
+    _pad: [u32; 2],
+}
+
+/// `norm_j = ‖W_j + s·D_j‖` with `D = B·A` already formed.
+pub(super) fn dense_norm(
+    gpu: &GpuDevice,
+    shape: LoraShape,
+    scale: f32,
+    w: &wgpu::Buffer,
+    ba: &wgpu::Buffer,
+    norm: &wgpu::Buffer,
+) -> Result<()> {
+    const OP: &str = "dora::weight_norm_dense";
+    let LoraShape { d_out, d_in, .. } = shape;
+    let kernel = gpu.kernel(&DENSE_NORM)?;
+    let limits = gpu.binding;
+    let mut launches = Vec::new();
+    for (row0, rows) in row_blocks(OP, "w", d_out, d_in, &limits)? {
+        let (first, len) = ((row0 * d_in) as u64, (rows * d_in) as u64);
+        let ww = limits.window(OP, "w", first, len, w.size())?;
+        let wd = limits.window(OP, "b·a", first, len, ba.size())?;
+        let wn = limits.window(OP, "norm", row0 as u64, rows as u64, norm.size())?;
+        let uniform = gpu.uniform(&DenseNormParams {
+            d_in: d_in as u32,
+            rows: rows as u32,
+            scale,
+            w_offset: ww.skip,
+            d_offset: wd.skip,
+            out_offset: wn.skip,
+            _pad: [0; 2],
+        })?;
+        launches.push((uniform, [ww, wd, wn], rows));
+    }
+    gpu.submit(|encoder| {
+        for (uniform, [ww, wd, wn], rows) in &launches {
+            let resources = [
+                uniform.buffer().as_entire_binding(),
+                binding(w, ww),
+                binding(ba, wd),
+                binding(norm, wn),
+            ];
+            gpu.dispatch(encoder, &kernel, &resources, *rows as u32);
+        }
+        Ok(())
+    })
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ComposeParams {
+    len: u32,
+    d_out: u32,
+    scale: f32,
+    base_offset: u32,
+    lora_offset: u32,
+    out_offset: u32,
+    _pad: [u32; 2],
+}
+
+/// `y = base + (g−1)⊙base + g⊙(s·lora)` in one pass; `inputs = [base, lora, magnitude, norm]`.
+pub(super) fn compose(
+    gpu: &GpuDevice,
+    n: usize,
+    d_out: usize,
+    scale: f32,
+    inputs: [&wgpu::Buffer; 4],
+    y: &wgpu::Buffer,
+) -> Result<()> {
+    const OP: &str = "dora::compose";
+    let [base, lora, magnitude, norm] = inputs;
+    let kernel = gpu.kernel(&COMPOSE)?;
+    let limits = gpu.binding;
+    let wm = limits.window(OP, "magnitude", 0, d_out as u64, magnitude.size())?;
+    let wnorm = limits.window(OP, "norm", 0, d_out as u64, norm.size())?;
+    let mut launches = Vec::new();
+    for (row0, rows) in row_blocks(OP, "base", n, d_out, &limits)? {
+        let (first, len) = ((row0 * d_out) as u64, (rows * d_out) as u64);
+        let wb = limits.window(OP, "base", first, len, base.size())?;
+        let wl = limits.window(OP, "lora", first, len, lora.size())?;
+        let wy = limits.window(OP, "output", first, len, y.size())?;
+        let uniform = gpu.uniform(&ComposeParams {
+            len: len as u32,
+            d_out: d_out as u32,
+            scale,
+            base_offset: wb.skip,
+            lora_offset: wl.skip,
+            out_offset: wy.skip,
+            _pad: [0; 2],
+        })?;
+        launches.push((uniform, [wb, wl, wy], len as usize));
+    }
+    gpu.submit(|encoder| {
+        for (uniform, [wb, wl, wy], len) in &launches {
+            let resources = [
+                uniform.buffer().as_entire_binding(),
+                binding(base, wb),
+                binding(lora, wl),
+                binding(magnitude, &wm),
+                binding(norm, &wnorm),
+                binding(y, wy),
+            ];
+            gpu.dispatch(encoder, &kernel, &resources, groups(*len));
+        }
+        Ok(())
+    })
+}
+
+/// PEFT's compose as separate element-wise kernels, each a full pass over its operands.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn compose_unfused(
+    ctx: &Context,
+    gpu: &GpuDevice,
+    n: usize,
+    d_out: usize,
+    scale: f32,
+    base: &Tensor,
+    lora: &Tensor,
+    magnitude: &Tensor,
+    norm: &Tensor,
+) -> Result<Tensor> {
+    let full = |_| ctx.output(&[n, d_out]);
+    let vector = |_| ctx.output(&[d_out]);
+    let [g, g_minus_1] = [0, 1].map(vector);
+    let (g, g_minus_1) = (g?, g_minus_1?);
+    elementwise(
+        gpu,
+        Op::Div,
+        magnitude.buffer(),
+        Some(norm.buffer()),
+        g.buffer(),
+        1,
+        d_out,
+    )?;
+    elementwise(
+        gpu,
+        Op::AddScalar(-1.0),
+        g.buffer(),
+        None,
+        g_minus_1.buffer(),
+        1,
+        d_out,
+    )?;
+    let [scaled, t1, t2, delta, y] = [0, 1, 2, 3, 4].map(full);
+    let (scaled, t1, t2, delta, y) = (scaled?, t1?, t2?, delta?, y?);
+    elementwise(
+        gpu,
+        Op::Scale(scale),
+        lora.buffer(),
+        None,
+        scaled.buffer(),
+        n,
+        d_out,
+    )?;
+    elementwise(
+        gpu,
+        Op::MulRow,
+        base.buffer(),
+        Some(g_minus_1.buffer()),
+        t1.buffer(),
+        n,
+        d_out,
+    )?;
+    elementwise(
+        gpu,
+        Op::MulRow,
+        scaled.buffer(),
+        Some(g.buffer()),
+        t2.buffer(),
+        n,
+        d_out,
+    )?;
+    elementwise(
+        gpu,
+        Op::Add,
+        t1.buffer(),
+        Some(t2.buffer()),
+        delta.buffer(),
+        n,
+        d_out,
+    )?;
+    elementwise(
+        gpu,
+        Op::Add,
+        base.buffer(),
+        Some(delta.buffer()),
+        y.buffer(),
+        n,
+        d_out,
+    )?;
+    Ok(y)
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct BackwardParams {
+    rows: u32,
+    d_out: u32,
+    scale: f32,
+    col_blocks: u32,
+    total_groups: u32,
+    chunk0: u32,
+    dy_offset: u32,
+    base_offset: u32,
+    lora_offset: u32,
+    d_base_offset: u32,
+    d_lora_offset: u32,
+    _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct MagnitudeGradParams {
+    d_out: u32,
+    chunks: u32,
+    _pad: [u32; 2],
+}
+
+/// Fused compose backward; `inputs = [dy, base, lora, magnitude, norm]`,
+/// `outputs = [d_base, d_lora, d_magnitude]`.
+pub(super) fn compose_backward(
+    ctx: &Context,
+    gpu: &GpuDevice,
+    n: usize,
+    d_out: usize,
+    scale: f32,
+    inputs: [&wgpu::Buffer; 5],
+    outputs: [&wgpu::Buffer; 3],
+) -> Result<()> {
+    const OP: &str = "dora::compose_backward";
+    let [dy, base, lora, magnitude, norm] = inputs;
+    let [d_base, d_lora, d_magnitude] = outputs;
+    let backward = gpu.kernel(&COMPOSE_BACKWARD)?;
+    let finish = gpu.kernel(&MAGNITUDE_GRAD)?;
+    let limits = gpu.binding;
+    // Each block numbers its own chunks from its first row; `chunk0` places them in `partial`.
+    let blocks = row_blocks(OP, "base", n, d_out, &limits)?;
+    let total_chunks: usize = blocks
+        .iter()
+        .map(|(_, rows)| rows.div_ceil(BACKWARD_CHUNK))
+        .sum();
+    if (total_chunks * d_out * 4) as u64 > limits.max_bytes {
+        return Err(Error::TooLarge {
+            op: OP,
+            arg: "partial sums",
+            bytes: (total_chunks * d_out * 4) as u64,
+            limit: limits.max_bytes,
+        });
+    }
+    let partial = ctx.output(&[total_chunks, d_out])?;
+    let col_blocks = d_out.div_ceil(BACKWARD_COLUMNS);
+    let wm = limits.window(OP, "magnitude", 0, d_out as u64, magnitude.size())?;
+    let wnorm = limits.window(OP, "norm", 0, d_out as u64, norm.size())?;
+    let wpartial = limits.window(
+        OP,
+        "partial sums",
+        0,
+        (total_chunks * d_out) as u64,
+        partial.buffer().size(),
+    )?;
+    let mut launches = Vec::new();
+    let mut chunk0 = 0;
+    for (row0, rows) in blocks {
+        let (first, len) = ((row0 * d_out) as u64, (rows * d_out) as u64);
+        let window = |arg, buffer: &wgpu::Buffer| limits.window(OP, arg, first, len, buffer.size());
+        let windows = [
+            window("dy", dy)?,
+            window("base", base)?,
+            window("lora", lora)?,
+            window("d_base", d_base)?,
+            window("d_lora", d_lora)?,
+        ];
+        let chunks = rows.div_ceil(BACKWARD_CHUNK);
+        let total_groups = chunks * col_blocks;
+        let uniform = gpu.uniform(&BackwardParams {
+            rows: rows as u32,
+            d_out: d_out as u32,
+            scale,
+            col_blocks: col_blocks as u32,
+            total_groups: total_groups as u32,
+            chunk0: chunk0 as u32,
+            dy_offset: windows[0].skip,
+            base_offset: windows[1].skip,
+            lora_offset: windows[2].skip,
+            d_base_offset: windows[3].skip,
+            d_lora_offset: windows[4].skip,
+            _pad: 0,
+        })?;
+        launches.push((uniform, windows, total_groups));
+        chunk0 += chunks;
+    }
+    let finish_uniform = gpu.uniform(&MagnitudeGradParams {
+        d_out: d_out as u32,
+        chunks: total_chunks as u32,
+        _pad: [0; 2],
+    })?;
+    let wdm = limits.window(OP, "d_magnitude", 0, d_out as u64, d_magnitude.size())?;
+    gpu.submit(|encoder| {
+        for (uniform, [wdy, wb, wl, wdb, wdl], total_groups) in &launches {
+            let resources = [
+                uniform.buffer().as_entire_binding(),
+                binding(dy, wdy),
+                binding(base, wb),
+                binding(lora, wl),
+                binding(magnitude, &wm),
+                binding(norm, &wnorm),
+                binding(d_base, wdb),
+                binding(d_lora, wdl),
+                binding(partial.buffer(), &wpartial),
+            ];
+            gpu.dispatch(encoder, &backward, &resources, *total_groups as u32);
+        }
+        let resources = [
+            finish_uniform.buffer().as_entire_binding(),
+            binding(partial.buffer(), &wpartial),
+            binding(norm, &wnorm),
+            binding(d_magnitude, &wdm),
+        ];
+        gpu.dispatch(encoder, &finish, &resources, groups(d_out));
+        Ok(())
+    })
+}

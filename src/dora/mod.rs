@@ -1,0 +1,460 @@
+//! DoRA (Scaling DoRA: High-Rank Adaptation via Factored Norms and Fused Kernels, 2026).
+//!
+//! A DoRA layer computes `y = g ⊙ (W + s·B·A)·x` with `g = m / ‖W + s·B·A‖_row`. The row
+//! norm never needs the dense `[d_out, d_in]` product B·A ([`weight_norm`]), and the compose
+//! step is one pass free of cancellation ([`compose`]). The PEFT-style baselines
+//! ([`weight_norm_dense`], [`compose_unfused`], [`forward_dense`]) are here for comparison.
+//!
+//! ```
+//! use wgkernels::{dora, Context};
+//! # fn main() -> wgkernels::Result<()> {
+//! let ctx = Context::new()?;
+//! let w = ctx.tensor(&[3.0, 0.0, 0.0, 4.0], &[2, 2])?; // [d_out, d_in]
+//! let a = ctx.tensor(&[1.0, 1.0], &[1, 2])?;           // [r, d_in]
+//! let b = ctx.tensor(&[0.0, 0.0], &[2, 1])?;           // [d_out, r]: B = 0 at init
+//! let norm = dora::weight_norm(&ctx, &w, &a, &b, 2.0)?;
+//! assert_eq!(norm.to_vec()?, vec![3.0, 4.0]);
+//! # Ok(())
+//! # }
+//! ```
+
+mod kernels;
+pub mod reference;
+
+use crate::context::Backend;
+use crate::{linalg, Context, Error, Result, Tensor};
+
+/// Dimensions of a LoRA adapter on a `[d_out, d_in]` weight: A is `[r, d_in]`, B `[d_out, r]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoraShape {
+    /// Output features (rows of W).
+    pub d_out: usize,
+    /// Input features (columns of W).
+    pub d_in: usize,
+    /// Adapter rank.
+    pub r: usize,
+}
+
+impl LoraShape {
+    /// The shape of `w [d_out,d_in]`, `a [r,d_in]`, `b [d_out,r]`; `Err` naming the first
+    /// argument that does not fit.
+    pub fn of(op: &'static str, w: &[usize], a: &[usize], b: &[usize]) -> Result<LoraShape> {
+        let &[d_out, d_in] = w else {
+            return Err(shape_error(
+                op,
+                format!("`w` must be [d_out, d_in], got {w:?}"),
+            ));
+        };
+        let &[r, a_in] = a else {
+            return Err(shape_error(op, format!("`a` must be [r, d_in], got {a:?}")));
+        };
+        if a_in != d_in {
+            return Err(shape_error(
+                op,
+                format!("`a` {a:?} must have d_in = {d_in} columns like `w` {w:?}"),
+            ));
+        }
+        if b != [d_out, r] {
+            return Err(shape_error(
+                op,
+                format!("`b` must be [d_out, r] = [{d_out}, {r}] for `w` {w:?} and `a` {a:?}, got {b:?}"),
+            ));
+        }
+        Ok(LoraShape { d_out, d_in, r })
+    }
+}
+
+fn shape_error(op: &'static str, message: String) -> Error {
+    Error::Shape { op, message }
+}
+
+fn check_scale(op: &'static str, scale: f32) -> Result<()> {
+    if scale.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument {
+            op,
+            arg: "scale",
+            message: format!("must be finite, got {scale}"),
+        })
+    }
+}
+
+fn check_context(ctx: &Context, op: &'static str, args: &[(&'static str, &Tensor)]) -> Result<()> {
+    args.iter()
+        .try_for_each(|(name, t)| ctx.check_owns(op, name, t))
+}
+
+fn lora_args(
+    ctx: &Context,
+    op: &'static str,
+    w: &Tensor,
+    a: &Tensor,
+    b: &Tensor,
+    scale: f32,
+) -> Result<LoraShape> {
+    check_context(ctx, op, &[("w", w), ("a", a), ("b", b)])?;
+    check_scale(op, scale)?;
+    LoraShape::of(op, w.shape(), a.shape(), b.shape())
+}
+
+/// Row norms of `W + s·B·A` without forming B·A:
+/// `norm_j = √max(0, ‖W_j‖² + 2s·B_j·U_j + s²·B_j G B_jᵀ)`, `U = W·Aᵀ`, `G = A·Aᵀ`.
+///
+/// Transient memory is U, G and B·G: O(d_out·r + r²), whatever d_in is (the GEMMs walk d_in
+/// in tiles). `s = 0` skips the low-rank terms. Returns `[d_out]`.
+pub fn weight_norm(
+    ctx: &Context,
+    w: &Tensor,
+    a: &Tensor,
+    b: &Tensor,
+    scale: f32,
+) -> Result<Tensor> {
+    let shape = lora_args(ctx, "dora::weight_norm", w, a, b, scale)?;
+    match &*ctx.backend {
+        Backend::Cpu(_) => {
+            let norm = reference::weight_norm(w.host(), a.host(), b.host(), shape, scale as f64);
+            ctx.host_result(to_f32(norm), &[shape.d_out])
+        }
+        Backend::Gpu(gpu) => {
+            let low_rank = if scale == 0.0 {
+                None
+            } else {
+                let u = linalg::matmul(ctx, w, a, false, true)?; // [d_out, r]
+                let g = linalg::matmul(ctx, a, a, false, true)?; // [r, r]
+                let bg = linalg::matmul(ctx, b, &g, false, false)?; // [d_out, r]
+                Some((u, bg))
+            };
+            let norm = ctx.output(&[shape.d_out])?;
+            let low_rank = low_rank.as_ref().map(|(u, bg)| (u.buffer(), bg.buffer()));
+            kernels::weight_norm(
+                gpu,
+                shape,
+                scale,
+                w.buffer(),
+                b.buffer(),
+                low_rank,
+                norm.buffer(),
+            )?;
+            Ok(norm)
+        }
+    }
+}
+
+/// The baseline that materialises `B·A` (`[d_out, d_in]`) as Hugging Face PEFT does, then
+/// takes `norm_j = ‖W_j + s·(B·A)_j‖₂`. Returns `[d_out]`.
+pub fn weight_norm_dense(
+    ctx: &Context,
+    w: &Tensor,
+    a: &Tensor,
+    b: &Tensor,
+    scale: f32,
+) -> Result<Tensor> {
+    let shape = lora_args(ctx, "dora::weight_norm_dense", w, a, b, scale)?;
+    match &*ctx.backend {
+        Backend::Cpu(_) => {
+            let norm =
+                reference::weight_norm_dense(w.host(), a.host(), b.host(), shape, scale as f64);
+            ctx.host_result(to_f32(norm), &[shape.d_out])
+        }
+        Backend::Gpu(gpu) => {
+            let ba = linalg::matmul(ctx, b, a, false, false)?; // [d_out, d_in]
+            let norm = ctx.output(&[shape.d_out])?;
+            kernels::dense_norm(gpu, shape, scale, w.buffer(), ba.buffer(), norm.buffer())?;
+            Ok(norm)
+        }
+    }
+}
+
+/// Checks the compose arguments; returns `(n, d_out)`.
+fn compose_args(
+    ctx: &Context,
+    op: &'static str,
+    base: &Tensor,
+    lora: &Tensor,
+    magnitude: &Tensor,
+    norm: &Tensor,
+    scale: f32,
+) -> Result<(usize, usize)> {
+    check_context(
+        ctx,
+        op,
+        &[
+            ("base", base),
+            ("lora", lora),
+            ("magnitude", magnitude),
+            ("norm", norm),
+        ],
+    )?;
+    check_scale(op, scale)?;
+    let &[n, d_out] = base.shape() else {
+        return Err(shape_error(
+            op,
+            format!("`base` must be [n, d_out], got {:?}", base.shape()),
+        ));
+    };
+    if lora.shape() != base.shape() {
+        return Err(shape_error(
+            op,
+            format!(
+                "`lora` {:?} must have the shape of `base` {:?}",
+                lora.shape(),
+                base.shape()
+            ),
+        ));
+    }
+    for (name, t) in [("magnitude", magnitude), ("norm", norm)] {
+        if t.shape() != [d_out] {
+            return Err(shape_error(
+                op,
+                format!(
+                    "`{name}` must be [d_out] = [{d_out}] for `base` {:?}, got {:?}",
+                    base.shape(),
+                    t.shape()
+                ),
+            ));
+        }
+    }
+    Ok((n, d_out))
+}
+
+/// The fused DoRA compose, one pass:
+/// `y = base + (g−1)⊙base + g⊙(s·lora)`, `g = magnitude / max(norm, 1e-12)` broadcast over rows,
+/// evaluated in that order in f32 — never as `g⊙(base + s·lora) − base`, which cancels when
+/// g ≈ 1. `base`, `lora`: `[n, d_out]`; `magnitude`, `norm`: `[d_out]`.
+pub fn compose(
+    ctx: &Context,
+    base: &Tensor,
+    lora: &Tensor,
+    magnitude: &Tensor,
+    norm: &Tensor,
+    scale: f32,
+) -> Result<Tensor> {
+    let (n, d_out) = compose_args(ctx, "dora::compose", base, lora, magnitude, norm, scale)?;
+    match &*ctx.backend {
+        Backend::Cpu(_) => {
+            let y = reference::compose(
+                base.host(),
+                lora.host(),
+                magnitude.host(),
+                norm.host(),
+                scale as f64,
+            );
+            ctx.host_result(to_f32(y), &[n, d_out])
+        }
+        Backend::Gpu(gpu) => {
+            let y = ctx.output(&[n, d_out])?;
+            kernels::compose(
+                gpu,
+                n,
+                d_out,
+                scale,
+                [base, lora, magnitude, norm].map(Tensor::buffer),
+                y.buffer(),
+            )?;
+            Ok(y)
+        }
+    }
+}
+
+/// The same function as the sequence of separate element-wise kernels that PEFT's formula
+/// implies (`g = m/norm`, `s·lora`, `g−1`, `(g−1)⊙base`, `g⊙(s·lora)`, two sums): the
+/// baseline [`compose`] is measured against. Like PEFT, it does not guard `norm = 0`.
+pub fn compose_unfused(
+    ctx: &Context,
+    base: &Tensor,
+    lora: &Tensor,
+    magnitude: &Tensor,
+    norm: &Tensor,
+    scale: f32,
+) -> Result<Tensor> {
+    let (n, d_out) = compose_args(
+        ctx,
+        "dora::compose_unfused",
+        base,
+        lora,
+        magnitude,
+        norm,
+        scale,
+    )?;
+    match &*ctx.backend {
+        Backend::Cpu(_) => compose(ctx, base, lora, magnitude, norm, scale),
+        Backend::Gpu(gpu) => {
+            kernels::compose_unfused(ctx, gpu, n, d_out, scale, base, lora, magnitude, norm)
+        }
+    }
+}
+
+/// Gradients of the compose (see [`compose_backward`]).
+#[derive(Debug)]
+pub struct ComposeGrads {
+    /// `∂L/∂base = dy + (g−1)⊙dy`, `[n, d_out]`.
+    pub base: Tensor,
+    /// `∂L/∂lora = g⊙s·dy`, `[n, d_out]`.
+    pub lora: Tensor,
+    /// `∂L/∂m_j = Σ_n dy·(base + s·lora) / max(norm_j, 1e-12)`, `[d_out]`.
+    pub magnitude: Tensor,
+}
+
+/// Backward of [`compose`] with the norm held constant (detached, as DoRA does), fused: one
+/// pass over `dy`, `base` and `lora` writes both element-wise gradients and per-chunk column
+/// sums, and a small second kernel finishes the magnitude gradient.
+pub fn compose_backward(
+    ctx: &Context,
+    dy: &Tensor,
+    base: &Tensor,
+    lora: &Tensor,
+    magnitude: &Tensor,
+    norm: &Tensor,
+    scale: f32,
+) -> Result<ComposeGrads> {
+    const OP: &str = "dora::compose_backward";
+    let (n, d_out) = compose_args(ctx, OP, base, lora, magnitude, norm, scale)?;
+    ctx.check_owns(OP, "dy", dy)?;
+    if dy.shape() != base.shape() {
+        return Err(shape_error(
+            OP,
+            format!(
+                "`dy` {:?} must have the shape of `base` {:?}",
+                dy.shape(),
+                base.shape()
+            ),
+        ));
+    }
+    match &*ctx.backend {
+        Backend::Cpu(_) => {
+            let (db, dl, dm) = reference::compose_backward(
+                dy.host(),
+                base.host(),
+                lora.host(),
+                magnitude.host(),
+                norm.host(),
+                scale as f64,
+            );
+            Ok(ComposeGrads {
+                base: ctx.host_result(to_f32(db), &[n, d_out])?,
+                lora: ctx.host_result(to_f32(dl), &[n, d_out])?,
+                magnitude: ctx.host_result(to_f32(dm), &[d_out])?,
+            })
+        }
+        Backend::Gpu(gpu) => {
+            let grads = ComposeGrads {
+                base: ctx.output(&[n, d_out])?,
+                lora: ctx.output(&[n, d_out])?,
+                magnitude: ctx.output(&[d_out])?,
+            };
+            kernels::compose_backward(
+                ctx,
+                gpu,
+                n,
+                d_out,
+                scale,
+                [dy, base, lora, magnitude, norm].map(Tensor::buffer),
+                [&grads.base, &grads.lora, &grads.magnitude].map(Tensor::buffer),
+            )?;
+            Ok(grads)
+        }
+    }
+}
+
+/// The DoRA layer, all on the device: `base = x·Wᵀ`, `lora = (x·Aᵀ)·Bᵀ`,
+/// `norm = weight_norm(W, A, B, s)`, then [`compose`]. `x`: `[n, d_in]`; returns `[n, d_out]`.
+pub fn forward(
+    ctx: &Context,
+    x: &Tensor,
+    w: &Tensor,
+    a: &Tensor,
+    b: &Tensor,
+    magnitude: &Tensor,
+    scale: f32,
+) -> Result<Tensor> {
+    forward_with(
+        ctx,
+        "dora::forward",
+        x,
+        w,
+        a,
+        b,
+        magnitude,
+        scale,
+        weight_norm,
+        compose,
+    )
+}
+
+/// [`forward`] the PEFT way, for comparison: [`weight_norm_dense`] and [`compose_unfused`].
+pub fn forward_dense(
+    ctx: &Context,
+    x: &Tensor,
+    w: &Tensor,
+    a: &Tensor,
+    b: &Tensor,
+    magnitude: &Tensor,
+    scale: f32,
+) -> Result<Tensor> {
+    forward_with(
+        ctx,
+        "dora::forward_dense",
+        x,
+        w,
+        a,
+        b,
+        magnitude,
+        scale,
+        weight_norm_dense,
+        compose_unfused,
+    )
+}
+
+type NormFn = fn(&Context, &Tensor, &Tensor, &Tensor, f32) -> Result<Tensor>;
+type ComposeFn = fn(&Context, &Tensor, &Tensor, &Tensor, &Tensor, f32) -> Result<Tensor>;
+
+#[allow(clippy::too_many_arguments)]
+fn forward_with(
+    ctx: &Context,
+    op: &'static str,
+    x: &Tensor,
+    w: &Tensor,
+    a: &Tensor,
+    b: &Tensor,
+    magnitude: &Tensor,
+    scale: f32,
+    norm_fn: NormFn,
+    compose_fn: ComposeFn,
+) -> Result<Tensor> {
+    let shape = lora_args(ctx, op, w, a, b, scale)?;
+    check_context(ctx, op, &[("x", x), ("magnitude", magnitude)])?;
+    match x.shape() {
+        &[_, d_in] if d_in == shape.d_in => {}
+        other => {
+            return Err(shape_error(
+                op,
+                format!(
+                    "`x` must be [n, d_in] with d_in = {} like `w` {:?}, got {other:?}",
+                    shape.d_in,
+                    w.shape()
+                ),
+            ))
+        }
+    }
+    if magnitude.shape() != [shape.d_out] {
+        return Err(shape_error(
+            op,
+            format!(
+                "`magnitude` must be [d_out] = [{}], got {:?}",
+                shape.d_out,
+                magnitude.shape()
+            ),
+        ));
+    }
+    let base = linalg::matmul(ctx, x, w, false, true)?;
+    let xa = linalg::matmul(ctx, x, a, false, true)?;
+    let lora = linalg::matmul(ctx, &xa, b, false, true)?;
+    drop(xa);
+    let norm = norm_fn(ctx, w, a, b, scale)?;
+    compose_fn(ctx, &base, &lora, magnitude, &norm, scale)
+}
+
+fn to_f32(x: Vec<f64>) -> Vec<f32> {
+    x.into_iter().map(|v| v as f32).collect()
+}

@@ -1,0 +1,92 @@
+//! Element-wise operations on device buffers (`shaders/util/elementwise.wgsl`), used to build
+//! unfused baselines one kernel at a time.
+
+use super::dispatch::row_blocks;
+use super::{binding, shader, GpuDevice, Shader, ELEMENTWISE_WORKGROUP};
+use crate::Result;
+
+const ELEMENTWISE: Shader = shader!("util/elementwise.wgsl");
+
+/// One element-wise operation of `out[rows, cols]` from `x[rows, cols]` and `y`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Op {
+    /// `alpha·x`
+    Scale(f32),
+    /// `x + y`, y the same shape
+    Add,
+    /// `x · y[col]`, y a row vector of `cols`
+    MulRow,
+    /// `x / y`, y the same shape
+    Div,
+    /// `x + alpha`
+    AddScalar(f32),
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    len: u32,
+    cols: u32,
+    op: u32,
+    alpha: f32,
+    x_offset: u32,
+    y_offset: u32,
+    out_offset: u32,
+    _pad: u32,
+}
+
+/// Runs `out = op(x, y)` over `rows × cols` elements, one binding window of rows at a time.
+pub(crate) fn elementwise(
+    gpu: &GpuDevice,
+    op: Op,
+    x: &wgpu::Buffer,
+    y: Option<&wgpu::Buffer>,
+    out: &wgpu::Buffer,
+    rows: usize,
+    cols: usize,
+) -> Result<()> {
+    let kernel = gpu.kernel(&ELEMENTWISE)?;
+    let (code, alpha) = match op {
+        Op::Scale(alpha) => (0, alpha),
+        Op::Add => (1, 0.0),
+        Op::MulRow => (2, 0.0),
+        Op::Div => (3, 0.0),
+        Op::AddScalar(alpha) => (4, alpha),
+    };
+    let y = y.unwrap_or(x);
+    let limits = gpu.binding;
+    let mut launches = Vec::new();
+    for (row0, n) in row_blocks("elementwise", "x", rows, cols, &limits)? {
+        let (first, len) = ((row0 * cols) as u64, (n * cols) as u64);
+        let wx = limits.window("elementwise", "x", first, len, x.size())?;
+        let wy = match op {
+            Op::MulRow => limits.window("elementwise", "y", 0, cols as u64, y.size())?,
+            _ => limits.window("elementwise", "y", first, len, y.size())?,
+        };
+        let wo = limits.window("elementwise", "out", first, len, out.size())?;
+        let uniform = gpu.uniform(&Params {
+            len: len as u32,
+            cols: cols as u32,
+            op: code,
+            alpha,
+            x_offset: wx.skip,
+            y_offset: wy.skip,
+            out_offset: wo.skip,
+            _pad: 0,
+        })?;
+        launches.push((uniform, [wx, wy, wo], len));
+    }
+    gpu.submit(|encoder| {
+        for (uniform, [wx, wy, wo], len) in &launches {
+            let resources = [
+                uniform.buffer().as_entire_binding(),
+                binding(x, wx),
+                binding(y, wy),
+                binding(out, wo),
+            ];
+            let groups = len.div_ceil(ELEMENTWISE_WORKGROUP as u64) as u32;
+            gpu.dispatch(encoder, &kernel, &resources, groups);
+        }
+        Ok(())
+    })
+}
