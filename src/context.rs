@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::gpu::pool::MemoryTracker;
 use crate::gpu::GpuDevice;
-use crate::tensor::{Storage, Tensor};
+use crate::tensor::{DType, Storage, Tensor};
 use crate::{Error, Result};
 
 /// Options for [`Context::gpu_with`].
@@ -162,8 +162,25 @@ impl Context {
         self.gpu_device().map(|gpu| gpu.binding.max_bytes)
     }
 
-    /// A tensor holding a copy of `data`, row-major with `shape`.
+    /// An f32 tensor holding a copy of `data`, row-major with `shape`.
     pub fn tensor(&self, data: &[f32], shape: &[usize]) -> Result<Tensor> {
+        self.tensor_as(data, shape, DType::F32)
+    }
+
+    /// An f16 tensor holding a copy of `data`.
+    pub fn tensor_f16(&self, data: &[half::f16], shape: &[usize]) -> Result<Tensor> {
+        let wide: Vec<f32> = data.iter().map(|x| x.to_f32()).collect();
+        self.tensor_as(&wide, shape, DType::F16)
+    }
+
+    /// A bf16 tensor holding a copy of `data`.
+    pub fn tensor_bf16(&self, data: &[half::bf16], shape: &[usize]) -> Result<Tensor> {
+        let wide: Vec<f32> = data.iter().map(|x| x.to_f32()).collect();
+        self.tensor_as(&wide, shape, DType::BF16)
+    }
+
+    /// A tensor stored as `dtype`, holding `data` rounded to it (to nearest, ties to even).
+    pub fn tensor_as(&self, data: &[f32], shape: &[usize], dtype: DType) -> Result<Tensor> {
         let expected = element_count("tensor", "shape", shape)?;
         if data.len() != expected {
             return Err(Error::DataLength {
@@ -173,10 +190,12 @@ impl Context {
             });
         }
         let storage = match &*self.backend {
-            Backend::Cpu(memory) => Storage::host(data.to_vec(), memory),
-            Backend::Gpu(gpu) => Storage::Device(gpu.upload(data)?),
+            Backend::Cpu(memory) => {
+                Storage::host(data.iter().map(|&x| dtype.round(x)).collect(), memory)
+            }
+            Backend::Gpu(gpu) => Storage::Device(gpu.upload(&dtype.encode(data))?),
         };
-        Ok(Tensor::new(self.clone(), shape.to_vec(), storage))
+        Ok(Tensor::new(self.clone(), shape.to_vec(), dtype, storage))
     }
 
     /// A tensor of zeros.
@@ -193,7 +212,12 @@ impl Context {
                 Storage::Device(buffer)
             }
         };
-        Ok(Tensor::new(self.clone(), shape.to_vec(), storage))
+        Ok(Tensor::new(
+            self.clone(),
+            shape.to_vec(),
+            DType::F32,
+            storage,
+        ))
     }
 
     /// An output tensor whose every element the caller's kernel will write (NaN first when
@@ -204,7 +228,12 @@ impl Context {
             Backend::Cpu(memory) => Storage::host(vec![f32::NAN; len], memory),
             Backend::Gpu(gpu) => Storage::Device(gpu.storage(len)?),
         };
-        Ok(Tensor::new(self.clone(), shape.to_vec(), storage))
+        Ok(Tensor::new(
+            self.clone(),
+            shape.to_vec(),
+            DType::F32,
+            storage,
+        ))
     }
 
     /// A tensor holding data computed on the host (by the CPU path).
@@ -213,6 +242,7 @@ impl Context {
             Backend::Cpu(memory) => Ok(Tensor::new(
                 self.clone(),
                 shape.to_vec(),
+                DType::F32,
                 Storage::host(data, memory),
             )),
             Backend::Gpu(_) => self.tensor(&data, shape),

@@ -32,7 +32,7 @@ mod tensor;
 
 pub use context::{Context, GpuOptions, MemoryStats};
 pub use error::{Error, Result};
-pub use tensor::Tensor;
+pub use tensor::{DType, Tensor};
 /// The wgpu this crate is built on, for [`Context::from_wgpu`] and [`Context::device_type`].
 pub use wgpu;
 

@@ -501,3 +501,109 @@ fn bad_shapes_and_scales_are_errors() {
         );
     }
 }
+
+/// f16 and bf16 storage: against the f64 reference on the same (rounded) inputs the error is
+/// that of f32 arithmetic (1e-5); against the reference on the unrounded f32 inputs it is the
+/// storage rounding, 2⁻¹¹ (f16) or 2⁻⁸ (bf16) per element, averaged down by the sums: bounded
+/// here at 2e-3 and 1e-2 (the paper's tests use 5e-3 for both).
+#[test]
+fn half_precision_storage_accumulates_in_f32() {
+    use wgkernels::DType;
+    let mut rng = common::rng();
+    for ctx in contexts() {
+        for (dtype, storage_bound) in [(DType::F16, 2e-3), (DType::BF16, 1e-2)] {
+            let round = |x: &[f32]| x.iter().map(|&v| dtype.round(v)).collect::<Vec<f32>>();
+            let label = format!("{} {dtype}", ctx.device_name());
+            // weight norms
+            let ad = adapter(&mut rng, 67, 131, 33);
+            let LoraShape { d_out, d_in, r } = ad.shape;
+            let up = |x: &[f32], shape: &[usize]| ctx.tensor_as(x, shape, dtype).unwrap();
+            let (w, a, b) = (
+                up(&ad.w, &[d_out, d_in]),
+                up(&ad.a, &[r, d_in]),
+                up(&ad.b, &[d_out, r]),
+            );
+            for s in [0.0f32, 0.1, 1.0] {
+                let exact = reference::weight_norm(
+                    &round(&ad.w),
+                    &round(&ad.a),
+                    &round(&ad.b),
+                    ad.shape,
+                    s as f64,
+                );
+                let unrounded = reference::weight_norm(&ad.w, &ad.a, &ad.b, ad.shape, s as f64);
+                for (name, norm) in [
+                    ("factored", dora::weight_norm(&ctx, &w, &a, &b, s)),
+                    ("dense", dora::weight_norm_dense(&ctx, &w, &a, &b, s)),
+                ] {
+                    let got = norm.unwrap().to_vec().unwrap();
+                    let (e, e_storage) = (
+                        relative_error(&got, &exact),
+                        relative_error(&got, &unrounded),
+                    );
+                    assert!(e < BOUND, "{label} {name} s={s}: {e:e}");
+                    assert!(
+                        e_storage < storage_bound,
+                        "{label} {name} s={s} vs unrounded: {e_storage:e}"
+                    );
+                }
+            }
+            // compose and its backward, with base, lora and dy stored in half precision
+            let (n, d, s) = (45, 77, 0.5f32);
+            let [dy, base, lora] = [0, 1, 2].map(|_| round(&common::uniform(&mut rng, n * d)));
+            let norm: Vec<f32> = (0..d).map(|_| rng.random_range(0.5f32..2.0)).collect();
+            let magnitude: Vec<f32> = norm
+                .iter()
+                .map(|x| x * rng.random_range(0.9f32..1.1))
+                .collect();
+            let (tm, tn) = (
+                ctx.tensor(&magnitude, &[d]).unwrap(),
+                ctx.tensor(&norm, &[d]).unwrap(),
+            );
+            let (tdy, tb, tl) = (up(&dy, &[n, d]), up(&base, &[n, d]), up(&lora, &[n, d]));
+            let want = reference::compose(&base, &lora, &magnitude, &norm, s as f64);
+            for y in [
+                dora::compose(&ctx, &tb, &tl, &tm, &tn, s),
+                dora::compose_unfused(&ctx, &tb, &tl, &tm, &tn, s),
+            ] {
+                let err = relative_error(&y.unwrap().to_vec().unwrap(), &want);
+                assert!(err < BOUND, "{label} compose: {err:e}");
+            }
+            let grads = dora::compose_backward(&ctx, &tdy, &tb, &tl, &tm, &tn, s).unwrap();
+            let (db, dl, dm) =
+                reference::compose_backward(&dy, &base, &lora, &magnitude, &norm, s as f64);
+            for (got, want) in [
+                (&grads.base, &db),
+                (&grads.lora, &dl),
+                (&grads.magnitude, &dm),
+            ] {
+                let err = relative_error(&got.to_vec().unwrap(), want);
+                assert!(err < BOUND, "{label} backward: {err:e}");
+            }
+            // the whole layer
+            let x = round(&common::uniform(&mut rng, 9 * d_in));
+            let m: Vec<f32> = (0..d_out).map(|_| rng.random_range(0.5f32..2.0)).collect();
+            let want = reference::forward(
+                &x,
+                &round(&ad.w),
+                &round(&ad.a),
+                &round(&ad.b),
+                &m,
+                ad.shape,
+                0.5,
+            );
+            let y = dora::forward(
+                &ctx,
+                &up(&x, &[9, d_in]),
+                &w,
+                &a,
+                &b,
+                &ctx.tensor(&m, &[d_out]).unwrap(),
+                0.5,
+            )
+            .unwrap();
+            let err = relative_error(&y.to_vec().unwrap(), &want);
+            assert!(err < BOUND, "{label} forward: {err:e}");
+        }
+    }
+}

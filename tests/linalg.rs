@@ -255,3 +255,58 @@ fn a_lost_device_is_an_error() {
     let result = linalg::matmul(&ctx, &a, &a, false, false).and_then(|c| c.to_vec());
     assert!(result.is_err(), "a destroyed device still computed");
 }
+
+#[test]
+fn half_precision_operands_are_widened_exactly() {
+    use wgkernels::DType;
+    let mut rng = common::rng();
+    let contexts = [
+        Some(Context::cpu()),
+        common::gpu(),
+        common::gpu_with(GpuOptions {
+            max_binding_bytes: Some(4096), // odd element offsets in half-precision windows
+            ..Default::default()
+        }),
+    ];
+    for ctx in contexts.into_iter().flatten() {
+        for len in [1usize, 2, 3, 5, 1001] {
+            for dtype in [DType::F16, DType::BF16] {
+                let data = common::uniform(&mut rng, len);
+                let t = ctx.tensor_as(&data, &[len], dtype).unwrap();
+                assert_eq!(t.dtype(), dtype);
+                let rounded: Vec<f32> = data.iter().map(|&x| dtype.round(x)).collect();
+                assert_eq!(t.to_vec().unwrap(), rounded, "{dtype} round trip of {len}");
+            }
+        }
+        let (m, k, n) = (33, 47, 29);
+        for (a_dtype, b_dtype) in [
+            (DType::F16, DType::F16),
+            (DType::BF16, DType::BF16),
+            (DType::F16, DType::F32),
+        ] {
+            for (ta, tb) in TRANSPOSES {
+                let a = common::uniform(&mut rng, m * k);
+                let b = common::uniform(&mut rng, k * n);
+                let a_shape = if ta { [k, m] } else { [m, k] };
+                let b_shape = if tb { [n, k] } else { [k, n] };
+                let round = |x: &[f32], d: DType| x.iter().map(|&v| d.round(v)).collect::<Vec<_>>();
+                let g = Gemm::of("test", &a_shape, &b_shape, ta, tb).unwrap();
+                let want = reference::matmul(&round(&a, a_dtype), &round(&b, b_dtype), g);
+                let c = linalg::matmul(
+                    &ctx,
+                    &ctx.tensor_as(&a, &a_shape, a_dtype).unwrap(),
+                    &ctx.tensor_as(&b, &b_shape, b_dtype).unwrap(),
+                    ta,
+                    tb,
+                )
+                .unwrap();
+                let err = relative_error(&c.to_vec().unwrap(), &want);
+                assert!(
+                    err < BOUND,
+                    "{} {a_dtype}·{b_dtype} ta={ta} tb={tb}: {err:e}",
+                    ctx.device_name()
+                );
+            }
+        }
+    }
+}

@@ -1,19 +1,18 @@
 //! GEMM rows: the tiled kernel against the naive one-output-per-thread kernel.
 
 use rand::rngs::StdRng;
-use rand::Rng;
 use wgkernels::bench::time_calls;
 use wgkernels::compare::{max_abs_error, relative_error};
 use wgkernels::linalg::{self, reference, Gemm};
 use wgkernels::{Context, Result};
 
 use crate::report::{Bound, Report, Row};
+use crate::uniform;
 
 pub fn rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> {
     for size in [256usize, 1024] {
         let (m, k, n) = (size, size, size);
-        let a: Vec<f32> = (0..m * k).map(|_| rng.random_range(-1.0..1.0)).collect();
-        let b: Vec<f32> = (0..k * n).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let (a, b) = (uniform(rng, m * k), uniform(rng, k * n));
         let (ta, tb) = (ctx.tensor(&a, &[m, k])?, ctx.tensor(&b, &[k, n])?);
         let g = Gemm::of("bench", &[m, k], &[k, n], false, false)?;
         let want = reference::matmul(&a, &b, g);
@@ -39,6 +38,7 @@ pub fn rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> 
             error: Some(error(
                 linalg::matmul(ctx, &ta, &tb, false, false)?.to_vec()?,
             )),
+            notes: String::new(),
         });
         report.push(Row {
             kernel: "matmul_naive (1 output/thread)".into(),
@@ -51,6 +51,7 @@ pub fn rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> 
             error: Some(error(
                 linalg::matmul_naive(ctx, &ta, &tb, false, false)?.to_vec()?,
             )),
+            notes: String::new(),
         });
     }
     Ok(())

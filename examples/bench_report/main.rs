@@ -5,10 +5,12 @@
 //!
 //! `cargo run --release --example bench_report`
 
+mod dora;
 mod linalg;
 mod report;
 
-use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use wgkernels::{roofline, Context};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -24,8 +26,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rates,
         rows: Vec::new(),
     };
-    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+    let mut rng = StdRng::seed_from_u64(0x5eed);
     linalg::rows(&ctx, &mut rng, &mut report)?;
+    dora::rows(&ctx, &mut rng, &mut report)?;
 
     let path = "BENCHMARKS.md";
     let existing = std::fs::read_to_string(path).unwrap_or_default();
@@ -33,4 +36,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(path, report::merge(&existing, &report.device, &section))?;
     println!("\n{section}\nwritten to {path}");
     Ok(())
+}
+
+/// `len` values uniform in [-1, 1).
+pub fn uniform(rng: &mut StdRng, len: usize) -> Vec<f32> {
+    (0..len).map(|_| rng.random_range(-1.0..1.0)).collect()
 }

@@ -23,6 +23,8 @@ pub struct Row {
     pub baseline: Option<(String, f64)>,
     /// ‖gpu − ref‖/‖ref‖ and max |gpu − ref| against the f64 CPU path.
     pub error: Option<(f64, f64)>,
+    /// Anything else worth a figure (peak bytes, ...).
+    pub notes: String,
 }
 
 pub struct Report {
@@ -58,7 +60,7 @@ impl Report {
             None => ("—".into(), "—".into()),
         };
         format!(
-            "| {} | {} | {} ({}–{}) | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} ({}–{}) | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.kernel,
             r.shape,
             ms(t),
@@ -72,6 +74,7 @@ impl Report {
             speedup,
             rel,
             max,
+            r.notes,
         )
     }
 
@@ -89,8 +92,8 @@ impl Report {
                   (kernel against baseline, kernel against this device's own ceilings), not \
                   a statement about any GPU.\n\n";
         }
-        s += "| kernel | shape | median ms (p20–p80) | GB/s | % copy BW | GFLOP/s | % FMA rate | baseline | speedup | rel. err | max abs err |\n";
-        s += "|---|---|---|---|---|---|---|---|---|---|---|\n";
+        s += "| kernel | shape | median ms (p20–p80) | GB/s | % copy BW | GFLOP/s | % FMA rate | baseline | speedup | rel. err | max abs err | notes |\n";
+        s += "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
         for row in &self.rows {
             s += &self.line(row);
             s += "\n";

@@ -21,11 +21,18 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
+// Operands are read through read_<name>(i): this is the f32 form; the host generates the
+// f16 and bf16 forms (packed two per u32) from it, see src/gpu/specialize.rs.
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
+fn read_dy(i: u32) -> f32 { return dy[i]; }
 @group(0) @binding(2) var<storage, read> base: array<f32>;
+fn read_base(i: u32) -> f32 { return base[i]; }
 @group(0) @binding(3) var<storage, read> lora: array<f32>;
+fn read_lora(i: u32) -> f32 { return lora[i]; }
 @group(0) @binding(4) var<storage, read> magnitude: array<f32>;
+fn read_magnitude(i: u32) -> f32 { return magnitude[i]; }
 @group(0) @binding(5) var<storage, read> norm: array<f32>;
+fn read_norm(i: u32) -> f32 { return norm[i]; }
 @group(0) @binding(6) var<storage, read_write> d_base: array<f32>;
 @group(0) @binding(7) var<storage, read_write> d_lora: array<f32>;
 @group(0) @binding(8) var<storage, read_write> partial: array<f32>;
@@ -48,13 +55,13 @@ fn main(
     let lane = lid / 64u;
     var acc = 0.0;
     if j < p.d_out {
-        let g = magnitude[j] / max(norm[j], 1e-12);
+        let g = read_magnitude(j) / max(read_norm(j), 1e-12);
         let row_end = min((chunk + 1u) * CHUNK, p.rows);
         for (var n = chunk * CHUNK + lane; n < row_end; n += 4u) {
             let at = n * p.d_out + j;
-            let d = dy[p.dy_offset + at];
-            let x = base[p.base_offset + at];
-            let l = p.scale * lora[p.lora_offset + at];
+            let d = read_dy(p.dy_offset + at);
+            let x = read_base(p.base_offset + at);
+            let l = p.scale * read_lora(p.lora_offset + at);
             d_base[p.d_base_offset + at] = d + (g - 1.0) * d;
             d_lora[p.d_lora_offset + at] = g * p.scale * d;
             acc = fma(d, x + l, acc);

@@ -13,7 +13,10 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
+// Operands are read through read_<name>(i): this is the f32 form; the host generates the
+// f16 and bf16 forms (packed two per u32) from it, see src/gpu/specialize.rs.
 @group(0) @binding(1) var<storage, read> w: array<f32>;
+fn read_w(i: u32) -> f32 { return w[i]; }
 @group(0) @binding(2) var<storage, read> d: array<f32>;
 @group(0) @binding(3) var<storage, read_write> norm: array<f32>;
 
@@ -31,7 +34,7 @@ fn main(
     }
     var sum = 0.0;
     for (var i = lid; i < p.d_in; i += 256u) {
-        let x = w[p.w_offset + row * p.d_in + i] + p.scale * d[p.d_offset + row * p.d_in + i];
+        let x = read_w(p.w_offset + row * p.d_in + i) + p.scale * d[p.d_offset + row * p.d_in + i];
         sum = fma(x, x, sum);
     }
     partial[lid] = sum;

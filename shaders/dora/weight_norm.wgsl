@@ -20,8 +20,12 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
+// Operands are read through read_<name>(i): this is the f32 form; the host generates the
+// f16 and bf16 forms (packed two per u32) from it, see src/gpu/specialize.rs.
 @group(0) @binding(1) var<storage, read> w: array<f32>;
+fn read_w(i: u32) -> f32 { return w[i]; }
 @group(0) @binding(2) var<storage, read> b: array<f32>;
+fn read_b(i: u32) -> f32 { return b[i]; }
 @group(0) @binding(3) var<storage, read> u: array<f32>;
 @group(0) @binding(4) var<storage, read> bg: array<f32>;
 @group(0) @binding(5) var<storage, read_write> norm: array<f32>;
@@ -41,13 +45,13 @@ fn main(
     var sum = 0.0;
     let w_row = p.w_offset + row * p.d_in;
     for (var i = lid; i < p.d_in; i += 256u) {
-        let x = w[w_row + i];
+        let x = read_w(w_row + i);
         sum = fma(x, x, sum);
     }
     if p.low_rank != 0u {
         for (var t = lid; t < p.r; t += 256u) {
             let at = row * p.r + t;
-            sum += b[p.b_offset + at] * (p.two_s * u[p.u_offset + at] + p.s_squared * bg[p.bg_offset + at]);
+            sum += read_b(p.b_offset + at) * (p.two_s * u[p.u_offset + at] + p.s_squared * bg[p.bg_offset + at]);
         }
     }
     partial[lid] = sum;

@@ -18,8 +18,12 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
+// Operands are read through read_<name>(i): this is the f32 form; the host generates the
+// f16 and bf16 forms (packed two per u32) from it, see src/gpu/specialize.rs.
 @group(0) @binding(1) var<storage, read> a: array<f32>;
+fn read_a(i: u32) -> f32 { return a[i]; }
 @group(0) @binding(2) var<storage, read> b: array<f32>;
+fn read_b(i: u32) -> f32 { return b[i]; }
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 
 const TILE: u32 = 64u;
@@ -31,14 +35,14 @@ var<workgroup> b_tile: array<vec4<f32>, 256>;
 
 fn load_a(row: u32, kk: u32) -> f32 {
     if row < p.m && kk < p.k {
-        return a[p.a_offset + row * p.a_stride_m + kk * p.a_stride_k];
+        return read_a(p.a_offset + row * p.a_stride_m + kk * p.a_stride_k);
     }
     return 0.0;
 }
 
 fn load_b(kk: u32, col: u32) -> f32 {
     if kk < p.k && col < p.n {
-        return b[p.b_offset + kk * p.b_stride_k + col * p.b_stride_n];
+        return read_b(p.b_offset + kk * p.b_stride_k + col * p.b_stride_n);
     }
     return 0.0;
 }

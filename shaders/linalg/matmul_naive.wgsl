@@ -10,8 +10,12 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
+// Operands are read through read_<name>(i): this is the f32 form; the host generates the
+// f16 and bf16 forms (packed two per u32) from it, see src/gpu/specialize.rs.
 @group(0) @binding(1) var<storage, read> a: array<f32>;
+fn read_a(i: u32) -> f32 { return a[i]; }
 @group(0) @binding(2) var<storage, read> b: array<f32>;
+fn read_b(i: u32) -> f32 { return b[i]; }
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 
 const TILE: u32 = 16u;
@@ -30,8 +34,8 @@ fn main(
     }
     var sum = 0.0;
     for (var kk = 0u; kk < p.k; kk++) {
-        sum = fma(a[p.a_offset + row * p.a_stride_m + kk * p.a_stride_k],
-                  b[p.b_offset + kk * p.b_stride_k + col * p.b_stride_n], sum);
+        sum = fma(read_a(p.a_offset + row * p.a_stride_m + kk * p.a_stride_k),
+                  read_b(p.b_offset + kk * p.b_stride_k + col * p.b_stride_n), sum);
     }
     let at = p.c_offset + row * p.c_stride_m + col;
     if p.accumulate != 0u {

@@ -14,8 +14,12 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
+// Operands are read through read_<name>(i): this is the f32 form; the host generates the
+// f16 and bf16 forms (packed two per u32) from it, see src/gpu/specialize.rs.
 @group(0) @binding(1) var<storage, read> x: array<f32>;
+fn read_x(i: u32) -> f32 { return x[i]; }
 @group(0) @binding(2) var<storage, read> y: array<f32>;
+fn read_y(i: u32) -> f32 { return y[i]; }
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(256)
@@ -28,13 +32,13 @@ fn main(
     if i >= p.len {
         return;
     }
-    let a = x[p.x_offset + i];
+    let a = read_x(p.x_offset + i);
     var v: f32;
     switch p.op {
         case 0u: { v = p.alpha * a; }
-        case 1u: { v = a + y[p.y_offset + i]; }
-        case 2u: { v = a * y[i % p.cols]; }
-        case 3u: { v = a / y[p.y_offset + i]; }
+        case 1u: { v = a + read_y(p.y_offset + i); }
+        case 2u: { v = a * read_y(i % p.cols); }
+        case 3u: { v = a / read_y(p.y_offset + i); }
         default: { v = a + p.alpha; }
     }
     out[p.out_offset + i] = v;

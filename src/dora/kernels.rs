@@ -4,7 +4,7 @@ use super::LoraShape;
 use crate::gpu::dispatch::row_blocks;
 use crate::gpu::elementwise::{elementwise, Op};
 use crate::gpu::{binding, shader, GpuDevice, Shader, ELEMENTWISE_WORKGROUP};
-use crate::{Context, Error, Result, Tensor};
+use crate::{Context, DType, Error, Result, Tensor};
 
 const WEIGHT_NORM: Shader = shader!("dora/weight_norm.wgsl");
 const DENSE_NORM: Shader = shader!("dora/dense_norm.wgsl");
@@ -44,14 +44,18 @@ pub(super) fn weight_norm(
     gpu: &GpuDevice,
     shape: LoraShape,
     scale: f32,
-    w: &wgpu::Buffer,
-    b: &wgpu::Buffer,
+    w_tensor: &Tensor,
+    b_tensor: &Tensor,
     low_rank: Option<(&wgpu::Buffer, &wgpu::Buffer)>,
     norm: &wgpu::Buffer,
 ) -> Result<()> {
     const OP: &str = "dora::weight_norm";
     let LoraShape { d_out, d_in, r } = shape;
-    let kernel = gpu.kernel(&WEIGHT_NORM)?;
+    let (w, b) = (w_tensor.buffer(), b_tensor.buffer());
+    let (w_dtype, b_dtype) = (w_tensor.dtype(), b_tensor.dtype());
+    // With s = 0 the B slot is bound to W, so it is read as W's dtype (and never used).
+    let b_read_as = if low_rank.is_some() { b_dtype } else { w_dtype };
+    let kernel = gpu.kernel_for(&WEIGHT_NORM, &[("w", w_dtype), ("b", b_read_as)])?;
     let limits = gpu.binding;
     let mut launches = Vec::new();
     for (row0, rows) in row_blocks(OP, "w", d_out, d_in.max(r), &limits)? {
@@ -129,18 +133,19 @@ pub(super) fn dense_norm(
     gpu: &GpuDevice,
     shape: LoraShape,
     scale: f32,
-    w: &wgpu::Buffer,
+    w_tensor: &Tensor,
     ba: &wgpu::Buffer,
     norm: &wgpu::Buffer,
 ) -> Result<()> {
     const OP: &str = "dora::weight_norm_dense";
     let LoraShape { d_out, d_in, .. } = shape;
-    let kernel = gpu.kernel(&DENSE_NORM)?;
+    let w = w_tensor.buffer();
+    let kernel = gpu.kernel_for(&DENSE_NORM, &[("w", w_tensor.dtype())])?;
     let limits = gpu.binding;
     let mut launches = Vec::new();
     for (row0, rows) in row_blocks(OP, "w", d_out, d_in, &limits)? {
         let (first, len) = ((row0 * d_in) as u64, (rows * d_in) as u64);
-        let ww = limits.window(OP, "w", first, len, w.size())?;
+        let ww = limits.window_of(OP, "w", w_tensor.dtype(), first, len, w.size())?;
         let wd = limits.window(OP, "b·a", first, len, ba.size())?;
         let wn = limits.window(OP, "norm", row0 as u64, rows as u64, norm.size())?;
         let uniform = gpu.uniform(&DenseNormParams {
@@ -171,14 +176,18 @@ pub(super) fn dense_norm(
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct ComposeParams {
-    len: u32,
+    rows: u32,
     d_out: u32,
     scale: f32,
+    col_blocks: u32,
+    total_groups: u32,
     base_offset: u32,
     lora_offset: u32,
     out_offset: u32,
-    _pad: [u32; 2],
 }
+
+/// Rows per workgroup of the compose kernel (ROWS in compose.wgsl).
+const COMPOSE_ROWS: usize = 8;
 
 /// `y = base + (g−1)⊙base + g⊙(s·lora)` in one pass; `inputs = [base, lora, magnitude, norm]`.
 pub(super) fn compose(
@@ -186,34 +195,46 @@ pub(super) fn compose(
     n: usize,
     d_out: usize,
     scale: f32,
-    inputs: [&wgpu::Buffer; 4],
+    inputs: [&Tensor; 4],
     y: &wgpu::Buffer,
 ) -> Result<()> {
     const OP: &str = "dora::compose";
-    let [base, lora, magnitude, norm] = inputs;
-    let kernel = gpu.kernel(&COMPOSE)?;
+    let names = ["base", "lora", "magnitude", "norm"];
+    let kernel = gpu.kernel_for(
+        &COMPOSE,
+        &names
+            .iter()
+            .zip(inputs)
+            .map(|(n, t)| (*n, t.dtype()))
+            .collect::<Vec<_>>(),
+    )?;
+    let [base, lora, magnitude, norm] = inputs.map(Tensor::buffer);
+    let [base_dtype, lora_dtype, m_dtype, norm_dtype] = inputs.map(Tensor::dtype);
     let limits = gpu.binding;
-    let wm = limits.window(OP, "magnitude", 0, d_out as u64, magnitude.size())?;
-    let wnorm = limits.window(OP, "norm", 0, d_out as u64, norm.size())?;
+    let wm = limits.window_of(OP, "magnitude", m_dtype, 0, d_out as u64, magnitude.size())?;
+    let wnorm = limits.window_of(OP, "norm", norm_dtype, 0, d_out as u64, norm.size())?;
     let mut launches = Vec::new();
     for (row0, rows) in row_blocks(OP, "base", n, d_out, &limits)? {
         let (first, len) = ((row0 * d_out) as u64, (rows * d_out) as u64);
-        let wb = limits.window(OP, "base", first, len, base.size())?;
-        let wl = limits.window(OP, "lora", first, len, lora.size())?;
+        let wb = limits.window_of(OP, "base", base_dtype, first, len, base.size())?;
+        let wl = limits.window_of(OP, "lora", lora_dtype, first, len, lora.size())?;
         let wy = limits.window(OP, "output", first, len, y.size())?;
+        let col_blocks = d_out.div_ceil(ELEMENTWISE_WORKGROUP as usize);
+        let total_groups = col_blocks * rows.div_ceil(COMPOSE_ROWS);
         let uniform = gpu.uniform(&ComposeParams {
-            len: len as u32,
+            rows: rows as u32,
             d_out: d_out as u32,
             scale,
+            col_blocks: col_blocks as u32,
+            total_groups: total_groups as u32,
             base_offset: wb.skip,
             lora_offset: wl.skip,
             out_offset: wy.skip,
-            _pad: [0; 2],
         })?;
-        launches.push((uniform, [wb, wl, wy], len as usize));
+        launches.push((uniform, [wb, wl, wy], total_groups as u32));
     }
     gpu.submit(|encoder| {
-        for (uniform, [wb, wl, wy], len) in &launches {
+        for (uniform, [wb, wl, wy], total_groups) in &launches {
             let resources = [
                 uniform.buffer().as_entire_binding(),
                 binding(base, wb),
@@ -222,7 +243,7 @@ pub(super) fn compose(
                 binding(norm, &wnorm),
                 binding(y, wy),
             ];
-            gpu.dispatch(encoder, &kernel, &resources, groups(*len));
+            gpu.dispatch(encoder, &kernel, &resources, *total_groups);
         }
         Ok(())
     })
@@ -245,71 +266,15 @@ pub(super) fn compose_unfused(
     let vector = |_| ctx.output(&[d_out]);
     let [g, g_minus_1] = [0, 1].map(vector);
     let (g, g_minus_1) = (g?, g_minus_1?);
-    elementwise(
-        gpu,
-        Op::Div,
-        magnitude.buffer(),
-        Some(norm.buffer()),
-        g.buffer(),
-        1,
-        d_out,
-    )?;
-    elementwise(
-        gpu,
-        Op::AddScalar(-1.0),
-        g.buffer(),
-        None,
-        g_minus_1.buffer(),
-        1,
-        d_out,
-    )?;
+    elementwise(gpu, Op::Div, magnitude, Some(norm), &g, 1, d_out)?;
+    elementwise(gpu, Op::AddScalar(-1.0), &g, None, &g_minus_1, 1, d_out)?;
     let [scaled, t1, t2, delta, y] = [0, 1, 2, 3, 4].map(full);
     let (scaled, t1, t2, delta, y) = (scaled?, t1?, t2?, delta?, y?);
-    elementwise(
-        gpu,
-        Op::Scale(scale),
-        lora.buffer(),
-        None,
-        scaled.buffer(),
-        n,
-        d_out,
-    )?;
-    elementwise(
-        gpu,
-        Op::MulRow,
-        base.buffer(),
-        Some(g_minus_1.buffer()),
-        t1.buffer(),
-        n,
-        d_out,
-    )?;
-    elementwise(
-        gpu,
-        Op::MulRow,
-        scaled.buffer(),
-        Some(g.buffer()),
-        t2.buffer(),
-        n,
-        d_out,
-    )?;
-    elementwise(
-        gpu,
-        Op::Add,
-        t1.buffer(),
-        Some(t2.buffer()),
-        delta.buffer(),
-        n,
-        d_out,
-    )?;
-    elementwise(
-        gpu,
-        Op::Add,
-        base.buffer(),
-        Some(delta.buffer()),
-        y.buffer(),
-        n,
-        d_out,
-    )?;
+    elementwise(gpu, Op::Scale(scale), lora, None, &scaled, n, d_out)?;
+    elementwise(gpu, Op::MulRow, base, Some(&g_minus_1), &t1, n, d_out)?;
+    elementwise(gpu, Op::MulRow, &scaled, Some(&g), &t2, n, d_out)?;
+    elementwise(gpu, Op::Add, &t1, Some(&t2), &delta, n, d_out)?;
+    elementwise(gpu, Op::Add, base, Some(&delta), &y, n, d_out)?;
     Ok(y)
 }
 
@@ -346,14 +311,21 @@ pub(super) fn compose_backward(
     n: usize,
     d_out: usize,
     scale: f32,
-    inputs: [&wgpu::Buffer; 5],
+    inputs: [&Tensor; 5],
     outputs: [&wgpu::Buffer; 3],
 ) -> Result<()> {
     const OP: &str = "dora::compose_backward";
-    let [dy, base, lora, magnitude, norm] = inputs;
+    let names = ["dy", "base", "lora", "magnitude", "norm"];
+    let operands: Vec<(&str, DType)> = names
+        .iter()
+        .zip(inputs)
+        .map(|(n, t)| (*n, t.dtype()))
+        .collect();
+    let backward = gpu.kernel_for(&COMPOSE_BACKWARD, &operands)?;
+    let finish = gpu.kernel_for(&MAGNITUDE_GRAD, &[("norm", inputs[4].dtype())])?;
+    let [dy_dtype, base_dtype, lora_dtype, m_dtype, norm_dtype] = inputs.map(Tensor::dtype);
+    let [dy, base, lora, magnitude, norm] = inputs.map(Tensor::buffer);
     let [d_base, d_lora, d_magnitude] = outputs;
-    let backward = gpu.kernel(&COMPOSE_BACKWARD)?;
-    let finish = gpu.kernel(&MAGNITUDE_GRAD)?;
     let limits = gpu.binding;
     // Each block numbers its own chunks from its first row; `chunk0` places them in `partial`.
     let blocks = row_blocks(OP, "base", n, d_out, &limits)?;
@@ -371,8 +343,8 @@ pub(super) fn compose_backward(
     }
     let partial = ctx.output(&[total_chunks, d_out])?;
     let col_blocks = d_out.div_ceil(BACKWARD_COLUMNS);
-    let wm = limits.window(OP, "magnitude", 0, d_out as u64, magnitude.size())?;
-    let wnorm = limits.window(OP, "norm", 0, d_out as u64, norm.size())?;
+    let wm = limits.window_of(OP, "magnitude", m_dtype, 0, d_out as u64, magnitude.size())?;
+    let wnorm = limits.window_of(OP, "norm", norm_dtype, 0, d_out as u64, norm.size())?;
     let wpartial = limits.window(
         OP,
         "partial sums",
@@ -384,13 +356,15 @@ pub(super) fn compose_backward(
     let mut chunk0 = 0;
     for (row0, rows) in blocks {
         let (first, len) = ((row0 * d_out) as u64, (rows * d_out) as u64);
-        let window = |arg, buffer: &wgpu::Buffer| limits.window(OP, arg, first, len, buffer.size());
+        let window = |arg, dtype, buffer: &wgpu::Buffer| {
+            limits.window_of(OP, arg, dtype, first, len, buffer.size())
+        };
         let windows = [
-            window("dy", dy)?,
-            window("base", base)?,
-            window("lora", lora)?,
-            window("d_base", d_base)?,
-            window("d_lora", d_lora)?,
+            window("dy", dy_dtype, dy)?,
+            window("base", base_dtype, base)?,
+            window("lora", lora_dtype, lora)?,
+            window("d_base", DType::F32, d_base)?,
+            window("d_lora", DType::F32, d_lora)?,
         ];
         let chunks = rows.div_ceil(BACKWARD_CHUNK);
         let total_groups = chunks * col_blocks;

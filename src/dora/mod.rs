@@ -127,15 +127,7 @@ pub fn weight_norm(
             };
             let norm = ctx.output(&[shape.d_out])?;
             let low_rank = low_rank.as_ref().map(|(u, bg)| (u.buffer(), bg.buffer()));
-            kernels::weight_norm(
-                gpu,
-                shape,
-                scale,
-                w.buffer(),
-                b.buffer(),
-                low_rank,
-                norm.buffer(),
-            )?;
+            kernels::weight_norm(gpu, shape, scale, w, b, low_rank, norm.buffer())?;
             Ok(norm)
         }
     }
@@ -160,7 +152,7 @@ pub fn weight_norm_dense(
         Backend::Gpu(gpu) => {
             let ba = linalg::matmul(ctx, b, a, false, false)?; // [d_out, d_in]
             let norm = ctx.output(&[shape.d_out])?;
-            kernels::dense_norm(gpu, shape, scale, w.buffer(), ba.buffer(), norm.buffer())?;
+            kernels::dense_norm(gpu, shape, scale, w, ba.buffer(), norm.buffer())?;
             Ok(norm)
         }
     }
@@ -249,7 +241,7 @@ pub fn compose(
                 n,
                 d_out,
                 scale,
-                [base, lora, magnitude, norm].map(Tensor::buffer),
+                [base, lora, magnitude, norm],
                 y.buffer(),
             )?;
             Ok(y)
@@ -349,7 +341,7 @@ pub fn compose_backward(
                 n,
                 d_out,
                 scale,
-                [dy, base, lora, magnitude, norm].map(Tensor::buffer),
+                [dy, base, lora, magnitude, norm],
                 [&grads.base, &grads.lora, &grads.magnitude].map(Tensor::buffer),
             )?;
             Ok(grads)

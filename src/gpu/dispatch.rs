@@ -1,6 +1,7 @@
 //! Geometry of launches: workgroup grids past the per-dimension limit, and windows of a
 //! buffer that fit one storage binding.
 
+use crate::tensor::DType;
 use crate::{Error, Result};
 
 /// Lays `total` workgroups out as `(x, y, 1)` with `x, y ≤ max_per_dim`.
@@ -50,10 +51,27 @@ impl BindingLimits {
         count: u64,
         buffer_bytes: u64,
     ) -> Result<Window> {
-        let start = first * 4;
+        self.window_of(op, arg, DType::F32, first, count, buffer_bytes)
+    }
+
+    /// The window covering elements `first .. first + count` of `dtype` (whole 32-bit words).
+    pub(crate) fn window_of(
+        &self,
+        op: &'static str,
+        arg: &'static str,
+        dtype: DType,
+        first: u64,
+        count: u64,
+        buffer_bytes: u64,
+    ) -> Result<Window> {
+        let elem = dtype.size() as u64;
+        let start = first * elem;
         let offset = start - start % self.offset_alignment;
-        let skip = (start - offset) / 4;
-        let size = ((skip + count) * 4).min(buffer_bytes - offset);
+        let skip = (start - offset) / elem;
+        let size = ((skip + count) * elem)
+            .div_ceil(4)
+            .saturating_mul(4)
+            .min(buffer_bytes - offset);
         if size > self.max_bytes {
             return Err(Error::TooLarge {
                 op,

@@ -3,7 +3,7 @@
 
 use super::dispatch::row_blocks;
 use super::{binding, shader, GpuDevice, Shader, ELEMENTWISE_WORKGROUP};
-use crate::Result;
+use crate::{Result, Tensor};
 
 const ELEMENTWISE: Shader = shader!("util/elementwise.wgsl");
 
@@ -39,13 +39,16 @@ struct Params {
 pub(crate) fn elementwise(
     gpu: &GpuDevice,
     op: Op,
-    x: &wgpu::Buffer,
-    y: Option<&wgpu::Buffer>,
-    out: &wgpu::Buffer,
+    x_tensor: &Tensor,
+    y_tensor: Option<&Tensor>,
+    out_tensor: &Tensor,
     rows: usize,
     cols: usize,
 ) -> Result<()> {
-    let kernel = gpu.kernel(&ELEMENTWISE)?;
+    let y_tensor = y_tensor.unwrap_or(x_tensor);
+    let (x, y, out) = (x_tensor.buffer(), y_tensor.buffer(), out_tensor.buffer());
+    let (x_dtype, y_dtype) = (x_tensor.dtype(), y_tensor.dtype());
+    let kernel = gpu.kernel_for(&ELEMENTWISE, &[("x", x_dtype), ("y", y_dtype)])?;
     let (code, alpha) = match op {
         Op::Scale(alpha) => (0, alpha),
         Op::Add => (1, 0.0),
@@ -53,15 +56,16 @@ pub(crate) fn elementwise(
         Op::Div => (3, 0.0),
         Op::AddScalar(alpha) => (4, alpha),
     };
-    let y = y.unwrap_or(x);
     let limits = gpu.binding;
     let mut launches = Vec::new();
     for (row0, n) in row_blocks("elementwise", "x", rows, cols, &limits)? {
         let (first, len) = ((row0 * cols) as u64, (n * cols) as u64);
-        let wx = limits.window("elementwise", "x", first, len, x.size())?;
+        let wx = limits.window_of("elementwise", "x", x_dtype, first, len, x.size())?;
         let wy = match op {
-            Op::MulRow => limits.window("elementwise", "y", 0, cols as u64, y.size())?,
-            _ => limits.window("elementwise", "y", first, len, y.size())?,
+            Op::MulRow => {
+                limits.window_of("elementwise", "y", y_dtype, 0, cols as u64, y.size())?
+            }
+            _ => limits.window_of("elementwise", "y", y_dtype, first, len, y.size())?,
         };
         let wo = limits.window("elementwise", "out", first, len, out.size())?;
         let uniform = gpu.uniform(&Params {

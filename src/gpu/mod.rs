@@ -4,6 +4,7 @@
 pub(crate) mod dispatch;
 pub(crate) mod elementwise;
 pub(crate) mod pool;
+pub(crate) mod specialize;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -12,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use dispatch::BindingLimits;
 use pool::{size_class, BufferPool, PooledBuffer};
 
+use crate::tensor::DType;
 use crate::{Error, Result};
 
 /// A WGSL file and the entry point to run, known at compile time.
@@ -42,6 +44,9 @@ pub(crate) struct Kernel {
     label: &'static str,
 }
 
+/// Shader label, entry point and dtype variant (see [`specialize::variant_key`]).
+type KernelKey = (&'static str, &'static str, String);
+
 /// Usage of every tensor buffer: bound as storage, copied in and out.
 pub(crate) const TENSOR_USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
     .union(wgpu::BufferUsages::COPY_SRC)
@@ -66,7 +71,7 @@ pub(crate) struct GpuDevice {
     pub max_workgroups_per_dim: u32,
     pub poison_outputs: bool,
     pub pool: Arc<BufferPool>,
-    pipelines: Mutex<HashMap<(&'static str, &'static str), Arc<Kernel>>>,
+    pipelines: Mutex<HashMap<KernelKey, Arc<Kernel>>>,
     lost: Arc<Mutex<Option<String>>>,
 }
 
@@ -128,17 +133,32 @@ impl GpuDevice {
 
     /// The cached pipeline for `shader`, compiled on first use inside an error scope.
     pub(crate) fn kernel(&self, shader: &Shader) -> Result<Arc<Kernel>> {
-        let key = (shader.label, shader.entry);
+        self.kernel_for(shader, &[])
+    }
+
+    /// The cached pipeline for `shader` with the named operands read as their dtypes (see
+    /// [`specialize`](specialize::specialize)).
+    pub(crate) fn kernel_for(
+        &self,
+        shader: &Shader,
+        operands: &[(&str, DType)],
+    ) -> Result<Arc<Kernel>> {
+        let key = (
+            shader.label,
+            shader.entry,
+            specialize::variant_key(operands),
+        );
         if let Some(kernel) = lock(&self.pipelines).get(&key) {
             return Ok(kernel.clone());
         }
         self.check_alive()?;
+        let source = specialize::specialize(shader.label, shader.source, operands)?;
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = self
             .device
             .create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(shader.label),
-                source: wgpu::ShaderSource::Wgsl(Cow::Borrowed(shader.source)),
+                source: wgpu::ShaderSource::Wgsl(Cow::Borrowed(&source)),
             });
         let pipeline = self
             .device
@@ -211,11 +231,15 @@ impl GpuDevice {
         Ok(buffer)
     }
 
-    /// A storage buffer holding `data`.
-    pub(crate) fn upload(&self, data: &[f32]) -> Result<PooledBuffer> {
-        let buffer = self.buffer(std::mem::size_of_val(data) as u64, TENSOR_USAGE, "tensor")?;
-        self.queue
-            .write_buffer(buffer.buffer(), 0, bytemuck::cast_slice(data));
+    /// A storage buffer of `bytes` (a multiple of 4), contents unspecified.
+    pub(crate) fn storage_bytes(&self, bytes: u64) -> Result<PooledBuffer> {
+        self.buffer(bytes, TENSOR_USAGE, "tensor")
+    }
+
+    /// A storage buffer holding `bytes` (a multiple of 4).
+    pub(crate) fn upload(&self, bytes: &[u8]) -> Result<PooledBuffer> {
+        let buffer = self.buffer(bytes.len() as u64, TENSOR_USAGE, "tensor")?;
+        self.queue.write_buffer(buffer.buffer(), 0, bytes);
         Ok(buffer)
     }
 

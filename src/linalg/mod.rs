@@ -77,6 +77,9 @@ impl Gemm {
 /// `C = op(A) · op(B)` with a tiled, register-blocked kernel: `C[i,j] = Σ_k op(A)[i,k]·op(B)[k,j]`,
 /// where `op(A) = Aᵀ` when `transpose_a` (A stored `[k,m]`) and likewise for B.
 ///
+/// A and B may be stored as f16 or bf16 ([`DType`](crate::DType)); they are widened as they
+/// are read and accumulated in f32, and C is f32.
+///
 /// Matrices larger than one storage binding are split into blocks of rows or columns (and of
 /// k, accumulating) that fit. On the CPU path this is [`reference::matmul`] rounded to f32.
 pub fn matmul(
@@ -137,7 +140,7 @@ fn run(
         }
         Some(gpu) => {
             let c = ctx.output(&[g.m, g.n])?;
-            launch(gpu, op, kernel, g, a.buffer(), b.buffer(), c.buffer())?;
+            launch(gpu, op, kernel, g, a, b, c.buffer())?;
             Ok(c)
         }
     }
@@ -207,11 +210,13 @@ fn launch(
     op: &'static str,
     kernel: &GemmKernel,
     g: Gemm,
-    a: &wgpu::Buffer,
-    b: &wgpu::Buffer,
+    a_tensor: &Tensor,
+    b_tensor: &Tensor,
     c: &wgpu::Buffer,
 ) -> Result<()> {
-    let pipeline = gpu.kernel(&kernel.shader)?;
+    let (a, b) = (a_tensor.buffer(), b_tensor.buffer());
+    let (a_dtype, b_dtype) = (a_tensor.dtype(), b_tensor.dtype());
+    let pipeline = gpu.kernel_for(&kernel.shader, &[("a", a_dtype), ("b", b_dtype)])?;
     let limits = gpu.binding;
     let [bm, bn, bk] = plan_blocks(op, g, kernel.tile, limits.max_elements())?;
     let index_a = |i: usize, kk: usize| {
@@ -240,8 +245,8 @@ fn launch(
                 let (fa, na) = span(index_a(i0, k0), index_a(i0 + m - 1, k0 + k - 1));
                 let (fb, nb) = span(index_b(k0, j0), index_b(k0 + k - 1, j0 + n - 1));
                 let (fc, nc) = span(i0 * g.n + j0, (i0 + m - 1) * g.n + j0 + n - 1);
-                let wa = limits.window(op, "a", fa, na, a.size())?;
-                let wb = limits.window(op, "b", fb, nb, b.size())?;
+                let wa = limits.window_of(op, "a", a_dtype, fa, na, a.size())?;
+                let wb = limits.window_of(op, "b", b_dtype, fb, nb, b.size())?;
                 let wc = limits.window(op, "output", fc, nc, c.size())?;
                 let tiles_n = n.div_ceil(kernel.tile);
                 let total_tiles = m.div_ceil(kernel.tile) * tiles_n;

@@ -1,0 +1,216 @@
+//! DoRA rows: factored against dense norm (time and transient bytes), fused against unfused
+//! compose, the fused backward, and the forward against the PEFT-style dense forward.
+
+use rand::rngs::StdRng;
+use rand::Rng;
+use wgkernels::bench::{time_calls, Timing};
+use wgkernels::compare::{max_abs_error, relative_error};
+use wgkernels::dora::{self, reference, LoraShape};
+use wgkernels::{Context, Result, Tensor};
+
+use crate::report::{Bound, Report, Row};
+use crate::uniform;
+
+/// Times `call` and measures the bytes it holds beyond what was live before it.
+fn time_and_peak(
+    ctx: &Context,
+    mut call: impl FnMut() -> Result<Tensor>,
+) -> Result<(Timing, u64, Tensor)> {
+    ctx.synchronize()?;
+    let before = ctx.allocated_bytes();
+    ctx.reset_peak_allocated_bytes();
+    let out = call()?;
+    let peak = ctx.peak_allocated_bytes() - before;
+    let timing = time_calls(ctx, 1.0, || call().map(drop))?;
+    Ok((timing, peak, out))
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+pub fn rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> {
+    weight_norm_rows(ctx, rng, report)?;
+    compose_rows(ctx, rng, report)?;
+    forward_rows(ctx, rng, report)
+}
+
+fn weight_norm_rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> {
+    let s = 0.5f32;
+    for (d_out, d_in, r) in [(1024usize, 1024usize, 64usize), (4096, 4096, 384)] {
+        let shape = LoraShape { d_out, d_in, r };
+        let (w, a, b) = (
+            uniform(rng, d_out * d_in),
+            uniform(rng, r * d_in),
+            uniform(rng, d_out * r),
+        );
+        let tw = ctx.tensor(&w, &[d_out, d_in])?;
+        let ta = ctx.tensor(&a, &[r, d_in])?;
+        let tb = ctx.tensor(&b, &[d_out, r])?;
+        let want = reference::weight_norm(&w, &a, &b, shape, s as f64);
+        let (dense_t, dense_peak, dense) =
+            time_and_peak(ctx, || dora::weight_norm_dense(ctx, &tw, &ta, &tb, s))?;
+        let (fact_t, fact_peak, fact) =
+            time_and_peak(ctx, || dora::weight_norm(ctx, &tw, &ta, &tb, s))?;
+        let error = |t: Tensor| -> Result<(f64, f64)> {
+            let got = t.to_vec()?;
+            Ok((relative_error(&got, &want), max_abs_error(&got, &want)))
+        };
+        let bytes = ((d_out * d_in + r * d_in + d_out * r + d_out) * 4) as f64;
+        let (dout, din, rr) = (d_out as f64, d_in as f64, r as f64);
+        let shape_s = format!("{d_out}×{d_in}, r={r}");
+        report.push(Row {
+            kernel: "dora::weight_norm (factored)".into(),
+            shape: shape_s.clone(),
+            timing: fact_t,
+            bytes,
+            // U = W·Aᵀ, G = A·Aᵀ, B·G, then ‖W_j‖² and the r-term dot per row
+            flops: 2.0
+                * (dout * din * rr + rr * rr * din + dout * rr * rr + dout * din + dout * rr),
+            bound: Bound::Compute,
+            baseline: Some(("weight_norm_dense".into(), dense_t.median)),
+            error: Some(error(fact)?),
+            notes: format!("transient {} vs dense {}", mb(fact_peak), mb(dense_peak)),
+        });
+        report.push(Row {
+            kernel: "dora::weight_norm_dense (PEFT)".into(),
+            shape: shape_s,
+            timing: dense_t,
+            bytes,
+            flops: 2.0 * (dout * rr * din + 1.5 * dout * din),
+            bound: Bound::Compute,
+            baseline: None,
+            error: Some(error(dense)?),
+            notes: format!("transient {}", mb(dense_peak)),
+        });
+    }
+    Ok(())
+}
+
+fn compose_rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> {
+    // Large enough (32M elements, 128 MiB per stream) that the kernel, not the submission,
+    // sets the steady-state time on big GPUs; split into two bindings on lavapipe.
+    let (n, d_out, s) = (4096usize, 8192usize, 0.5f32);
+    let (base, lora, dy) = (
+        uniform(rng, n * d_out),
+        uniform(rng, n * d_out),
+        uniform(rng, n * d_out),
+    );
+    let norm: Vec<f32> = (0..d_out).map(|_| rng.random_range(0.5..2.0)).collect();
+    let magnitude: Vec<f32> = norm
+        .iter()
+        .map(|x| x * rng.random_range(0.9..1.1))
+        .collect();
+    let t = |x: &[f32], shape: &[usize]| ctx.tensor(x, shape);
+    let (tb, tl, tm, tn) = (
+        t(&base, &[n, d_out])?,
+        t(&lora, &[n, d_out])?,
+        t(&magnitude, &[d_out])?,
+        t(&norm, &[d_out])?,
+    );
+    let tdy = t(&dy, &[n, d_out])?;
+    let want = reference::compose(&base, &lora, &magnitude, &norm, s as f64);
+    let error = |y: Tensor| -> Result<(f64, f64)> {
+        let got = y.to_vec()?;
+        Ok((relative_error(&got, &want), max_abs_error(&got, &want)))
+    };
+    let unfused = time_calls(ctx, 1.0, || {
+        dora::compose_unfused(ctx, &tb, &tl, &tm, &tn, s).map(drop)
+    })?;
+    let fused = time_calls(ctx, 1.0, || {
+        dora::compose(ctx, &tb, &tl, &tm, &tn, s).map(drop)
+    })?;
+    let elems = (n * d_out) as f64;
+    let shape = format!("{n}×{d_out}");
+    report.push(Row {
+        kernel: "dora::compose (fused)".into(),
+        shape: shape.clone(),
+        timing: fused,
+        bytes: 3.0 * elems * 4.0 + 2.0 * d_out as f64 * 4.0, // read base, lora (+ m, norm); write y
+        flops: 5.0 * elems,
+        bound: Bound::Memory,
+        baseline: Some(("compose_unfused (7 kernels)".into(), unfused.median)),
+        error: Some(error(dora::compose(ctx, &tb, &tl, &tm, &tn, s)?)?),
+        notes: "3 streams: read base, lora; write y".into(),
+    });
+    report.push(Row {
+        kernel: "dora::compose_unfused (PEFT)".into(),
+        shape: shape.clone(),
+        timing: unfused,
+        bytes: 3.0 * elems * 4.0 + 2.0 * d_out as f64 * 4.0,
+        flops: 5.0 * elems,
+        bound: Bound::Memory,
+        baseline: None,
+        error: Some(error(dora::compose_unfused(ctx, &tb, &tl, &tm, &tn, s)?)?),
+        notes: "same minimum bytes; moves ~14 streams".into(),
+    });
+    let backward = time_calls(ctx, 1.0, || {
+        dora::compose_backward(ctx, &tdy, &tb, &tl, &tm, &tn, s).map(drop)
+    })?;
+    let (want_db, _, want_dm) =
+        reference::compose_backward(&dy, &base, &lora, &magnitude, &norm, s as f64);
+    let grads = dora::compose_backward(ctx, &tdy, &tb, &tl, &tm, &tn, s)?;
+    let (got_db, got_dm) = (grads.base.to_vec()?, grads.magnitude.to_vec()?);
+    report.push(Row {
+        kernel: "dora::compose_backward (fused)".into(),
+        shape,
+        timing: backward,
+        bytes: 5.0 * elems * 4.0,
+        flops: 7.0 * elems,
+        bound: Bound::Memory,
+        baseline: None,
+        error: Some((
+            relative_error(&got_db, &want_db),
+            max_abs_error(&got_db, &want_db),
+        )),
+        notes: format!(
+            "5 streams (3 read, 2 write); d_magnitude rel. err {:.1e}",
+            relative_error(&got_dm, &want_dm)
+        ),
+    });
+    Ok(())
+}
+
+fn forward_rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> {
+    let (n, d_out, d_in, r, s) = (512usize, 1024usize, 1024usize, 64usize, 0.5f32);
+    let shape = LoraShape { d_out, d_in, r };
+    let (x, w, a, b) = (
+        uniform(rng, n * d_in),
+        uniform(rng, d_out * d_in),
+        uniform(rng, r * d_in),
+        uniform(rng, d_out * r),
+    );
+    let magnitude: Vec<f32> = (0..d_out).map(|_| rng.random_range(0.5..2.0)).collect();
+    let t = |v: &[f32], shape: &[usize]| ctx.tensor(v, shape);
+    let (tx, tw, ta, tb, tm) = (
+        t(&x, &[n, d_in])?,
+        t(&w, &[d_out, d_in])?,
+        t(&a, &[r, d_in])?,
+        t(&b, &[d_out, r])?,
+        t(&magnitude, &[d_out])?,
+    );
+    let want = reference::forward(&x, &w, &a, &b, &magnitude, shape, s as f64);
+    let (dense_t, dense_peak, _) =
+        time_and_peak(ctx, || dora::forward_dense(ctx, &tx, &tw, &ta, &tb, &tm, s))?;
+    let (fused_t, fused_peak, y) =
+        time_and_peak(ctx, || dora::forward(ctx, &tx, &tw, &ta, &tb, &tm, s))?;
+    let got = y.to_vec()?;
+    let (nf, dout, din, rr) = (n as f64, d_out as f64, d_in as f64, r as f64);
+    let flops = 2.0 * (nf * dout * din + nf * din * rr + nf * rr * dout)
+        + 2.0 * (dout * din * rr + rr * rr * din + dout * rr * rr);
+    report.push(Row {
+        kernel: "dora::forward".into(),
+        shape: format!("n={n}, {d_out}×{d_in}, r={r}"),
+        timing: fused_t,
+        bytes: ((n * d_in + d_out * d_in + r * d_in + d_out * r + d_out + n * d_out) * 4) as f64,
+        flops,
+        bound: Bound::Compute,
+        baseline: Some((
+            "forward_dense (dense norm, unfused compose)".into(),
+            dense_t.median,
+        )),
+        error: Some((relative_error(&got, &want), max_abs_error(&got, &want))),
+        notes: format!("transient {} vs dense {}", mb(fused_peak), mb(dense_peak)),
+    });
+    Ok(())
+}
