@@ -514,38 +514,40 @@ fn half_precision_storage_accumulates_in_f32() {
         for (dtype, storage_bound) in [(DType::F16, 2e-3), (DType::BF16, 1e-2)] {
             let round = |x: &[f32]| x.iter().map(|&v| dtype.round(v)).collect::<Vec<f32>>();
             let label = format!("{} {dtype}", ctx.device_name());
-            // weight norms
-            let ad = adapter(&mut rng, 67, 131, 33);
-            let LoraShape { d_out, d_in, r } = ad.shape;
             let up = |x: &[f32], shape: &[usize]| ctx.tensor_as(x, shape, dtype).unwrap();
-            let (w, a, b) = (
-                up(&ad.w, &[d_out, d_in]),
-                up(&ad.a, &[r, d_in]),
-                up(&ad.b, &[d_out, r]),
-            );
-            for s in [0.0f32, 0.1, 1.0] {
-                let exact = reference::weight_norm(
-                    &round(&ad.w),
-                    &round(&ad.a),
-                    &round(&ad.b),
-                    ad.shape,
-                    s as f64,
+            // weight norms
+            for r in [1, 8, 33, 384] {
+                let ad = adapter(&mut rng, 67, 131, r);
+                let LoraShape { d_out, d_in, r } = ad.shape;
+                let (w, a, b) = (
+                    up(&ad.w, &[d_out, d_in]),
+                    up(&ad.a, &[r, d_in]),
+                    up(&ad.b, &[d_out, r]),
                 );
-                let unrounded = reference::weight_norm(&ad.w, &ad.a, &ad.b, ad.shape, s as f64);
-                for (name, norm) in [
-                    ("factored", dora::weight_norm(&ctx, &w, &a, &b, s)),
-                    ("dense", dora::weight_norm_dense(&ctx, &w, &a, &b, s)),
-                ] {
-                    let got = norm.unwrap().to_vec().unwrap();
-                    let (e, e_storage) = (
-                        relative_error(&got, &exact),
-                        relative_error(&got, &unrounded),
+                for s in [0.0f32, 0.1, 1.0] {
+                    let exact = reference::weight_norm(
+                        &round(&ad.w),
+                        &round(&ad.a),
+                        &round(&ad.b),
+                        ad.shape,
+                        s as f64,
                     );
-                    assert!(e < BOUND, "{label} {name} s={s}: {e:e}");
-                    assert!(
-                        e_storage < storage_bound,
-                        "{label} {name} s={s} vs unrounded: {e_storage:e}"
-                    );
+                    let unrounded = reference::weight_norm(&ad.w, &ad.a, &ad.b, ad.shape, s as f64);
+                    for (name, norm) in [
+                        ("factored", dora::weight_norm(&ctx, &w, &a, &b, s)),
+                        ("dense", dora::weight_norm_dense(&ctx, &w, &a, &b, s)),
+                    ] {
+                        let got = norm.unwrap().to_vec().unwrap();
+                        let (e, e_storage) = (
+                            relative_error(&got, &exact),
+                            relative_error(&got, &unrounded),
+                        );
+                        assert!(e < BOUND, "{label} {name} r={r} s={s}: {e:e}");
+                        assert!(
+                            e_storage < storage_bound,
+                            "{label} {name} r={r} s={s} vs unrounded: {e_storage:e}"
+                        );
+                    }
                 }
             }
             // compose and its backward, with base, lora and dy stored in half precision
@@ -581,6 +583,13 @@ fn half_precision_storage_accumulates_in_f32() {
                 assert!(err < BOUND, "{label} backward: {err:e}");
             }
             // the whole layer
+            let ad = adapter(&mut rng, 45, 37, 5);
+            let LoraShape { d_out, d_in, r } = ad.shape;
+            let (w, a, b) = (
+                up(&ad.w, &[d_out, d_in]),
+                up(&ad.a, &[r, d_in]),
+                up(&ad.b, &[d_out, r]),
+            );
             let x = round(&common::uniform(&mut rng, 9 * d_in));
             let m: Vec<f32> = (0..d_out).map(|_| rng.random_range(0.5f32..2.0)).collect();
             let want = reference::forward(

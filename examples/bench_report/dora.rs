@@ -6,7 +6,7 @@ use rand::Rng;
 use wgkernels::bench::{time_calls, Timing};
 use wgkernels::compare::{max_abs_error, relative_error};
 use wgkernels::dora::{self, reference, LoraShape};
-use wgkernels::{Context, Result, Tensor};
+use wgkernels::{Context, DType, Result, Tensor};
 
 use crate::report::{Bound, Report, Row};
 use crate::uniform;
@@ -143,6 +143,35 @@ fn compose_rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<
         baseline: None,
         error: Some(error(dora::compose_unfused(ctx, &tb, &tl, &tm, &tn, s)?)?),
         notes: "same minimum bytes; moves ~14 streams".into(),
+    });
+    // The same compose with base and lora stored as bf16: 2 + 2 bytes read, 4 written.
+    let (hb, hl) = (
+        ctx.tensor_as(&base, &[n, d_out], DType::BF16)?,
+        ctx.tensor_as(&lora, &[n, d_out], DType::BF16)?,
+    );
+    let round = |x: &[f32]| {
+        x.iter()
+            .map(|&v| DType::BF16.round(v))
+            .collect::<Vec<f32>>()
+    };
+    let want_half = reference::compose(&round(&base), &round(&lora), &magnitude, &norm, s as f64);
+    let half = time_calls(ctx, 1.0, || {
+        dora::compose(ctx, &hb, &hl, &tm, &tn, s).map(drop)
+    })?;
+    let got_half = dora::compose(ctx, &hb, &hl, &tm, &tn, s)?.to_vec()?;
+    report.push(Row {
+        kernel: "dora::compose (fused, bf16 in, f32 out)".into(),
+        shape: format!("{n}×{d_out}"),
+        timing: half,
+        bytes: 8.0 * elems + 2.0 * d_out as f64 * 4.0,
+        flops: 5.0 * elems,
+        bound: Bound::Memory,
+        baseline: Some(("compose (f32)".into(), fused.median)),
+        error: Some((
+            relative_error(&got_half, &want_half),
+            max_abs_error(&got_half, &want_half),
+        )),
+        notes: "error against the reference on the bf16-rounded inputs".into(),
     });
     let backward = time_calls(ctx, 1.0, || {
         dora::compose_backward(ctx, &tdy, &tb, &tl, &tm, &tn, s).map(drop)
