@@ -9,6 +9,7 @@ use crate::{Context, DType, Error, Result, Tensor};
 const WEIGHT_NORM: Shader = shader!("dora/weight_norm.wgsl");
 const DENSE_NORM: Shader = shader!("dora/dense_norm.wgsl");
 const COMPOSE: Shader = shader!("dora/compose.wgsl");
+const COMPOSE_VEC4: Shader = shader!("dora/compose_vec4.wgsl");
 const COMPOSE_BACKWARD: Shader = shader!("dora/compose_backward.wgsl");
 const MAGNITUDE_GRAD: Shader = shader!("dora/magnitude_grad.wgsl");
 
@@ -200,14 +201,20 @@ pub(super) fn compose(
 ) -> Result<()> {
     const OP: &str = "dora::compose";
     let names = ["base", "lora", "magnitude", "norm"];
-    let kernel = gpu.kernel_for(
-        &COMPOSE,
-        &names
+    // f32 rows of whole vec4s take the vec4 kernel; windows then start on vec4 boundaries too,
+    // since a row block starts at a multiple of d_out elements.
+    let vec4 = d_out % 4 == 0 && inputs.iter().all(|t| t.dtype() == DType::F32);
+    let width = if vec4 { 4 } else { 1 };
+    let kernel = if vec4 {
+        gpu.kernel(&COMPOSE_VEC4)?
+    } else {
+        let operands: Vec<(&str, DType)> = names
             .iter()
             .zip(inputs)
             .map(|(n, t)| (*n, t.dtype()))
-            .collect::<Vec<_>>(),
-    )?;
+            .collect();
+        gpu.kernel_for(&COMPOSE, &operands)?
+    };
     let [base, lora, magnitude, norm] = inputs.map(Tensor::buffer);
     let [base_dtype, lora_dtype, m_dtype, norm_dtype] = inputs.map(Tensor::dtype);
     let limits = gpu.binding;
@@ -219,17 +226,20 @@ pub(super) fn compose(
         let wb = limits.window_of(OP, "base", base_dtype, first, len, base.size())?;
         let wl = limits.window_of(OP, "lora", lora_dtype, first, len, lora.size())?;
         let wy = limits.window(OP, "output", first, len, y.size())?;
-        let col_blocks = d_out.div_ceil(ELEMENTWISE_WORKGROUP as usize);
+        let col_blocks = (d_out / width).div_ceil(ELEMENTWISE_WORKGROUP as usize);
         let total_groups = col_blocks * rows.div_ceil(COMPOSE_ROWS);
+        debug_assert!([wb.skip, wl.skip, wy.skip]
+            .iter()
+            .all(|s| *s as usize % width == 0));
         let uniform = gpu.uniform(&ComposeParams {
             rows: rows as u32,
-            d_out: d_out as u32,
+            d_out: (d_out / width) as u32,
             scale,
             col_blocks: col_blocks as u32,
             total_groups: total_groups as u32,
-            base_offset: wb.skip,
-            lora_offset: wl.skip,
-            out_offset: wy.skip,
+            base_offset: wb.skip / width as u32,
+            lora_offset: wl.skip / width as u32,
+            out_offset: wy.skip / width as u32,
         })?;
         launches.push((uniform, [wb, wl, wy], total_groups as u32));
     }
