@@ -28,6 +28,7 @@ mod error;
 mod gpu;
 pub mod linalg;
 pub mod roofline;
+pub mod so3;
 mod tensor;
 
 pub use context::{Context, GpuOptions, MemoryStats};

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::context::{Backend, Context};
+use crate::context::Context;
 use crate::gpu::pool::{MemoryTracker, PooledBuffer};
 use crate::{Error, Result};
 
@@ -190,10 +190,7 @@ impl Tensor {
             });
         }
         let storage = match &self.storage {
-            Storage::Host(host) => match &*self.ctx.backend {
-                Backend::Cpu(memory) => Storage::host(host.data.clone(), memory),
-                Backend::Gpu(_) => unreachable!("host storage only on the CPU path"),
-            },
+            Storage::Host(host) => Storage::host(host.data.clone(), &host.memory),
             Storage::Device(buffer) => {
                 let gpu = self.gpu()?;
                 let bytes = self.dtype.buffer_bytes(len);
