@@ -148,3 +148,189 @@ fn harmonics_are_orthonormal_under_quadrature() {
         }
     }
 }
+
+fn random_rotation(rng: &mut rand::rngs::StdRng) -> reference::Rotation {
+    // A random unit quaternion gives a uniformly random rotation.
+    use rand::Rng;
+    let q: [f64; 4] = std::array::from_fn(|_| rng.random_range(-1.0..1.0));
+    let n = q.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let [w, x, y, z] = q.map(|v| v / n);
+    [
+        [
+            1.0 - 2.0 * (y * y + z * z),
+            2.0 * (x * y - w * z),
+            2.0 * (x * z + w * y),
+        ],
+        [
+            2.0 * (x * y + w * z),
+            1.0 - 2.0 * (x * x + z * z),
+            2.0 * (y * z - w * x),
+        ],
+        [
+            2.0 * (x * z - w * y),
+            2.0 * (y * z + w * x),
+            1.0 - 2.0 * (x * x + y * y),
+        ],
+    ]
+}
+
+#[test]
+fn wigner_d_is_a_representation_and_d1_is_the_rotation() {
+    let mut rng = common::rng();
+    let lmax = 6;
+    let (r1, r2) = (random_rotation(&mut rng), random_rotation(&mut rng));
+    let product: reference::Rotation =
+        std::array::from_fn(|i| std::array::from_fn(|j| (0..3).map(|k| r1[i][k] * r2[k][j]).sum()));
+    let (d1, d2, d12) = (
+        reference::wigner_d(lmax, &r1),
+        reference::wigner_d(lmax, &r2),
+        reference::wigner_d(lmax, &product),
+    );
+    for i in 0..3 {
+        for j in 0..3 {
+            assert!((d1[1][i * 3 + j] - r1[i][j]).abs() < 1e-12, "D^1 != R");
+        }
+    }
+    for l in 0..=lmax {
+        let n = 2 * l + 1;
+        for a in 0..n {
+            for b in 0..n {
+                let composed: f64 = (0..n).map(|k| d1[l][a * n + k] * d2[l][k * n + b]).sum();
+                assert!(
+                    (composed - d12[l][a * n + b]).abs() < 1e-10,
+                    "l={l}: D(R1)D(R2) != D(R1R2)"
+                );
+                let gram: f64 = (0..n).map(|k| d1[l][k * n + a] * d1[l][k * n + b]).sum();
+                assert!(
+                    (gram - (a == b) as u8 as f64).abs() < 1e-10,
+                    "l={l}: D not orthogonal"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn harmonics_are_equivariant_in_f64() {
+    let mut rng = common::rng();
+    let lmax = 12;
+    let rotation = random_rotation(&mut rng);
+    let d = reference::wigner_d(lmax, &rotation);
+    let vectors: Vec<[f64; 3]> = (0..20)
+        .map(|_| common::uniform(&mut rng, 3))
+        .map(|v| [v[0] as f64, v[1] as f64, v[2] as f64])
+        .collect();
+    let flat: Vec<f64> = vectors.iter().flatten().copied().collect();
+    let rotated: Vec<f64> = vectors
+        .iter()
+        .flat_map(|v| reference::rotate_vector(&rotation, v))
+        .collect();
+    let y_of_rotated = reference::spherical_harmonics_f64(&rotated, lmax);
+    let rotated_y =
+        reference::rotate_coefficients(&reference::spherical_harmonics_f64(&flat, lmax), lmax, &d);
+    let err = y_of_rotated
+        .iter()
+        .zip(&rotated_y)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(err < 1e-9, "Y(Rv) vs D(R)Y(v): {err:e}");
+}
+
+#[test]
+fn gpu_harmonics_match_the_fixture_the_cpu_path_and_rotate() {
+    use wgkernels::compare::relative_error;
+    let Some(ctx) = common::gpu() else { return };
+    let fixture = fixture();
+    let vectors: Vec<f32> = fixture["vectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|v| {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+        })
+        .collect();
+    let want: Vec<f64> = fixture["sh"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|v| v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
+        .collect();
+    let got = so3::spherical_harmonics(&ctx, &ctx.tensor(&vectors, &[5, 3]).unwrap(), 4)
+        .unwrap()
+        .to_vec()
+        .unwrap();
+    let err = got
+        .iter()
+        .zip(&want)
+        .map(|(&g, w)| (g as f64 - w).abs())
+        .fold(0.0, f64::max);
+    assert!(err < 1e-5, "GPU vs e3nn-jax: {err:e}");
+
+    let mut rng = common::rng();
+    let lmax = 12;
+    for n in [1usize, 7, 300] {
+        let mut v = common::uniform(&mut rng, 3 * n);
+        if n == 300 {
+            v[0..3].copy_from_slice(&[0.0, 0.0, 0.0]); // zero vector
+            v[3..6].copy_from_slice(&[0.0, 0.0, 1e-20]); // pole, tiny
+            v[6..9].copy_from_slice(&[1e25, -1e25, 3.0]); // |v|² overflows f32
+            v[9..12].copy_from_slice(&[1e-30, 2e-30, -1e-30]); // |v|² underflows f32
+        }
+        let y = so3::spherical_harmonics(&ctx, &ctx.tensor(&v, &[n, 3]).unwrap(), lmax)
+            .unwrap()
+            .to_vec()
+            .unwrap();
+        let want = reference::spherical_harmonics(&v, lmax);
+        let err = relative_error(&y, &want);
+        assert!(err < 1e-5, "n={n}: GPU vs CPU {err:e}");
+    }
+
+    // Equivariance on the GPU: Y(R v) = D(R) Y(v) to 1e-4.
+    let rotation = random_rotation(&mut rng);
+    let d = reference::wigner_d(lmax, &rotation);
+    let v = common::uniform(&mut rng, 3 * 64);
+    let rv: Vec<f32> = v
+        .chunks_exact(3)
+        .flat_map(|c| {
+            reference::rotate_vector(&rotation, &[c[0] as f64, c[1] as f64, c[2] as f64])
+                .map(|x| x as f32)
+        })
+        .collect();
+    let y = so3::spherical_harmonics(&ctx, &ctx.tensor(&v, &[64, 3]).unwrap(), lmax)
+        .unwrap()
+        .to_vec()
+        .unwrap();
+    let y_rot = so3::spherical_harmonics(&ctx, &ctx.tensor(&rv, &[64, 3]).unwrap(), lmax)
+        .unwrap()
+        .to_vec()
+        .unwrap();
+    let y64: Vec<f64> = y.iter().map(|&x| x as f64).collect();
+    let rotated = reference::rotate_coefficients(&y64, lmax, &d);
+    let err = relative_error(&y_rot, &rotated);
+    assert!(err < 1e-4, "GPU equivariance {err:e}");
+}
+
+#[test]
+fn bad_harmonics_arguments_are_errors() {
+    use wgkernels::{Context, Error};
+    for ctx in [Some(Context::cpu()), common::gpu()].into_iter().flatten() {
+        let v = ctx.tensor(&[1.0; 6], &[2, 3]).unwrap();
+        assert!(matches!(
+            so3::spherical_harmonics(&ctx, &ctx.tensor(&[1.0; 6], &[3, 2]).unwrap(), 2),
+            Err(Error::Shape { .. })
+        ));
+        assert!(matches!(
+            so3::spherical_harmonics(&ctx, &ctx.tensor(&[1.0; 6], &[6]).unwrap(), 2),
+            Err(Error::Shape { .. })
+        ));
+        assert!(matches!(
+            so3::spherical_harmonics(&ctx, &v, so3::MAX_L + 1),
+            Err(Error::InvalidArgument { arg: "lmax", .. })
+        ));
+        let y = so3::spherical_harmonics(&ctx, &v, 0).unwrap();
+        assert_eq!(y.to_vec().unwrap(), vec![1.0, 1.0]);
+    }
+}

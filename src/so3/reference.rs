@@ -45,23 +45,85 @@ pub(crate) fn recursion(lmax: usize) -> Vec<(Arc<Vec<f64>>, f64)> {
 /// `Y_1 = √3·(x, y, z)/|v|`, higher degrees by the recursion above.
 /// A zero vector gives `Y_0 = 1` and 0 for every l ≥ 1.
 pub fn spherical_harmonics(vectors: &[f32], lmax: usize) -> Vec<f64> {
+    let wide: Vec<f64> = vectors.iter().map(|&x| x as f64).collect();
+    spherical_harmonics_f64(&wide, lmax)
+}
+
+/// [`spherical_harmonics`] of f64 vectors.
+pub fn spherical_harmonics_f64(vectors: &[f64], lmax: usize) -> Vec<f64> {
     let steps = recursion(lmax);
     let d = dim(lmax);
     let mut out = vec![0.0; vectors.len() / 3 * d];
     for (v, y) in vectors.chunks_exact(3).zip(out.chunks_exact_mut(d)) {
-        let v = [v[0] as f64, v[1] as f64, v[2] as f64];
         let r = v.iter().map(|x| x * x).sum::<f64>().sqrt();
         y[0] = 1.0;
         if lmax == 0 || r == 0.0 {
             continue;
         }
-        let y1 = v.map(|x| 3f64.sqrt() * x / r);
+        let y1 = [v[0], v[1], v[2]].map(|x| 3f64.sqrt() * x / r);
         y[1..4].copy_from_slice(&y1);
         for (l, (cg, c)) in (2..=lmax).zip(&steps) {
             let (done, rest) = y.split_at_mut(l * l);
             let yl = contract(cg, &done[(l - 1) * (l - 1)..], &y1, 2 * l + 1);
             for (o, v) in rest.iter_mut().zip(yl) {
                 *o = c * v;
+            }
+        }
+    }
+    out
+}
+
+/// A 3×3 rotation matrix, row-major: `v' = R·v`.
+pub type Rotation = [[f64; 3]; 3];
+
+/// The real Wigner D matrices `D^l(R)` for l = 0..=lmax in the basis of
+/// [`spherical_harmonics`]: `Y_l(R·u) = D^l(R)·Y_l(u)`; `D^1 = R`. Entry `[l][a·(2l+1) + b]`.
+///
+/// Computed as `D^l_ab = (1/4π)∫ Y_la(R·u)·Y_lb(u) dΩ` with a quadrature rule exact for
+/// degree 2l, which is exact because the harmonics are orthonormal under that rule.
+pub fn wigner_d(lmax: usize, rotation: &Rotation) -> Vec<Vec<f64>> {
+    let (points, weights) = super::quadrature::sphere_rule(2 * lmax);
+    let flat: Vec<f64> = points.iter().flatten().copied().collect();
+    let rotated: Vec<f64> = points
+        .iter()
+        .flat_map(|p| rotate_vector(rotation, p))
+        .collect();
+    let (y, yr) = (
+        spherical_harmonics_f64(&flat, lmax),
+        spherical_harmonics_f64(&rotated, lmax),
+    );
+    let d = dim(lmax);
+    (0..=lmax)
+        .map(|l| {
+            let (o, n) = (l * l, 2 * l + 1);
+            let mut block = vec![0.0; n * n];
+            for ((row, row_r), w) in y.chunks_exact(d).zip(yr.chunks_exact(d)).zip(&weights) {
+                for a in 0..n {
+                    for b in 0..n {
+                        block[a * n + b] += w * row_r[o + a] * row[o + b];
+                    }
+                }
+            }
+            block
+        })
+        .collect()
+}
+
+/// `R·v`.
+pub fn rotate_vector(rotation: &Rotation, v: &[f64; 3]) -> [f64; 3] {
+    rotation.map(|row| row[0] * v[0] + row[1] * v[1] + row[2] * v[2])
+}
+
+/// Rotates coefficient rows `[.., (lmax+1)²]` by the Wigner D matrices of each degree:
+/// `x'_l = D^l(R)·x_l`, so that rotating the coefficients of `f` gives those of `f∘R⁻¹`.
+pub fn rotate_coefficients(x: &[f64], lmax: usize, d: &[Vec<f64>]) -> Vec<f64> {
+    let width = dim(lmax);
+    let mut out = vec![0.0; x.len()];
+    for (row, out_row) in x.chunks_exact(width).zip(out.chunks_exact_mut(width)) {
+        for (l, block) in d.iter().enumerate().take(lmax + 1) {
+            let (o, n) = (l * l, 2 * l + 1);
+            for a in 0..n {
+                out_row[o + a] = (0..n).map(|b| block[a * n + b] * row[o + b]).sum();
             }
         }
     }

@@ -1,0 +1,78 @@
+// Real spherical harmonics in e3nn-jax's basis, one vector per thread, by the recursion of
+// so3::reference::spherical_harmonics:
+//   Y_0 = 1,  Y_1 = √3·v/|v|,  Y_l[k] = Σ_(i,j) c_l·C^{l−1,1,l}[i,j,k]·Y_{l−1}[i]·Y_1[j]
+// The nonzero (i, j, k, c_l·C) of every step are in `table`, step l at starts[l]..starts[l+1].
+// A zero vector gives Y_0 = 1 and zeros (as do vectors below f32's smallest normal number,
+// 1.2e-38, on devices that flush those to zero).
+
+struct Params {
+    n: u32,          // vectors in this block
+    lmax: u32,
+    dim: u32,        // (lmax+1)²
+    v_offset: u32,
+    out_offset: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+// Operands are read through read_<name>(i): this is the f32 form; the host generates the
+// f16 and bf16 forms (packed two per u32) from it, see src/gpu/specialize.rs.
+@group(0) @binding(1) var<storage, read> vectors: array<f32>;
+fn read_vectors(i: u32) -> f32 { return vectors[i]; }
+@group(0) @binding(2) var<storage, read> table: array<vec4<f32>>; // (i, j, k, weight)
+@group(0) @binding(3) var<storage, read> starts: array<u32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+const MAX_DEGREE_WIDTH: u32 = 33u; // 2·MAX_L + 1
+
+@compute @workgroup_size(64)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let t = (wid.x + wid.y * nwg.x) * 64u + lid;
+    if t >= p.n {
+        return;
+    }
+    let v = vec3<f32>(read_vectors(p.v_offset + 3u * t), read_vectors(p.v_offset + 3u * t + 1u),
+                      read_vectors(p.v_offset + 3u * t + 2u));
+    let base = p.out_offset + t * p.dim;
+    out[base] = 1.0;
+    if p.lmax == 0u {
+        return;
+    }
+    // Scaled by the largest component first, so that |v|² neither overflows (|v| > 1e19)
+    // nor underflows (|v| < 1e-19) in f32.
+    let largest = max(max(abs(v.x), abs(v.y)), abs(v.z));
+    if largest == 0.0 {
+        for (var i = 1u; i < p.dim; i++) {
+            out[base + i] = 0.0;
+        }
+        return;
+    }
+    let u = v / largest;
+    let y1 = sqrt(3.0) * u / length(u);
+    out[base + 1u] = y1.x;
+    out[base + 2u] = y1.y;
+    out[base + 3u] = y1.z;
+    var prev: array<f32, MAX_DEGREE_WIDTH>;
+    prev[0] = y1.x;
+    prev[1] = y1.y;
+    prev[2] = y1.z;
+    for (var l = 2u; l <= p.lmax; l++) {
+        var cur: array<f32, MAX_DEGREE_WIDTH>;
+        for (var e = starts[l]; e < starts[l + 1u]; e++) {
+            let c = table[e];
+            let k = u32(c.z);
+            cur[k] += c.w * prev[u32(c.x)] * y1[u32(c.y)];
+        }
+        let width = 2u * l + 1u;
+        for (var k = 0u; k < width; k++) {
+            out[base + l * l + k] = cur[k];
+            prev[k] = cur[k];
+        }
+    }
+}
