@@ -3,10 +3,12 @@
 //!
 //! `cargo run --release --example tour`
 
+use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use wgkernels::compare::{max_abs_error, relative_error};
-use wgkernels::linalg::{self, reference, Gemm};
-use wgkernels::{roofline, Context};
+use wgkernels::dora::{self, LoraShape};
+use wgkernels::linalg::{self, Gemm};
+use wgkernels::{roofline, so3, Context, DType, Result};
 
 /// A relative error above this fails the tour (f32 kernels land near 1e-7..1e-6).
 const BOUND: f64 = 1e-5;
@@ -18,47 +20,184 @@ struct Check {
     max_abs: f64,
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let ctx = Context::new()?;
-    println!("device: {}", ctx.device_name());
-    if !ctx.is_gpu() {
-        println!("(no GPU adapter: running the CPU reference path)");
+impl Check {
+    fn new(kernel: &'static str, shape: String, got: &[f32], want: &[f64]) -> Check {
+        Check {
+            kernel,
+            shape,
+            relative: relative_error(got, want),
+            max_abs: max_abs_error(got, want),
+        }
     }
-    let mut rng = rand::rngs::StdRng::seed_from_u64(rand::random());
-    let mut checks = Vec::new();
+}
 
+fn uniform(rng: &mut StdRng, len: usize) -> Vec<f32> {
+    (0..len).map(|_| rng.random_range(-1.0..1.0)).collect()
+}
+
+fn linalg_checks(ctx: &Context, rng: &mut StdRng, checks: &mut Vec<Check>) -> Result<()> {
     for (m, k, n, ta, tb) in [(129, 65, 257, false, false), (200, 33, 77, true, true)] {
-        let a: Vec<f32> = (0..m * k).map(|_| rng.random_range(-1.0..1.0)).collect();
-        let b: Vec<f32> = (0..k * n).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let (a, b) = (uniform(rng, m * k), uniform(rng, k * n));
         let a_shape = if ta { [k, m] } else { [m, k] };
         let b_shape = if tb { [n, k] } else { [k, n] };
-        let g = Gemm::of("tour", &a_shape, &b_shape, ta, tb)?;
-        let want = reference::matmul(&a, &b, g);
+        let want = linalg::reference::matmul(&a, &b, Gemm::of("tour", &a_shape, &b_shape, ta, tb)?);
         let (at, bt) = (ctx.tensor(&a, &a_shape)?, ctx.tensor(&b, &b_shape)?);
         let shape = format!(
             "{m}×{k}×{n}{}{}",
             if ta { " Aᵀ" } else { "" },
             if tb { " Bᵀ" } else { "" }
         );
-        for (kernel, got) in [
-            ("linalg::matmul", linalg::matmul(&ctx, &at, &bt, ta, tb)?),
-            (
-                "linalg::matmul_naive",
-                linalg::matmul_naive(&ctx, &at, &bt, ta, tb)?,
-            ),
-        ] {
-            let got = got.to_vec()?;
-            checks.push(Check {
-                kernel,
-                shape: shape.clone(),
-                relative: relative_error(&got, &want),
-                max_abs: max_abs_error(&got, &want),
-            });
-        }
+        let tiled = linalg::matmul(ctx, &at, &bt, ta, tb)?.to_vec()?;
+        let naive = linalg::matmul_naive(ctx, &at, &bt, ta, tb)?.to_vec()?;
+        checks.push(Check::new("linalg::matmul", shape.clone(), &tiled, &want));
+        checks.push(Check::new("linalg::matmul_naive", shape, &naive, &want));
     }
+    Ok(())
+}
+
+fn dora_checks(ctx: &Context, rng: &mut StdRng, checks: &mut Vec<Check>) -> Result<()> {
+    let shape = LoraShape {
+        d_out: 97,
+        d_in: 131,
+        r: 8,
+    };
+    let (n, s) = (33, 0.5f32);
+    let (w, a, b, x) = (
+        uniform(rng, shape.d_out * shape.d_in),
+        uniform(rng, shape.r * shape.d_in),
+        uniform(rng, shape.d_out * shape.r),
+        uniform(rng, n * shape.d_in),
+    );
+    let magnitude: Vec<f32> = (0..shape.d_out)
+        .map(|_| rng.random_range(0.5..2.0))
+        .collect();
+    let (tw, ta) = (
+        ctx.tensor(&w, &[shape.d_out, shape.d_in])?,
+        ctx.tensor(&a, &[shape.r, shape.d_in])?,
+    );
+    let (tb, tx) = (
+        ctx.tensor(&b, &[shape.d_out, shape.r])?,
+        ctx.tensor(&x, &[n, shape.d_in])?,
+    );
+    let tm = ctx.tensor(&magnitude, &[shape.d_out])?;
+    let label = format!("{}×{}, r={}", shape.d_out, shape.d_in, shape.r);
+    let want_norm = dora::reference::weight_norm(&w, &a, &b, shape, s as f64);
+    let norm = dora::weight_norm(ctx, &tw, &ta, &tb, s)?;
+    checks.push(Check::new(
+        "dora::weight_norm",
+        label.clone(),
+        &norm.to_vec()?,
+        &want_norm,
+    ));
+    let dense = dora::weight_norm_dense(ctx, &tw, &ta, &tb, s)?.to_vec()?;
+    checks.push(Check::new(
+        "dora::weight_norm_dense",
+        label.clone(),
+        &dense,
+        &want_norm,
+    ));
+
+    let (base, lora, dy) = (
+        uniform(rng, n * shape.d_out),
+        uniform(rng, n * shape.d_out),
+        uniform(rng, n * shape.d_out),
+    );
+    let norm_host = norm.to_vec()?;
+    let (tbase, tlora) = (
+        ctx.tensor(&base, &[n, shape.d_out])?,
+        ctx.tensor(&lora, &[n, shape.d_out])?,
+    );
+    let want = dora::reference::compose(&base, &lora, &magnitude, &norm_host, s as f64);
+    let cshape = format!("{n}×{}", shape.d_out);
+    let y = dora::compose(ctx, &tbase, &tlora, &tm, &norm, s)?.to_vec()?;
+    checks.push(Check::new("dora::compose", cshape.clone(), &y, &want));
+    let y = dora::compose_unfused(ctx, &tbase, &tlora, &tm, &norm, s)?.to_vec()?;
+    checks.push(Check::new(
+        "dora::compose_unfused",
+        cshape.clone(),
+        &y,
+        &want,
+    ));
+    let bf = DType::BF16;
+    let round = |v: &[f32]| v.iter().map(|&x| bf.round(x)).collect::<Vec<f32>>();
+    let want_bf16 = dora::reference::compose(
+        &round(&base),
+        &round(&lora),
+        &magnitude,
+        &norm_host,
+        s as f64,
+    );
+    let (hb, hl) = (
+        ctx.tensor_as(&base, &[n, shape.d_out], bf)?,
+        ctx.tensor_as(&lora, &[n, shape.d_out], bf)?,
+    );
+    let y = dora::compose(ctx, &hb, &hl, &tm, &norm, s)?.to_vec()?;
+    checks.push(Check::new(
+        "dora::compose (bf16 in)",
+        cshape.clone(),
+        &y,
+        &want_bf16,
+    ));
+    let grads = dora::compose_backward(
+        ctx,
+        &ctx.tensor(&dy, &[n, shape.d_out])?,
+        &tbase,
+        &tlora,
+        &tm,
+        &norm,
+        s,
+    )?;
+    let (db, _, dm) =
+        dora::reference::compose_backward(&dy, &base, &lora, &magnitude, &norm_host, s as f64);
+    checks.push(Check::new(
+        "dora::compose_backward (d_base)",
+        cshape.clone(),
+        &grads.base.to_vec()?,
+        &db,
+    ));
+    checks.push(Check::new(
+        "dora::compose_backward (d_m)",
+        cshape,
+        &grads.magnitude.to_vec()?,
+        &dm,
+    ));
+    let want = dora::reference::forward(&x, &w, &a, &b, &magnitude, shape, s as f64);
+    let fshape = format!("n={n}, {label}");
+    let y = dora::forward(ctx, &tx, &tw, &ta, &tb, &tm, s)?.to_vec()?;
+    checks.push(Check::new("dora::forward", fshape.clone(), &y, &want));
+    let y = dora::forward_dense(ctx, &tx, &tw, &ta, &tb, &tm, s)?.to_vec()?;
+    checks.push(Check::new("dora::forward_dense", fshape, &y, &want));
+    Ok(())
+}
+
+fn so3_checks(ctx: &Context, rng: &mut StdRng, checks: &mut Vec<Check>) -> Result<()> {
+    let (n, lmax) = (1000, 12);
+    let v = uniform(rng, 3 * n);
+    let y = so3::spherical_harmonics(ctx, &ctx.tensor(&v, &[n, 3])?, lmax)?.to_vec()?;
+    let want = so3::reference::spherical_harmonics(&v, lmax);
+    checks.push(Check::new(
+        "so3::spherical_harmonics",
+        format!("n={n}, lmax={lmax}"),
+        &y,
+        &want,
+    ));
+    Ok(())
+}
+
+fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let ctx = Context::new()?;
+    println!("device: {}", ctx.device_name());
+    if !ctx.is_gpu() {
+        println!("(no GPU adapter: running the CPU reference path)");
+    }
+    let mut rng = StdRng::seed_from_u64(rand::random());
+    let mut checks = Vec::new();
+    linalg_checks(&ctx, &mut rng, &mut checks)?;
+    dora_checks(&ctx, &mut rng, &mut checks)?;
+    so3_checks(&ctx, &mut rng, &mut checks)?;
 
     println!(
-        "\n{:<24} {:<20} {:>12} {:>12}  ok",
+        "\n{:<34} {:<20} {:>10} {:>12}  ok",
         "kernel", "shape", "rel. err", "max abs err"
     );
     let mut all_ok = true;
@@ -66,7 +205,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let ok = c.relative < BOUND;
         all_ok &= ok;
         println!(
-            "{:<24} {:<20} {:>12.2e} {:>12.2e}  {}",
+            "{:<34} {:<20} {:>10.2e} {:>12.2e}  {}",
             c.kernel,
             c.shape,
             c.relative,

@@ -8,6 +8,7 @@
 mod dora;
 mod linalg;
 mod report;
+mod so3;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -29,6 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rng = StdRng::seed_from_u64(0x5eed);
     linalg::rows(&ctx, &mut rng, &mut report)?;
     dora::rows(&ctx, &mut rng, &mut report)?;
+    so3::rows(&ctx, &mut rng, &mut report)?;
 
     let path = "BENCHMARKS.md";
     let existing = std::fs::read_to_string(path).unwrap_or_default();

@@ -1,0 +1,34 @@
+//! Criterion benches of the SO(3) kernels: spherical harmonics at lmax 2, 4, 6, 8 for 4096
+//! vectors. Times are per call in steady state: `iters` calls back to back, then one wait.
+
+use std::time::Instant;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use rand::{Rng, SeedableRng};
+use wgkernels::{so3, Context};
+
+fn spherical_harmonics(c: &mut Criterion) {
+    let ctx = Context::new().unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let n = 4096;
+    let v: Vec<f32> = (0..3 * n).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let vectors = ctx.tensor(&v, &[n, 3]).unwrap();
+    let mut group = c.benchmark_group("so3_spherical_harmonics");
+    group.sample_size(10);
+    for lmax in [2usize, 4, 6, 8] {
+        group.bench_function(BenchmarkId::new("n4096", lmax), |bench| {
+            bench.iter_custom(|iters| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    drop(so3::spherical_harmonics(&ctx, &vectors, lmax).unwrap());
+                }
+                ctx.synchronize().unwrap();
+                start.elapsed()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, spherical_harmonics);
+criterion_main!(benches);
