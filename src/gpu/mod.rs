@@ -72,6 +72,7 @@ pub(crate) struct GpuDevice {
     pub poison_outputs: bool,
     pub pool: Arc<BufferPool>,
     pipelines: Mutex<HashMap<KernelKey, Arc<Kernel>>>,
+    constants: Mutex<HashMap<String, Arc<PooledBuffer>>>,
     lost: Arc<Mutex<Option<String>>>,
 }
 
@@ -118,6 +119,7 @@ impl GpuDevice {
             poison_outputs,
             pool: Arc::new(BufferPool::new()),
             pipelines: Mutex::new(HashMap::new()),
+            constants: Mutex::new(HashMap::new()),
             lost,
             device,
             queue,
@@ -240,6 +242,21 @@ impl GpuDevice {
     pub(crate) fn upload(&self, bytes: &[u8]) -> Result<PooledBuffer> {
         let buffer = self.buffer(bytes.len() as u64, TENSOR_USAGE, "tensor")?;
         self.queue.write_buffer(buffer.buffer(), 0, bytes);
+        Ok(buffer)
+    }
+
+    /// A read-only buffer of constants (coefficient tables), uploaded once per `key` and kept
+    /// for the life of the context.
+    pub(crate) fn constant(
+        &self,
+        key: &str,
+        bytes: impl FnOnce() -> Vec<u8>,
+    ) -> Result<Arc<PooledBuffer>> {
+        if let Some(buffer) = lock(&self.constants).get(key) {
+            return Ok(buffer.clone());
+        }
+        let buffer = Arc::new(self.upload(&bytes())?);
+        lock(&self.constants).insert(key.to_string(), buffer.clone());
         Ok(buffer)
     }
 

@@ -1,5 +1,6 @@
 //! GPU launches of the SO(3) kernels.
 
+use super::products::ProductTable;
 use super::reference::{dim, recursion};
 use crate::gpu::dispatch::row_blocks;
 use crate::gpu::{binding, shader, GpuDevice, Shader};
@@ -88,6 +89,108 @@ pub(super) fn spherical_harmonics(
                 uniform.buffer().as_entire_binding(),
                 binding(vectors.buffer(), wv),
                 table.buffer().as_entire_binding(),
+                starts.buffer().as_entire_binding(),
+                binding(out, wo),
+            ];
+            gpu.dispatch(encoder, &kernel, &resources, *groups);
+        }
+        Ok(())
+    })
+}
+
+const SPARSE_PRODUCT: Shader = shader!("so3/sparse_product.wgsl");
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ProductParams {
+    rows: u32,
+    d1: u32,
+    d2: u32,
+    d3: u32,
+    group: u32,
+    x1_offset: u32,
+    x2_offset: u32,
+    out_offset: u32,
+}
+
+/// `out[s, c, :] = table(x1[s, c, :], x2[s, c or 0, :])` for `samples × channels` rows.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn sparse_product(
+    gpu: &GpuDevice,
+    table_key: String,
+    table: &ProductTable,
+    x1: &Tensor,
+    x2: &Tensor,
+    samples: usize,
+    channels: usize,
+    broadcast: bool,
+    out: &wgpu::Buffer,
+) -> Result<()> {
+    const OP: &str = "so3::product";
+    let kernel = gpu.kernel_for(&SPARSE_PRODUCT, &[("x1", x1.dtype()), ("x2", x2.dtype())])?;
+    let terms = gpu.constant(&format!("{table_key}/terms"), || {
+        let mut t: Vec<[f32; 4]> = table
+            .terms
+            .iter()
+            .map(|&(i1, i2, w)| [i1 as f32, i2 as f32, w as f32, 0.0])
+            .collect();
+        if t.is_empty() {
+            t.push([0.0; 4]); // bindings may not be empty
+        }
+        bytemuck::cast_slice(&t).to_vec()
+    })?;
+    let starts = gpu.constant(&format!("{table_key}/starts"), || {
+        bytemuck::cast_slice(&table.starts).to_vec()
+    })?;
+    let (d1, d2, d3) = (x1.shape()[2], x2.shape()[2], table.starts.len() - 1);
+    let x2_rows_per_sample = if broadcast { 1 } else { channels };
+    let limits = gpu.binding;
+    let mut launches = Vec::new();
+    // Blocks of whole samples, so that a broadcast x2 row stays with its channels.
+    for (s0, ns) in row_blocks(OP, "x1", samples, channels * d1.max(d2).max(d3), &limits)? {
+        let rows = ns * channels;
+        let w1 = limits.window_of(
+            OP,
+            "x1",
+            x1.dtype(),
+            (s0 * channels * d1) as u64,
+            (rows * d1) as u64,
+            x1.buffer().size(),
+        )?;
+        let w2 = limits.window_of(
+            OP,
+            "x2",
+            x2.dtype(),
+            (s0 * x2_rows_per_sample * d2) as u64,
+            (ns * x2_rows_per_sample * d2) as u64,
+            x2.buffer().size(),
+        )?;
+        let wo = limits.window(
+            OP,
+            "output",
+            (s0 * channels * d3) as u64,
+            (rows * d3) as u64,
+            out.size(),
+        )?;
+        let uniform = gpu.uniform(&ProductParams {
+            rows: rows as u32,
+            d1: d1 as u32,
+            d2: d2 as u32,
+            d3: d3 as u32,
+            group: if broadcast { channels as u32 } else { 1 },
+            x1_offset: w1.skip,
+            x2_offset: w2.skip,
+            out_offset: wo.skip,
+        })?;
+        launches.push((uniform, [w1, w2, wo], (rows * d3).div_ceil(256) as u32));
+    }
+    gpu.submit(|encoder| {
+        for (uniform, [w1, w2, wo], groups) in &launches {
+            let resources = [
+                uniform.buffer().as_entire_binding(),
+                binding(x1.buffer(), w1),
+                binding(x2.buffer(), w2),
+                terms.buffer().as_entire_binding(),
                 starts.buffer().as_entire_binding(),
                 binding(out, wo),
             ];

@@ -1,11 +1,12 @@
-//! SO(3): real spherical harmonics and Clebsch–Gordan coefficients in e3nn-jax's basis.
-//!
-//! This session lands the CPU side (coefficients and the f64 reference, calibrated on
-//! e3nn-jax values); the GPU kernels and tensor products follow.
+//! SO(3): real spherical harmonics, Clebsch–Gordan and Gaunt tensor products, in e3nn-jax's
+//! basis (index `l² + m + l`, component normalisation), each with an f64 CPU reference.
 
 pub mod cg;
+pub mod products;
 pub mod quadrature;
 pub mod reference;
+
+pub use products::Coefficients;
 
 pub use cg::{clebsch_gordan, MAX_L};
 
@@ -61,5 +62,155 @@ pub fn spherical_harmonics(ctx: &Context, vectors: &Tensor, lmax: usize) -> Resu
             kernels::spherical_harmonics(gpu, vectors, n, lmax, out.buffer())?;
             Ok(out)
         }
+    }
+}
+
+/// How [`gaunt_product`] computes the product of two functions on the sphere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GauntMethod {
+    /// Sums the precomputed sparse Gaunt coefficients: the exact reference.
+    Direct,
+    /// 2D Fourier coefficients convolved by FFT (Luo et al., ICLR 2024). Not yet implemented.
+    Fourier,
+    /// Pointwise product on a Gauss–Legendre × uniform grid (The Price of Freedom). Not yet
+    /// implemented.
+    Grid,
+}
+
+/// The degree of a coefficient axis of `(l+1)²` entries.
+fn degree(op: &'static str, arg: &'static str, shape: &[usize]) -> Result<usize> {
+    let d = *shape.last().unwrap_or(&0);
+    let side = (d as f64).sqrt().round() as usize;
+    if side == 0 || side * side != d {
+        return Err(Error::Shape {
+            op,
+            message: format!(
+                "the last dimension of `{arg}` {shape:?} must be (l+1)² for some l, got {d}"
+            ),
+        });
+    }
+    let l = side - 1;
+    if l > MAX_L {
+        return Err(Error::InvalidArgument {
+            op,
+            arg,
+            message: format!("has degree {l} above {MAX_L}"),
+        });
+    }
+    Ok(l)
+}
+
+/// Checks `x1 [n,c,(l1+1)²]`, `x2 [n,c or 1,(l2+1)²]`; returns `(n, c, l1, l2, broadcast)`.
+fn product_args(
+    ctx: &Context,
+    op: &'static str,
+    x1: &Tensor,
+    x2: &Tensor,
+    lmax_out: usize,
+) -> Result<(usize, usize, usize, usize, bool)> {
+    ctx.check_owns(op, "x1", x1)?;
+    ctx.check_owns(op, "x2", x2)?;
+    let (&[n, c, _], &[n2, c2, _]) = (x1.shape(), x2.shape()) else {
+        return Err(Error::Shape {
+            op,
+            message: format!(
+                "`x1` {:?} and `x2` {:?} must be [n, c, (l+1)²]",
+                x1.shape(),
+                x2.shape()
+            ),
+        });
+    };
+    if n2 != n || (c2 != c && c2 != 1) {
+        return Err(Error::Shape {
+            op,
+            message: format!(
+                "`x2` {:?} must be [n, c, ·] or [n, 1, ·] for `x1` {:?}",
+                x2.shape(),
+                x1.shape()
+            ),
+        });
+    }
+    if lmax_out > MAX_L {
+        return Err(Error::InvalidArgument {
+            op,
+            arg: "lmax_out",
+            message: format!("must be at most {MAX_L}, got {lmax_out}"),
+        });
+    }
+    let l1 = degree(op, "x1", x1.shape())?;
+    let l2 = degree(op, "x2", x2.shape())?;
+    Ok((n, c, l1, l2, c2 == 1 && c != 1))
+}
+
+fn product(
+    ctx: &Context,
+    op: &'static str,
+    kind: Coefficients,
+    x1: &Tensor,
+    x2: &Tensor,
+    lmax_out: usize,
+) -> Result<Tensor> {
+    let (n, c, l1, l2, broadcast) = product_args(ctx, op, x1, x2, lmax_out)?;
+    let table = products::product_table(kind, l1, l2, lmax_out);
+    let d3 = reference::dim(lmax_out);
+    match &*ctx.backend {
+        Backend::Cpu(_) => {
+            let wide = |t: &Tensor| t.host().iter().map(|&x| x as f64).collect::<Vec<f64>>();
+            let group = if broadcast { c } else { 1 };
+            let y = products::apply(
+                &table,
+                &wide(x1),
+                x1.shape()[2],
+                &wide(x2),
+                x2.shape()[2],
+                group,
+            );
+            ctx.host_result(y.into_iter().map(|v| v as f32).collect(), &[n, c, d3])
+        }
+        Backend::Gpu(gpu) => {
+            let out = ctx.output(&[n, c, d3])?;
+            let key = format!("{kind:?}/{l1}/{l2}/{lmax_out}");
+            kernels::sparse_product(gpu, key, &table, x1, x2, n, c, broadcast, out.buffer())?;
+            Ok(out)
+        }
+    }
+}
+
+/// Channel-wise Clebsch–Gordan tensor product over all paths, weight 1:
+/// `out[n,c,l3,m3] = Σ C^{l1 l2 l3}[m1,m2,m3]·x1[n,c,l1,m1]·x2[n,c,l2,m2]` over
+/// `|l1−l2| ≤ l3 ≤ min(l1+l2, lmax_out)`, C from [`clebsch_gordan`]. `x1 [n,c,(L1+1)²]`,
+/// `x2 [n,c,(L2+1)²]` or `[n,1,(L2+1)²]` (broadcast over channels) → `[n,c,(lmax_out+1)²]`.
+/// The GPU kernel sums only the nonzero coefficients.
+pub fn cg_product(ctx: &Context, x1: &Tensor, x2: &Tensor, lmax_out: usize) -> Result<Tensor> {
+    product(
+        ctx,
+        "so3::cg_product",
+        Coefficients::ClebschGordan,
+        x1,
+        x2,
+        lmax_out,
+    )
+}
+
+/// The Gaunt product: with `f(u) = Σ x_lm Y_lm(u)`, `out_lm = (1/4π)∫ f1·f2·Y_lm dΩ` for
+/// `l ≤ lmax_out` — the product of the two functions on the sphere, projected back. Shapes as
+/// [`cg_product`]. Only [`GauntMethod::Direct`] is implemented so far.
+pub fn gaunt_product(
+    ctx: &Context,
+    x1: &Tensor,
+    x2: &Tensor,
+    lmax_out: usize,
+    method: GauntMethod,
+) -> Result<Tensor> {
+    const OP: &str = "so3::gaunt_product";
+    match method {
+        GauntMethod::Direct => product(ctx, OP, Coefficients::Gaunt, x1, x2, lmax_out),
+        other => Err(Error::InvalidArgument {
+            op: OP,
+            arg: "method",
+            message: format!(
+                "GauntMethod::{other:?} is not implemented yet; use GauntMethod::Direct"
+            ),
+        }),
     }
 }
