@@ -1,5 +1,5 @@
 //! Criterion benches of the SO(3) kernels: spherical harmonics at lmax 2, 4, 6, 8 for 4096
-//! vectors. Times are per call in steady state: `iters` calls back to back, then one wait.
+//! vectors; CG and direct Gaunt products 0..L ⊗ 0..L → 0..L at n·c = 4096. Times are per call in steady state: `iters` calls back to back, then one wait.
 
 use std::time::Instant;
 
@@ -30,5 +30,41 @@ fn spherical_harmonics(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, spherical_harmonics);
+fn products(c: &mut Criterion) {
+    let ctx = Context::new().unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+    let (n, ch) = (1024usize, 4usize);
+    let mut group = c.benchmark_group("so3_products");
+    group.sample_size(10);
+    for l in [2usize, 4, 6, 8] {
+        let d = (l + 1) * (l + 1);
+        let mut t = || {
+            let v: Vec<f32> = (0..n * ch * d)
+                .map(|_| rng.random_range(-1.0..1.0))
+                .collect();
+            ctx.tensor(&v, &[n, ch, d]).unwrap()
+        };
+        let (x1, x2) = (t(), t());
+        for (name, gaunt) in [("cg", false), ("gaunt_direct", true)] {
+            group.bench_function(BenchmarkId::new(name, l), |bench| {
+                bench.iter_custom(|iters| {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        let out = if gaunt {
+                            so3::gaunt_product(&ctx, &x1, &x2, l, so3::GauntMethod::Direct)
+                        } else {
+                            so3::cg_product(&ctx, &x1, &x2, l)
+                        };
+                        drop(out.unwrap());
+                    }
+                    ctx.synchronize().unwrap();
+                    start.elapsed()
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, spherical_harmonics, products);
 criterion_main!(benches);

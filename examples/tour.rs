@@ -181,6 +181,27 @@ fn so3_checks(ctx: &Context, rng: &mut StdRng, checks: &mut Vec<Check>) -> Resul
         &y,
         &want,
     ));
+
+    let (n, c, l1, l2, lout) = (17, 5, 3, 2, 4);
+    let (d1, d2) = (so3::reference::dim(l1), so3::reference::dim(l2));
+    let (x1, x2) = (uniform(rng, n * c * d1), uniform(rng, n * d2));
+    let (t1, t2) = (ctx.tensor(&x1, &[n, c, d1])?, ctx.tensor(&x2, &[n, 1, d2])?);
+    let wide = |x: &[f32]| x.iter().map(|&v| v as f64).collect::<Vec<f64>>();
+    let shape = format!("{n}×{c}, {l1}⊗{l2}→{lout}");
+    for (name, kind) in [
+        ("so3::cg_product", so3::Coefficients::ClebschGordan),
+        ("so3::gaunt_product (Direct)", so3::Coefficients::Gaunt),
+    ] {
+        let table = so3::products::product_table(kind, l1, l2, lout);
+        let want = so3::products::apply(&table, &wide(&x1), d1, &wide(&x2), d2, c);
+        let got = match kind {
+            so3::Coefficients::ClebschGordan => so3::cg_product(ctx, &t1, &t2, lout)?,
+            so3::Coefficients::Gaunt => {
+                so3::gaunt_product(ctx, &t1, &t2, lout, so3::GauntMethod::Direct)?
+            }
+        };
+        checks.push(Check::new(name, shape.clone(), &got.to_vec()?, &want));
+    }
     Ok(())
 }
 

@@ -587,3 +587,76 @@ mod products {
         }
     }
 }
+
+#[test]
+fn gaunt_square_of_a_point_function_follows_funk_hecke() {
+    // f(u) = Σ_lm Y_lm(v)·Y_lm(u) = Σ_l (2l+1)·P_l(u·v) (addition theorem, component
+    // normalisation). f² is zonal about v, so by Funk–Hecke its projection is
+    // out_lm = λ_l·Y_lm(v) with λ_l = ½∫₋₁¹ f(t)²·P_l(t) dt.
+    use wgkernels::so3::products::{apply, product_table};
+    use wgkernels::so3::quadrature::gauss_legendre;
+    use wgkernels::so3::Coefficients;
+    let (l, lout) = (3usize, 6usize);
+    let v = [0.3f64, -0.5, 0.8];
+    let x = reference::spherical_harmonics_f64(&v, l);
+    let out = apply(
+        &product_table(Coefficients::Gaunt, l, l, lout),
+        &x,
+        x.len(),
+        &x,
+        x.len(),
+        1,
+    );
+    let legendre = |n: usize, t: f64| -> f64 {
+        let (mut p0, mut p1) = (1.0, t);
+        if n == 0 {
+            return 1.0;
+        }
+        for k in 2..=n {
+            let p2 = ((2 * k - 1) as f64 * t * p1 - (k - 1) as f64 * p0) / k as f64;
+            p0 = p1;
+            p1 = p2;
+        }
+        p1
+    };
+    let (nodes, weights) = gauss_legendre(2 * l + lout + 2);
+    let y_v = reference::spherical_harmonics_f64(&v, lout);
+    for k in 0..=lout {
+        let lambda: f64 = nodes
+            .iter()
+            .zip(&weights)
+            .map(|(&t, &w)| {
+                let f: f64 = (0..=l).map(|j| (2 * j + 1) as f64 * legendre(j, t)).sum();
+                0.5 * w * f * f * legendre(k, t)
+            })
+            .sum();
+        for m in 0..2 * k + 1 {
+            let i = k * k + m;
+            assert!(
+                (out[i] - lambda * y_v[i]).abs() < 1e-10,
+                "l={k} m={m}: {} vs {}",
+                out[i],
+                lambda * y_v[i]
+            );
+        }
+    }
+}
+
+#[test]
+fn wigner_d_rejects_matrices_that_are_not_rotations() {
+    use wgkernels::Error;
+    let not_orthonormal = [[0.0, -1.0, 0.0], [0.36, 0.0, -0.933], [0.933, 0.0, 0.36]];
+    let reflection = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, -1.0]];
+    for r in [not_orthonormal, reflection] {
+        assert!(matches!(
+            so3::wigner_d(2, &r),
+            Err(Error::InvalidArgument {
+                arg: "rotation",
+                ..
+            })
+        ));
+    }
+    let rotation = [[0.0, -1.0, 0.0], [0.6, 0.0, -0.8], [0.8, 0.0, 0.6]];
+    assert_eq!(so3::wigner_d(3, &rotation).unwrap().len(), 4);
+    assert!(so3::wigner_d(so3::MAX_L + 1, &rotation).is_err());
+}

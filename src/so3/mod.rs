@@ -214,3 +214,38 @@ pub fn gaunt_product(
         }),
     }
 }
+
+/// The real Wigner D matrices `D^l(R)`, l = 0..=lmax, in the basis of
+/// [`spherical_harmonics`]: `Y_l(R·u) = D^l(R)·Y_l(u)`, `D¹ = R`; block l is row-major
+/// `(2l+1)×(2l+1)`. `rotation` must be a proper rotation (orthonormal to 1e-6, det +1).
+/// [`reference::rotate_coefficients`] applies them to coefficient rows.
+pub fn wigner_d(lmax: usize, rotation: &reference::Rotation) -> Result<Vec<Vec<f64>>> {
+    const OP: &str = "so3::wigner_d";
+    if lmax > MAX_L {
+        return Err(Error::InvalidArgument {
+            op: OP,
+            arg: "lmax",
+            message: format!("must be at most {MAX_L}, got {lmax}"),
+        });
+    }
+    let r = rotation;
+    let off_orthonormal = (0..3)
+        .flat_map(|i| (0..3).map(move |j| (i, j)))
+        .map(|(i, j)| {
+            ((0..3).map(|k| r[k][i] * r[k][j]).sum::<f64>() - (i == j) as u8 as f64).abs()
+        })
+        .fold(0.0, f64::max);
+    let det = r[0][0] * (r[1][1] * r[2][2] - r[1][2] * r[2][1])
+        - r[0][1] * (r[1][0] * r[2][2] - r[1][2] * r[2][0])
+        + r[0][2] * (r[1][0] * r[2][1] - r[1][1] * r[2][0]);
+    if !(off_orthonormal < 1e-6 && det > 0.0) {
+        return Err(Error::InvalidArgument {
+            op: OP,
+            arg: "rotation",
+            message: format!(
+                "must be a proper rotation: |RᵀR − I| = {off_orthonormal:.1e}, det = {det}"
+            ),
+        });
+    }
+    Ok(reference::wigner_d(lmax, rotation))
+}
