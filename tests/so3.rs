@@ -660,3 +660,24 @@ fn wigner_d_rejects_matrices_that_are_not_rotations() {
     assert_eq!(so3::wigner_d(3, &rotation).unwrap().len(), 4);
     assert!(so3::wigner_d(so3::MAX_L + 1, &rotation).is_err());
 }
+
+#[test]
+fn rotate_applies_the_wigner_d_blocks_on_the_device() {
+    use wgkernels::compare::relative_error;
+    use wgkernels::Context;
+    let mut rng = common::rng();
+    let rotation = random_rotation(&mut rng);
+    let lmax = 5;
+    let d = reference::wigner_d(lmax, &rotation);
+    let x = common::uniform(&mut rng, 7 * 3 * reference::dim(lmax));
+    let wide: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+    let want = reference::rotate_coefficients(&wide, lmax, &d);
+    for ctx in [Some(Context::cpu()), common::gpu()].into_iter().flatten() {
+        let t = ctx.tensor(&x, &[7, 3, reference::dim(lmax)]).unwrap();
+        let r = so3::rotate(&ctx, &t, &rotation).unwrap();
+        assert_eq!(r.shape(), t.shape());
+        let err = relative_error(&r.to_vec().unwrap(), &want);
+        assert!(err < 1e-5, "{}: {err:e}", ctx.device_name());
+        assert!(so3::rotate(&ctx, &ctx.tensor(&[1.0; 10], &[2, 5]).unwrap(), &rotation).is_err());
+    }
+}

@@ -249,3 +249,27 @@ pub fn wigner_d(lmax: usize, rotation: &reference::Rotation) -> Result<Vec<Vec<f
     }
     Ok(reference::wigner_d(lmax, rotation))
 }
+
+/// Rotates coefficient tensors `[.., (lmax+1)²]` on the device: every row becomes
+/// `x'_l = D^l(R)·x_l` (the coefficients of `f∘R⁻¹`), as one GEMM with the block-diagonal
+/// `D(R)`. `rotation` as in [`wigner_d`].
+pub fn rotate(ctx: &Context, x: &Tensor, rotation: &reference::Rotation) -> Result<Tensor> {
+    const OP: &str = "so3::rotate";
+    ctx.check_owns(OP, "x", x)?;
+    let lmax = degree(OP, "x", x.shape())?;
+    let blocks = wigner_d(lmax, rotation)?;
+    let d = reference::dim(lmax);
+    let mut dense = vec![0.0f32; d * d];
+    for (l, block) in blocks.iter().enumerate() {
+        let (o, n) = (l * l, 2 * l + 1);
+        for a in 0..n {
+            for b in 0..n {
+                dense[(o + a) * d + o + b] = block[a * n + b] as f32;
+            }
+        }
+    }
+    let rows = x.len() / d;
+    let flat = x.reshape(&[rows, d])?;
+    let rotated = crate::linalg::matmul(ctx, &flat, &ctx.tensor(&dense, &[d, d])?, false, true)?;
+    rotated.reshape(x.shape())
+}
