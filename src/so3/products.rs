@@ -56,6 +56,10 @@ fn gaunt(l1: usize, l2: usize, l3: usize) -> Vec<f64> {
 }
 
 /// The table of `[0..=l1max] ⊗ [0..=l2max] → [0..=lmax_out]`, computed once and cached.
+///
+/// # Panics
+/// When a degree exceeds [`MAX_L`](super::MAX_L) (the checked entry points are
+/// [`cg_product`](super::cg_product) and [`gaunt_product`](super::gaunt_product)).
 pub fn product_table(
     kind: Coefficients,
     l1max: usize,

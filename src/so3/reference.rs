@@ -44,6 +44,10 @@ pub(crate) fn recursion(lmax: usize) -> Vec<(Arc<Vec<f64>>, f64)> {
 /// for `[n, 3]` vectors: `[n, (lmax+1)²]`, index `l² + (m + l)`, `Σ_m Y_lm(u)² = 2l+1`,
 /// `Y_1 = √3·(x, y, z)/|v|`, higher degrees by the recursion above.
 /// A zero vector gives `Y_0 = 1` and 0 for every l ≥ 1.
+///
+/// # Panics
+/// When `lmax` exceeds [`MAX_L`](super::MAX_L) (the checked entry point is
+/// [`so3::spherical_harmonics`](super::spherical_harmonics)).
 pub fn spherical_harmonics(vectors: &[f32], lmax: usize) -> Vec<f64> {
     let wide: Vec<f64> = vectors.iter().map(|&x| x as f64).collect();
     spherical_harmonics_f64(&wide, lmax)
