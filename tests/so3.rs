@@ -10,6 +10,39 @@ fn fixture() -> serde_json::Value {
     serde_json::from_str(text).unwrap()
 }
 
+/// The fixture's `[5, 3]` vectors, flattened.
+fn fixture_vectors(fixture: &serde_json::Value) -> Vec<f32> {
+    fixture["vectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|v| {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+        })
+        .collect()
+}
+
+/// The fixture's harmonics of those vectors, flattened.
+fn fixture_harmonics(fixture: &serde_json::Value) -> Vec<f64> {
+    fixture["sh"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|v| v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
+        .collect()
+}
+
+/// `max_i |a_i − b_i|`.
+fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
+}
+
 #[test]
 fn clebsch_gordan_matches_e3nn_jax() {
     let fixture = fixture();
@@ -26,11 +59,7 @@ fn clebsch_gordan_matches_e3nn_jax() {
             .collect();
         let got = so3::clebsch_gordan(l[0], l[1], l[2]).unwrap();
         assert_eq!(got.len(), want.len(), "{key}");
-        let err = got
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f64::max);
+        let err = max_abs_diff(&got, &want);
         assert!(
             err < 1e-12,
             "CG {key}: max error {err:e}\n got {got:?}\nwant {want:?}"
@@ -69,24 +98,9 @@ fn clebsch_gordan_slices_are_orthogonal_with_unit_frobenius_norm() {
 fn spherical_harmonics_match_e3nn_jax() {
     let fixture = fixture();
     let lmax = fixture["lmax"].as_u64().unwrap() as usize;
-    let vectors: Vec<f32> = fixture["vectors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|v| {
-            v.as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_f64().unwrap() as f32)
-        })
-        .collect();
+    let vectors = fixture_vectors(&fixture);
     let got = reference::spherical_harmonics(&vectors, lmax);
-    let want: Vec<f64> = fixture["sh"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|v| v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
-        .collect();
+    let want = fixture_harmonics(&fixture);
     assert_eq!(got.len(), want.len());
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
         let d = reference::dim(lmax);
@@ -228,11 +242,7 @@ fn harmonics_are_equivariant_in_f64() {
     let y_of_rotated = reference::spherical_harmonics_f64(&rotated, lmax);
     let rotated_y =
         reference::rotate_coefficients(&reference::spherical_harmonics_f64(&flat, lmax), lmax, &d);
-    let err = y_of_rotated
-        .iter()
-        .zip(&rotated_y)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
+    let err = max_abs_diff(&y_of_rotated, &rotated_y);
     assert!(err < 1e-9, "Y(Rv) vs D(R)Y(v): {err:e}");
 }
 
@@ -241,23 +251,8 @@ fn gpu_harmonics_match_the_fixture_the_cpu_path_and_rotate() {
     use wgkernels::compare::relative_error;
     let Some(ctx) = common::gpu() else { return };
     let fixture = fixture();
-    let vectors: Vec<f32> = fixture["vectors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|v| {
-            v.as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_f64().unwrap() as f32)
-        })
-        .collect();
-    let want: Vec<f64> = fixture["sh"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|v| v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
-        .collect();
+    let vectors = fixture_vectors(&fixture);
+    let want = fixture_harmonics(&fixture);
     let got = so3::spherical_harmonics(&ctx, &ctx.tensor(&vectors, &[5, 3]).unwrap(), 4)
         .unwrap()
         .to_vec()
@@ -441,11 +436,7 @@ mod products {
                 *p += w * f1 * f2 * row[k];
             }
         }
-        let err = direct
-            .iter()
-            .zip(&projected)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f64::max);
+        let err = max_abs_diff(&direct, &projected);
         assert!(err < 1e-12, "direct vs quadrature {err:e}");
     }
 
@@ -476,11 +467,7 @@ mod products {
                 1,
             );
             let rotated_out = reference::rotate_coefficients(&out, lout, &d);
-            let err = rotated_in
-                .iter()
-                .zip(&rotated_out)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f64::max);
+            let err = max_abs_diff(&rotated_in, &rotated_out);
             assert!(err < 1e-9, "{kind:?}: f(Dx) vs D f(x) {err:e}");
         }
     }
