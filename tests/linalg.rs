@@ -323,3 +323,16 @@ fn half_precision_operands_are_widened_exactly() {
         }
     }
 }
+
+#[test]
+fn contexts_and_tensors_can_cross_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Context>();
+    assert_send_sync::<Tensor>();
+    let ctx = Context::cpu();
+    let t = ctx.tensor(&[1.0, 2.0], &[2]).unwrap();
+    let v = std::thread::spawn(move || t.to_vec().unwrap())
+        .join()
+        .unwrap();
+    assert_eq!(v, vec![1.0, 2.0]);
+}
