@@ -1,8 +1,10 @@
-// Sparse bilinear product of coefficient rows, one output coefficient per thread:
+// Sparse bilinear product of coefficient rows:
 //   out[row, i3] = Σ_(i1, i2, w) in terms of i3: w · x1[row, i1] · x2[row / group, i2]
 // The terms (Clebsch–Gordan coefficients of every path, or Gaunt coefficients) are grouped
 // by output index: terms[starts[i3] .. starts[i3+1]]. `group` = channels when one x2 row is
 // broadcast over the channels of a sample, else 1.
+// A workgroup takes ROWS rows: it stages their x1 and x2 coefficients in workgroup memory,
+// then each thread walks the terms of its output indices once for all ROWS rows.
 
 struct Params {
     rows: u32,   // x1 rows (samples × channels) in this block
@@ -26,24 +28,45 @@ fn read_x2(i: u32) -> f32 { return x2[i]; }
 @group(0) @binding(4) var<storage, read> starts: array<u32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
-@compute @workgroup_size(256)
+const ROWS: u32 = 4u;
+const MAX_DIM: u32 = 289u; // (MAX_L + 1)²
+
+var<workgroup> a_rows: array<f32, 1156>; // ROWS × MAX_DIM
+var<workgroup> b_rows: array<f32, 1156>;
+
+@compute @workgroup_size(64)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let t = (wid.x + wid.y * nwg.x) * 256u + lid;
-    let row = t / p.d3;
-    let i3 = t % p.d3;
-    if row >= p.rows {
+    let row0 = (wid.x + wid.y * nwg.x) * ROWS;
+    if row0 >= p.rows { // uniform for the workgroup
         return;
     }
-    let a = p.x1_offset + row * p.d1;
-    let b = p.x2_offset + (row / p.group) * p.d2;
-    var sum = 0.0;
-    for (var e = starts[i3]; e < starts[i3 + 1u]; e++) {
-        let term = terms[e];
-        sum = fma(term.z * read_x1(a + u32(term.x)), read_x2(b + u32(term.y)), sum);
+    let rows = min(ROWS, p.rows - row0);
+    for (var r = 0u; r < rows; r++) {
+        for (var i = lid; i < p.d1; i += 64u) {
+            a_rows[r * MAX_DIM + i] = read_x1(p.x1_offset + (row0 + r) * p.d1 + i);
+        }
+        for (var i = lid; i < p.d2; i += 64u) {
+            b_rows[r * MAX_DIM + i] = read_x2(p.x2_offset + ((row0 + r) / p.group) * p.d2 + i);
+        }
     }
-    out[p.out_offset + row * p.d3 + i3] = sum;
+    workgroupBarrier();
+    for (var i3 = lid; i3 < p.d3; i3 += 64u) {
+        var sum = vec4<f32>(0.0);
+        for (var e = starts[i3]; e < starts[i3 + 1u]; e++) {
+            let term = terms[e];
+            let i1 = u32(term.x);
+            let i2 = u32(term.y);
+            // Rows past `rows` read stale workgroup memory; their sums are never stored.
+            let a = vec4<f32>(a_rows[i1], a_rows[MAX_DIM + i1], a_rows[2u * MAX_DIM + i1], a_rows[3u * MAX_DIM + i1]);
+            let b = vec4<f32>(b_rows[i2], b_rows[MAX_DIM + i2], b_rows[2u * MAX_DIM + i2], b_rows[3u * MAX_DIM + i2]);
+            sum = fma(term.z * a, b, sum);
+        }
+        for (var r = 0u; r < rows; r++) {
+            out[p.out_offset + (row0 + r) * p.d3 + i3] = sum[r];
+        }
+    }
 }

@@ -99,6 +99,8 @@ pub(super) fn spherical_harmonics(
 }
 
 const SPARSE_PRODUCT: Shader = shader!("so3/sparse_product.wgsl");
+/// Rows per workgroup of the sparse product (ROWS in sparse_product.wgsl).
+const PRODUCT_ROWS: usize = 4;
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -182,7 +184,7 @@ pub(super) fn sparse_product(
             x2_offset: w2.skip,
             out_offset: wo.skip,
         })?;
-        launches.push((uniform, [w1, w2, wo], (rows * d3).div_ceil(256) as u32));
+        launches.push((uniform, [w1, w2, wo], rows.div_ceil(PRODUCT_ROWS) as u32));
     }
     gpu.submit(|encoder| {
         for (uniform, [w1, w2, wo], groups) in &launches {
