@@ -272,18 +272,22 @@ pub(super) fn compose_unfused(
     magnitude: &Tensor,
     norm: &Tensor,
 ) -> Result<Tensor> {
-    let full = |_| ctx.output(&[n, d_out]);
-    let vector = |_| ctx.output(&[d_out]);
-    let [g, g_minus_1] = [0, 1].map(vector);
-    let (g, g_minus_1) = (g?, g_minus_1?);
+    // Each step allocates its result, as an eager framework does.
+    let vector = || ctx.output(&[d_out]);
+    let full = || ctx.output(&[n, d_out]);
+    let g = vector()?;
     elementwise(gpu, Op::Div, magnitude, Some(norm), &g, 1, d_out)?;
+    let g_minus_1 = vector()?;
     elementwise(gpu, Op::AddScalar(-1.0), &g, None, &g_minus_1, 1, d_out)?;
-    let [scaled, t1, t2, delta, y] = [0, 1, 2, 3, 4].map(full);
-    let (scaled, t1, t2, delta, y) = (scaled?, t1?, t2?, delta?, y?);
+    let scaled = full()?;
     elementwise(gpu, Op::Scale(scale), lora, None, &scaled, n, d_out)?;
+    let t1 = full()?;
     elementwise(gpu, Op::MulRow, base, Some(&g_minus_1), &t1, n, d_out)?;
+    let t2 = full()?;
     elementwise(gpu, Op::MulRow, &scaled, Some(&g), &t2, n, d_out)?;
+    let delta = full()?;
     elementwise(gpu, Op::Add, &t1, Some(&t2), &delta, n, d_out)?;
+    let y = full()?;
     elementwise(gpu, Op::Add, base, Some(&delta), &y, n, d_out)?;
     Ok(y)
 }

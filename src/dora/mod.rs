@@ -103,6 +103,11 @@ fn lora_args(
 ///
 /// Transient memory is U, G and B·G: O(d_out·r + r²), whatever d_in is (the GEMMs walk d_in
 /// in tiles). `s = 0` skips the low-rank terms. Returns `[d_out]`.
+///
+/// Accuracy: in f32 the error of `norm_j²` is relative to `‖ |W_j| + |s|·|B_j|·|A| ‖²`, the
+/// size of the terms summed, not to `norm_j²`: where `W_j + s·(B·A)_j` nearly cancels, the
+/// factored form loses digits that [`weight_norm_dense`] keeps (the paper's trade: memory
+/// for a little accuracy in that corner).
 pub fn weight_norm(
     ctx: &Context,
     w: &Tensor,
