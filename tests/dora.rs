@@ -175,26 +175,21 @@ fn compose_matches_the_reference_within_a_few_ulp_near_unity() {
             t(&magnitude, &[d_out]),
             t(&norm, &[d_out]),
         );
-        let fused = dora::compose(&ctx, &tb, &tl, &tm, &tn, s)
-            .unwrap()
-            .to_vec()
-            .unwrap();
-        let ulps = max_ulps(&fused, &want, &terms);
-        assert!(
-            ulps <= 4.0,
-            "{}: fused compose {ulps:.2} ulp",
-            ctx.device_name()
-        );
-        let unfused = dora::compose_unfused(&ctx, &tb, &tl, &tm, &tn, s)
-            .unwrap()
-            .to_vec()
-            .unwrap();
-        let ulps_unfused = max_ulps(&unfused, &want, &terms);
-        assert!(
-            ulps_unfused <= 4.0,
-            "{}: unfused {ulps_unfused:.2} ulp",
-            ctx.device_name()
-        );
+        for (name, compose) in [
+            ("fused", dora::compose as ComposeFn),
+            ("unfused", dora::compose_unfused),
+        ] {
+            let y = compose(&ctx, &tb, &tl, &tm, &tn, s)
+                .unwrap()
+                .to_vec()
+                .unwrap();
+            let ulps = max_ulps(&y, &want, &terms);
+            assert!(
+                ulps <= 4.0,
+                "{}: {name} compose {ulps:.2} ulp",
+                ctx.device_name()
+            );
+        }
     }
 }
 
@@ -322,6 +317,8 @@ fn forward_matches_the_reference_and_the_dense_forward() {
         }
     }
 }
+
+type ComposeFn = fn(&Context, &Tensor, &Tensor, &Tensor, &Tensor, f32) -> wgkernels::Result<Tensor>;
 
 type ForwardFn =
     fn(&Context, &Tensor, &Tensor, &Tensor, &Tensor, &Tensor, f32) -> wgkernels::Result<Tensor>;
