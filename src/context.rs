@@ -236,8 +236,9 @@ impl Context {
         ))
     }
 
-    /// A tensor holding data computed on the host (by the CPU path).
-    pub(crate) fn host_result(&self, data: Vec<f32>, shape: &[usize]) -> Result<Tensor> {
+    /// An f32 tensor holding the f64 result of a CPU-path computation, rounded.
+    pub(crate) fn host_result(&self, data: Vec<f64>, shape: &[usize]) -> Result<Tensor> {
+        let data: Vec<f32> = data.into_iter().map(|x| x as f32).collect();
         match &*self.backend {
             Backend::Cpu(memory) => Ok(Tensor::new(
                 self.clone(),

@@ -119,7 +119,7 @@ pub fn weight_norm(
     match &*ctx.backend {
         Backend::Cpu(_) => {
             let norm = reference::weight_norm(w.host(), a.host(), b.host(), shape, scale as f64);
-            ctx.host_result(to_f32(norm), &[shape.d_out])
+            ctx.host_result(norm, &[shape.d_out])
         }
         Backend::Gpu(gpu) => {
             let low_rank = if scale == 0.0 {
@@ -152,7 +152,7 @@ pub fn weight_norm_dense(
         Backend::Cpu(_) => {
             let norm =
                 reference::weight_norm_dense(w.host(), a.host(), b.host(), shape, scale as f64);
-            ctx.host_result(to_f32(norm), &[shape.d_out])
+            ctx.host_result(norm, &[shape.d_out])
         }
         Backend::Gpu(gpu) => {
             let ba = linalg::matmul(ctx, b, a, false, false)?; // [d_out, d_in]
@@ -237,7 +237,7 @@ pub fn compose(
                 norm.host(),
                 scale as f64,
             );
-            ctx.host_result(to_f32(y), &[n, d_out])
+            ctx.host_result(y, &[n, d_out])
         }
         Backend::Gpu(gpu) => {
             let y = ctx.output(&[n, d_out])?;
@@ -329,9 +329,9 @@ pub fn compose_backward(
                 scale as f64,
             );
             Ok(ComposeGrads {
-                base: ctx.host_result(to_f32(db), &[n, d_out])?,
-                lora: ctx.host_result(to_f32(dl), &[n, d_out])?,
-                magnitude: ctx.host_result(to_f32(dm), &[d_out])?,
+                base: ctx.host_result(db, &[n, d_out])?,
+                lora: ctx.host_result(dl, &[n, d_out])?,
+                magnitude: ctx.host_result(dm, &[d_out])?,
             })
         }
         Backend::Gpu(gpu) => {
@@ -450,8 +450,4 @@ fn forward_with(
     drop(xa);
     let norm = norm_fn(ctx, w, a, b, scale)?;
     compose_fn(ctx, &base, &lora, magnitude, &norm, scale)
-}
-
-fn to_f32(x: Vec<f64>) -> Vec<f32> {
-    x.into_iter().map(|v| v as f32).collect()
 }

@@ -136,7 +136,7 @@ fn run(
     match ctx.gpu_device() {
         None => {
             let c = reference::matmul(a.host(), b.host(), g);
-            ctx.host_result(c.into_iter().map(|x| x as f32).collect(), &[g.m, g.n])
+            ctx.host_result(c, &[g.m, g.n])
         }
         Some(gpu) => {
             let c = ctx.output(&[g.m, g.n])?;

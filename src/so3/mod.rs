@@ -52,10 +52,7 @@ pub fn spherical_harmonics(ctx: &Context, vectors: &Tensor, lmax: usize) -> Resu
     match &*ctx.backend {
         Backend::Cpu(_) => {
             let y = reference::spherical_harmonics(vectors.host(), lmax);
-            ctx.host_result(
-                y.into_iter().map(|v| v as f32).collect(),
-                &[n, reference::dim(lmax)],
-            )
+            ctx.host_result(y, &[n, reference::dim(lmax)])
         }
         Backend::Gpu(gpu) => {
             let out = ctx.output(&[n, reference::dim(lmax)])?;
@@ -165,7 +162,7 @@ fn product(
                 x2.shape()[2],
                 group,
             );
-            ctx.host_result(y.into_iter().map(|v| v as f32).collect(), &[n, c, d3])
+            ctx.host_result(y, &[n, c, d3])
         }
         Backend::Gpu(gpu) => {
             let out = ctx.output(&[n, c, d3])?;
