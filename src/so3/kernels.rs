@@ -51,9 +51,15 @@ pub(super) fn spherical_harmonics(
 ) -> Result<()> {
     const OP: &str = "so3::spherical_harmonics";
     let kernel = gpu.kernel_for(&SPHERICAL_HARMONICS, &[("vectors", vectors.dtype())])?;
-    let (table, starts) = recursion_table(lmax);
-    let table = gpu.upload(bytemuck::cast_slice(&table))?;
-    let starts = gpu.upload(bytemuck::cast_slice(&starts))?;
+    // The table depends on lmax only: built and uploaded once per context.
+    let built = std::cell::OnceCell::new();
+    let build = || built.get_or_init(|| recursion_table(lmax));
+    let table = gpu.constant(&format!("harmonics/{lmax}/table"), || {
+        bytemuck::cast_slice(&build().0).to_vec()
+    })?;
+    let starts = gpu.constant(&format!("harmonics/{lmax}/starts"), || {
+        bytemuck::cast_slice(&build().1).to_vec()
+    })?;
     let limits = gpu.binding;
     let d = dim(lmax);
     let mut launches = Vec::new();
