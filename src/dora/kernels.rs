@@ -3,6 +3,7 @@
 use super::LoraShape;
 use crate::gpu::dispatch::row_blocks;
 use crate::gpu::elementwise::{elementwise, Op};
+use crate::gpu::specialize::operands;
 use crate::gpu::{binding, shader, GpuDevice, Shader, ELEMENTWISE_WORKGROUP};
 use crate::{Context, DType, Error, Result, Tensor};
 
@@ -208,12 +209,7 @@ pub(super) fn compose(
     let kernel = if vec4 {
         gpu.kernel(&COMPOSE_VEC4)?
     } else {
-        let operands: Vec<(&str, DType)> = names
-            .iter()
-            .zip(inputs)
-            .map(|(n, t)| (*n, t.dtype()))
-            .collect();
-        gpu.kernel_for(&COMPOSE, &operands)?
+        gpu.kernel_for(&COMPOSE, &operands(names, inputs))?
     };
     let [base, lora, magnitude, norm] = inputs.map(Tensor::buffer);
     let [base_dtype, lora_dtype, m_dtype, norm_dtype] = inputs.map(Tensor::dtype);
@@ -330,12 +326,7 @@ pub(super) fn compose_backward(
 ) -> Result<()> {
     const OP: &str = "dora::compose_backward";
     let names = ["dy", "base", "lora", "magnitude", "norm"];
-    let operands: Vec<(&str, DType)> = names
-        .iter()
-        .zip(inputs)
-        .map(|(n, t)| (*n, t.dtype()))
-        .collect();
-    let backward = gpu.kernel_for(&COMPOSE_BACKWARD, &operands)?;
+    let backward = gpu.kernel_for(&COMPOSE_BACKWARD, &operands(names, inputs))?;
     let finish = gpu.kernel_for(&MAGNITUDE_GRAD, &[("norm", inputs[4].dtype())])?;
     let [dy_dtype, base_dtype, lora_dtype, m_dtype, norm_dtype] = inputs.map(Tensor::dtype);
     let [dy, base, lora, magnitude, norm] = inputs.map(Tensor::buffer);

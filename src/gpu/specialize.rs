@@ -52,6 +52,18 @@ pub(crate) fn specialize(label: &str, source: &str, operands: &[(&str, DType)]) 
     Ok(out)
 }
 
+/// The operands of a kernel: each binding name with the dtype of the tensor bound to it.
+pub(crate) fn operands<'a, const N: usize>(
+    names: [&'a str; N],
+    tensors: [&crate::Tensor; N],
+) -> Vec<(&'a str, DType)> {
+    names
+        .into_iter()
+        .zip(tensors)
+        .map(|(n, t)| (n, t.dtype()))
+        .collect()
+}
+
 /// The cache key of a specialization: `"base=f16,lora=bf16"`, empty when all are f32.
 pub(crate) fn variant_key(operands: &[(&str, DType)]) -> String {
     operands
