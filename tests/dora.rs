@@ -11,7 +11,7 @@ use rand::rngs::StdRng;
 use rand::Rng;
 use wgkernels::compare::relative_error;
 use wgkernels::dora::{self, reference, LoraShape};
-use wgkernels::{Context, Error, GpuOptions, Tensor};
+use wgkernels::{Context, DType, Error, GpuOptions, Tensor};
 
 const BOUND: f64 = 1e-5;
 
@@ -355,6 +355,44 @@ fn zero_rows_give_finite_results() {
     }
 }
 
+/// Checks compose, compose_unfused and compose_backward against the f64 reference, with
+/// `[dy, base, lora]` (values already representable in `dtype`) stored as `dtype` and
+/// `[magnitude, norm]` as f32.
+fn check_compose_family(
+    ctx: &Context,
+    dtype: DType,
+    n: usize,
+    d_out: usize,
+    s: f32,
+    [dy, base, lora, magnitude, norm]: [&[f32]; 5],
+    label: &str,
+) {
+    let half = |x: &[f32]| ctx.tensor_as(x, &[n, d_out], dtype).unwrap();
+    let (tdy, tb, tl) = (half(dy), half(base), half(lora));
+    let (tm, tn) = (
+        ctx.tensor(magnitude, &[d_out]).unwrap(),
+        ctx.tensor(norm, &[d_out]).unwrap(),
+    );
+    let want = reference::compose(base, lora, magnitude, norm, s as f64);
+    for y in [
+        dora::compose(ctx, &tb, &tl, &tm, &tn, s),
+        dora::compose_unfused(ctx, &tb, &tl, &tm, &tn, s),
+    ] {
+        let err = relative_error(&y.unwrap().to_vec().unwrap(), &want);
+        assert!(err < BOUND, "{label} compose: {err:e}");
+    }
+    let grads = dora::compose_backward(ctx, &tdy, &tb, &tl, &tm, &tn, s).unwrap();
+    let (db, dl, dm) = reference::compose_backward(dy, base, lora, magnitude, norm, s as f64);
+    for (got, want) in [
+        (&grads.base, &db),
+        (&grads.lora, &dl),
+        (&grads.magnitude, &dm),
+    ] {
+        let err = relative_error(&got.to_vec().unwrap(), want);
+        assert!(err < BOUND, "{label} backward: {err:e}");
+    }
+}
+
 #[test]
 fn inputs_larger_than_a_binding_are_split_into_row_blocks() {
     let Some(ctx) = common::gpu_with(GpuOptions {
@@ -380,31 +418,8 @@ fn inputs_larger_than_a_binding_are_split_into_row_blocks() {
     let [dy, base, lora] = [0, 1, 2].map(|_| common::uniform(&mut rng, n * d_out));
     let magnitude = common::uniform(&mut rng, d_out);
     let norm: Vec<f32> = (0..d_out).map(|_| rng.random_range(0.5f32..2.0)).collect();
-    let t = |x: &[f32], shape: &[usize]| ctx.tensor(x, shape).unwrap();
-    let (tb, tl, tm, tn) = (
-        t(&base, &[n, d_out]),
-        t(&lora, &[n, d_out]),
-        t(&magnitude, &[d_out]),
-        t(&norm, &[d_out]),
-    );
-    let want = reference::compose(&base, &lora, &magnitude, &norm, s as f64);
-    for y in [
-        dora::compose(&ctx, &tb, &tl, &tm, &tn, s),
-        dora::compose_unfused(&ctx, &tb, &tl, &tm, &tn, s),
-    ] {
-        let err = relative_error(&y.unwrap().to_vec().unwrap(), &want);
-        assert!(err < BOUND, "compose: {err:e}");
-    }
-    let grads = dora::compose_backward(&ctx, &t(&dy, &[n, d_out]), &tb, &tl, &tm, &tn, s).unwrap();
-    let (db, dl, dm) = reference::compose_backward(&dy, &base, &lora, &magnitude, &norm, s as f64);
-    for (got, want) in [
-        (&grads.base, &db),
-        (&grads.lora, &dl),
-        (&grads.magnitude, &dm),
-    ] {
-        let err = relative_error(&got.to_vec().unwrap(), want);
-        assert!(err < BOUND, "backward: {err:e}");
-    }
+    let inputs = [dy.as_slice(), &base, &lora, &magnitude, &norm];
+    check_compose_family(&ctx, DType::F32, n, d_out, s, inputs, "split");
 }
 
 #[test]
@@ -547,7 +562,6 @@ fn bad_shapes_and_scales_are_errors() {
 /// here at 2e-3 and 1e-2 (the paper's tests use 5e-3 for both).
 #[test]
 fn half_precision_storage_accumulates_in_f32() {
-    use wgkernels::DType;
     let mut rng = common::rng();
     for ctx in contexts() {
         for (dtype, storage_bound) in [(DType::F16, 2e-3), (DType::BF16, 1e-2)] {
@@ -598,30 +612,8 @@ fn half_precision_storage_accumulates_in_f32() {
                 .iter()
                 .map(|x| x * rng.random_range(0.9f32..1.1))
                 .collect();
-            let (tm, tn) = (
-                ctx.tensor(&magnitude, &[d]).unwrap(),
-                ctx.tensor(&norm, &[d]).unwrap(),
-            );
-            let (tdy, tb, tl) = (up(&dy, &[n, d]), up(&base, &[n, d]), up(&lora, &[n, d]));
-            let want = reference::compose(&base, &lora, &magnitude, &norm, s as f64);
-            for y in [
-                dora::compose(&ctx, &tb, &tl, &tm, &tn, s),
-                dora::compose_unfused(&ctx, &tb, &tl, &tm, &tn, s),
-            ] {
-                let err = relative_error(&y.unwrap().to_vec().unwrap(), &want);
-                assert!(err < BOUND, "{label} compose: {err:e}");
-            }
-            let grads = dora::compose_backward(&ctx, &tdy, &tb, &tl, &tm, &tn, s).unwrap();
-            let (db, dl, dm) =
-                reference::compose_backward(&dy, &base, &lora, &magnitude, &norm, s as f64);
-            for (got, want) in [
-                (&grads.base, &db),
-                (&grads.lora, &dl),
-                (&grads.magnitude, &dm),
-            ] {
-                let err = relative_error(&got.to_vec().unwrap(), want);
-                assert!(err < BOUND, "{label} backward: {err:e}");
-            }
+            let inputs = [dy.as_slice(), &base, &lora, &magnitude, &norm];
+            check_compose_family(&ctx, dtype, n, d, s, inputs, &label);
             // the whole layer
             let ad = adapter(&mut rng, 45, 37, 5);
             let LoraShape { d_out, d_in, r } = ad.shape;
