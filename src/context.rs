@@ -18,6 +18,9 @@ pub struct GpuOptions {
     /// Fills every freshly allocated output with NaN before a kernel writes it, so that an
     /// element the kernel forgets to write shows up in a comparison. For tests.
     pub poison_outputs: bool,
+    /// Caps the workgroups per dimension of a dispatch below the device's limit (65 535),
+    /// so that grids folded into two dimensions can be exercised with few workgroups.
+    pub max_workgroups_per_dimension: Option<u32>,
 }
 
 impl Default for GpuOptions {
@@ -26,6 +29,7 @@ impl Default for GpuOptions {
             power_preference: wgpu::PowerPreference::HighPerformance,
             max_binding_bytes: None,
             poison_outputs: false,
+            max_workgroups_per_dimension: None,
         }
     }
 }
@@ -101,11 +105,7 @@ impl Context {
         }))
         .map_err(|e| Error::RequestDevice(e.to_string()))?;
         Ok(Context::from_gpu(GpuDevice::new(
-            device,
-            queue,
-            options.max_binding_bytes,
-            options.poison_outputs,
-            true,
+            device, queue, &options, true,
         )))
     }
 
@@ -120,7 +120,10 @@ impl Context {
     /// application keeps its own lost-device callback and uncaptured-error handler.
     pub fn from_wgpu(device: wgpu::Device, queue: wgpu::Queue) -> Result<Context> {
         Ok(Context::from_gpu(GpuDevice::new(
-            device, queue, None, false, false,
+            device,
+            queue,
+            &GpuOptions::default(),
+            false,
         )))
     }
 

@@ -20,6 +20,7 @@
 //! # }
 //! ```
 
+pub mod attention;
 pub mod bench;
 pub mod compare;
 mod context;

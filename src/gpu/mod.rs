@@ -88,8 +88,7 @@ impl GpuDevice {
     pub(crate) fn new(
         device: wgpu::Device,
         queue: wgpu::Queue,
-        max_binding_bytes: Option<u64>,
-        poison_outputs: bool,
+        options: &crate::GpuOptions,
         owned: bool,
     ) -> Self {
         let limits = device.limits();
@@ -106,7 +105,7 @@ impl GpuDevice {
         }
         let max_bytes = limits
             .max_storage_buffer_binding_size
-            .min(max_binding_bytes.unwrap_or(u64::MAX));
+            .min(options.max_binding_bytes.unwrap_or(u64::MAX));
         GpuDevice {
             name: format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type),
             device_type: info.device_type,
@@ -115,8 +114,11 @@ impl GpuDevice {
                 offset_alignment: limits.min_storage_buffer_offset_alignment as u64,
             },
             max_buffer_bytes: limits.max_buffer_size,
-            max_workgroups_per_dim: limits.max_compute_workgroups_per_dimension,
-            poison_outputs,
+            max_workgroups_per_dim: limits
+                .max_compute_workgroups_per_dimension
+                .min(options.max_workgroups_per_dimension.unwrap_or(u32::MAX))
+                .max(1),
+            poison_outputs: options.poison_outputs,
             pool: Arc::new(BufferPool::new()),
             pipelines: Mutex::new(HashMap::new()),
             constants: Mutex::new(HashMap::new()),

@@ -1,0 +1,204 @@
+//! Recurrent linear attention: one token at a time, for decoding.
+
+use super::reference::{self, feature_len, State};
+use super::FeatureMap;
+use crate::context::Backend;
+use crate::gpu::dispatch::Window;
+use crate::gpu::pool::PooledBuffer;
+use crate::gpu::specialize::operands;
+use crate::gpu::{binding, shader, Shader};
+use crate::{Context, Error, Result, Tensor};
+
+const DECODE_STEP: Shader = shader!("attention/decode_step.wgsl");
+/// Columns per workgroup of decode_step.wgsl.
+const COLUMNS: usize = 256;
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct StepParams {
+    heads: u32,
+    dk: u32,
+    dv: u32,
+    features: u32,
+    norm_aware: u32,
+    count: u32,
+    col_blocks: u32,
+    eps: f32,
+}
+
+enum Heads {
+    Cpu(Vec<State>),
+    /// Two copies of every head's `[features][dv + 1]` state and key-scale exponent: a step
+    /// reads one and writes the other (`current` is the one holding the state).
+    Gpu {
+        states: [PooledBuffer; 2],
+        window: Window,
+        current: usize,
+    },
+}
+
+/// The state of causal linear attention for every (batch, head), advanced one token at a
+/// time in O(features·dv) per head: after t steps, [`step`](Self::step) returns what
+/// [`linear`](super::linear) with `causal = true` returns at position t.
+///
+/// ```
+/// use wgkernels::attention::{FeatureMap, LinearDecoder};
+/// use wgkernels::Context;
+/// # fn main() -> wgkernels::Result<()> {
+/// let ctx = Context::new()?;
+/// let mut decoder = LinearDecoder::new(&ctx, 1, 2, 4, 3, FeatureMap::NormAware)?;
+/// let q = ctx.tensor(&[0.5; 8], &[1, 2, 4])?; // [batch, heads, dk]
+/// let v = ctx.tensor(&[1.0; 6], &[1, 2, 3])?; // [batch, heads, dv]
+/// let out = decoder.step(&q, &q, &v)?;        // [batch, heads, dv]
+/// // One token: the output is its value, up to ε / s = 1e-6 / 0.037.
+/// assert!(out.to_vec()?.iter().all(|x| (x - 1.0).abs() < 1e-4));
+/// assert_eq!(decoder.position(), 1);
+/// # Ok(())
+/// # }
+/// ```
+pub struct LinearDecoder {
+    ctx: Context,
+    map: FeatureMap,
+    batch: usize,
+    heads: usize,
+    dk: usize,
+    dv: usize,
+    position: usize,
+    state: Heads,
+}
+
+impl LinearDecoder {
+    /// An empty state (no tokens seen) for `batch × heads` heads of key width `dk` and value
+    /// width `dv`.
+    pub fn new(
+        ctx: &Context,
+        batch: usize,
+        heads: usize,
+        dk: usize,
+        dv: usize,
+        map: FeatureMap,
+    ) -> Result<LinearDecoder> {
+        const OP: &str = "attention::LinearDecoder::new";
+        for (arg, value) in [("batch", batch), ("heads", heads), ("dk", dk), ("dv", dv)] {
+            if value == 0 {
+                return Err(Error::InvalidArgument {
+                    op: OP,
+                    arg,
+                    message: "must be at least 1".into(),
+                });
+            }
+        }
+        let state = match &*ctx.backend {
+            Backend::Cpu(_) => Heads::Cpu(vec![State::new(map, dk, dv); batch * heads]),
+            Backend::Gpu(gpu) => {
+                let len = (batch * heads * (feature_len(map, dk) * (dv + 1) + 1)) as u64;
+                let states = [gpu.storage_bytes(len * 4)?, gpu.storage_bytes(len * 4)?];
+                let window = gpu
+                    .binding
+                    .window(OP, "state", 0, len, states[0].buffer().size())?;
+                gpu.submit(|encoder| {
+                    encoder.clear_buffer(states[0].buffer(), 0, None);
+                    Ok(())
+                })?;
+                Heads::Gpu {
+                    states,
+                    window,
+                    current: 0,
+                }
+            }
+        };
+        Ok(LinearDecoder {
+            ctx: ctx.clone(),
+            map,
+            batch,
+            heads,
+            dk,
+            dv,
+            position: 0,
+            state,
+        })
+    }
+
+    /// Tokens seen so far.
+    pub fn position(&self) -> usize {
+        self.position
+    }
+
+    /// Pushes one token per head and returns its output:
+    /// `S ← S + φ_k(k)vᵀ`, `z ← z + φ_k(k)`, `out = φ_q(q)ᵀS / (φ_q(q)·z + ε)`.
+    /// `q`, `k`: `[batch, heads, dk]`; `v`: `[batch, heads, dv]`; returns `[batch, heads, dv]`.
+    /// On `Err` the state is unchanged. A NaN in a token stays in its head's state.
+    pub fn step(&mut self, q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
+        const OP: &str = "attention::LinearDecoder::step";
+        let (b, h, dk, dv) = (self.batch, self.heads, self.dk, self.dv);
+        for (arg, t, d) in [("q", q, dk), ("k", k, dk), ("v", v, dv)] {
+            self.ctx.check_owns(OP, arg, t)?;
+            if t.shape() != [b, h, d] {
+                return Err(Error::Shape {
+                    op: OP,
+                    message: format!(
+                        "`{arg}` must be [batch, heads, {}] = [{b}, {h}, {d}], got {:?}",
+                        if arg == "v" { "dv" } else { "dk" },
+                        t.shape()
+                    ),
+                });
+            }
+        }
+        let out = match &mut self.state {
+            Heads::Cpu(heads) => {
+                let mut out = Vec::with_capacity(b * h * dv);
+                for (i, state) in heads.iter_mut().enumerate() {
+                    state.push(
+                        &k.host()[i * dk..(i + 1) * dk],
+                        &v.host()[i * dv..(i + 1) * dv],
+                    );
+                    out.extend(state.query(&q.host()[i * dk..(i + 1) * dk]));
+                }
+                self.ctx.host_result(out, &[b, h, dv])?
+            }
+            Heads::Gpu {
+                states,
+                window,
+                current,
+            } => {
+                let gpu = self.ctx.gpu_device().expect("a GPU state on a GPU context");
+                let out = self.ctx.output(&[b, h, dv])?;
+                let kernel = gpu.kernel_for(&DECODE_STEP, &operands(["q", "k", "v"], [q, k, v]))?;
+                let col_blocks = (dv + 1).div_ceil(COLUMNS);
+                let uniform = gpu.uniform(&StepParams {
+                    heads: (b * h) as u32,
+                    dk: dk as u32,
+                    dv: dv as u32,
+                    features: feature_len(self.map, dk) as u32,
+                    norm_aware: (self.map == FeatureMap::NormAware) as u32,
+                    count: (self.position + 1) as u32,
+                    col_blocks: col_blocks as u32,
+                    eps: reference::EPS as f32,
+                })?;
+                let limits = gpu.binding;
+                let window_of = |arg, t: &Tensor| {
+                    limits.window_of(OP, arg, t.dtype(), 0, t.len() as u64, t.buffer().size())
+                };
+                let inputs = [window_of("q", q)?, window_of("k", k)?, window_of("v", v)?];
+                let out_window = window_of("out", &out)?;
+                gpu.submit(|encoder| {
+                    let resources = [
+                        uniform.buffer().as_entire_binding(),
+                        binding(q.buffer(), &inputs[0]),
+                        binding(k.buffer(), &inputs[1]),
+                        binding(v.buffer(), &inputs[2]),
+                        binding(states[*current].buffer(), window),
+                        binding(states[1 - *current].buffer(), window),
+                        binding(out.buffer(), &out_window),
+                    ];
+                    gpu.dispatch(encoder, &kernel, &resources, (b * h * col_blocks) as u32);
+                    Ok(())
+                })?;
+                *current = 1 - *current;
+                out
+            }
+        };
+        self.position += 1;
+        Ok(out)
+    }
+}

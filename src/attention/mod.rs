@@ -1,0 +1,154 @@
+//! Linear attention (Katharopoulos et al. 2020; NaLaFormer, 2025) and the exact softmax
+//! attention it replaces, for `[batch, heads, n, d]` tensors.
+//!
+//! For each (batch, head) and query i, over keys j (j ≤ i when causal), with
+//! `s_ij = φ_q(q_i)·φ_k(k_j)`: `out_i = Σ_j s_ij v_j / (Σ_j s_ij + ε_i)`. Because
+//! `Σ_j s_ij v_j = φ_q(q_i)ᵀ·Σ_j φ_k(k_j) v_jᵀ`, the GPU path never forms the n×n scores:
+//! non-causal calls build the `[features, dv]` state once per head and answer every query
+//! from it; causal calls use the chunked form of flash-linear-attention (a state per chunk of
+//! 32 keys, a scan across chunks, the masked 32×32 block inside each chunk). Both are O(n).
+//! [`LinearDecoder`] advances the same state one token at a time.
+//!
+//! ```
+//! use wgkernels::attention::{self, FeatureMap};
+//! use wgkernels::Context;
+//! # fn main() -> wgkernels::Result<()> {
+//! let ctx = Context::new()?;
+//! let q = ctx.tensor(&[1.0, 0.0, 0.0, 1.0], &[1, 1, 2, 2])?; // [batch, heads, n, dk]
+//! let v = ctx.tensor(&[1.0, 2.0], &[1, 1, 2, 1])?;           // [batch, heads, n, dv]
+//! let out = attention::linear(&ctx, &q, &q, &v, FeatureMap::EluPlusOne, true)?;
+//! let first = out.to_vec()?[0];
+//! assert!((first - 1.0).abs() < 1e-5); // the first query sees only the first value
+//! # Ok(())
+//! # }
+//! ```
+
+mod decode;
+mod kernels;
+pub mod reference;
+
+pub use decode::LinearDecoder;
+pub use reference::Dims;
+
+use crate::context::Backend;
+use crate::{Context, Error, Result, Tensor};
+
+/// The feature map φ of linear attention.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FeatureMap {
+    /// `φ_q = φ_k = elu(x) + 1` (Katharopoulos et al.); `ε = 1e-6`.
+    EluPlusOne,
+    /// NaLaFormer's norm-aware map: `φ_k(k) = [relu(k³), relu(−k³)]`,
+    /// `φ_q(q) = [(relu(q)/‖q‖)^p, (relu(−q)/‖q‖)^p]`, `p = 3·(0.5 + tanh‖q‖)`;
+    /// `ε_i = c_i·1e-6` with c_i the number of keys attended.
+    ///
+    /// Guards: a zero query maps to zero features (its output is 0). Keys are cubed after
+    /// scaling each head by a power of two 2^-e ≤ 1/max|k| that cancels between numerator
+    /// and denominator (ε becomes ε·2^-3e), so any finite keys give finite outputs; without
+    /// it, f32 overflows from |k| ≈ 7e12 (k³ > 3.4e38), or sooner in the sums. The outputs
+    /// stay finite for every finite input whose `n·dk·max|v|` is below ~1e38. The price: keys
+    /// more than ~2^42 (4e12) below the head's largest |k| underflow to zero features once
+    /// scaled — negligible unless a query is orthogonal to every larger key, where the output
+    /// then falls to 0 instead of averaging the tiny keys' values.
+    NormAware,
+}
+
+/// Checks `q [b,h,n,dk]`, `k` like q, `v [b,h,n,dv]`; returns their dims with b·h as heads.
+fn attention_args(
+    ctx: &Context,
+    op: &'static str,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+) -> Result<Dims> {
+    for (name, t) in [("q", q), ("k", k), ("v", v)] {
+        ctx.check_owns(op, name, t)?;
+    }
+    let &[b, h, n, dk] = q.shape() else {
+        return Err(Error::Shape {
+            op,
+            message: format!("`q` must be [batch, heads, n, dk], got {:?}", q.shape()),
+        });
+    };
+    if k.shape() != q.shape() {
+        return Err(Error::Shape {
+            op,
+            message: format!(
+                "`k` {:?} must have the shape of `q` {:?}",
+                k.shape(),
+                q.shape()
+            ),
+        });
+    }
+    let &[vb, vh, vn, dv] = v.shape() else {
+        return Err(Error::Shape {
+            op,
+            message: format!("`v` must be [batch, heads, n, dv], got {:?}", v.shape()),
+        });
+    };
+    if [vb, vh, vn] != [b, h, n] {
+        return Err(Error::Shape {
+            op,
+            message: format!(
+                "`v` {:?} must match `q` {:?} in batch, heads and n",
+                v.shape(),
+                q.shape()
+            ),
+        });
+    }
+    Ok(Dims {
+        heads: b * h,
+        n,
+        dk,
+        dv,
+    })
+}
+
+/// Linear attention with feature map `map`, causal or not:
+/// `out_i = Σ_j s_ij v_j / (Σ_j s_ij + ε_i)`, `s_ij = φ_q(q_i)·φ_k(k_j)`, j ≤ i when causal.
+/// `q`, `k`: `[batch, heads, n, dk]`; `v`: `[batch, heads, n, dv]`; returns `[batch, heads, n, dv]`.
+///
+/// O(n·features·dv) per head in time, O(features·dv) state memory per head and chunk. One
+/// head's q, k, v and (causal) its ⌈n/32⌉ chunk states must each fit one storage binding;
+/// heads are spread over as many bindings as needed.
+pub fn linear(
+    ctx: &Context,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    map: FeatureMap,
+    causal: bool,
+) -> Result<Tensor> {
+    let dims = attention_args(ctx, "attention::linear", q, k, v)?;
+    let shape = [q.shape()[0], q.shape()[1], dims.n, dims.dv];
+    match &*ctx.backend {
+        Backend::Cpu(_) => {
+            let out = reference::linear_recurrent(q.host(), k.host(), v.host(), dims, map, causal);
+            ctx.host_result(out, &shape)
+        }
+        Backend::Gpu(gpu) => {
+            let out = ctx.output(&shape)?;
+            kernels::linear(gpu, dims, map, causal, [q, k, v], out.buffer())?;
+            Ok(out)
+        }
+    }
+}
+
+/// Exact softmax attention, the baseline: `out_i = Σ_j softmax_j(q_i·k_j/√dk) v_j` over j
+/// (j ≤ i when causal). Online softmax: O(n²·(dk + dv)) time, O(n·d) memory — the n×n
+/// matrix never exists. Shapes as in [`linear`].
+pub fn softmax(ctx: &Context, q: &Tensor, k: &Tensor, v: &Tensor, causal: bool) -> Result<Tensor> {
+    let dims = attention_args(ctx, "attention::softmax", q, k, v)?;
+    let shape = [q.shape()[0], q.shape()[1], dims.n, dims.dv];
+    match &*ctx.backend {
+        Backend::Cpu(_) => {
+            let out = reference::softmax(q.host(), k.host(), v.host(), dims, causal);
+            ctx.host_result(out, &shape)
+        }
+        Backend::Gpu(gpu) => {
+            let out = ctx.output(&shape)?;
+            kernels::softmax(gpu, dims, causal, [q, k, v], out.buffer())?;
+            Ok(out)
+        }
+    }
+}
