@@ -5,6 +5,7 @@
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use wgkernels::attention::{self, Dims, FeatureMap};
 use wgkernels::compare::{max_abs_error, relative_error};
 use wgkernels::dora::{self, LoraShape};
 use wgkernels::linalg::{self, Gemm};
@@ -205,6 +206,43 @@ fn so3_checks(ctx: &Context, rng: &mut StdRng, checks: &mut Vec<Check>) -> Resul
     Ok(())
 }
 
+fn attention_checks(ctx: &Context, rng: &mut StdRng, checks: &mut Vec<Check>) -> Result<()> {
+    let (b, h, n, dk, dv) = (2, 3, 97, 40, 33);
+    let dims = Dims {
+        heads: b * h,
+        n,
+        dk,
+        dv,
+    };
+    let (q, k, v) = (
+        uniform(rng, b * h * n * dk),
+        uniform(rng, b * h * n * dk),
+        uniform(rng, b * h * n * dv),
+    );
+    let (tq, tk) = (
+        ctx.tensor(&q, &[b, h, n, dk])?,
+        ctx.tensor(&k, &[b, h, n, dk])?,
+    );
+    let tv = ctx.tensor(&v, &[b, h, n, dv])?;
+    let shape = format!("[{b},{h},{n}] {dk}→{dv}");
+    for causal in [false, true] {
+        for (name, map) in [
+            ("attention::linear (elu+1)", FeatureMap::EluPlusOne),
+            ("attention::linear (norm-aware)", FeatureMap::NormAware),
+        ] {
+            let got = attention::linear(ctx, &tq, &tk, &tv, map, causal)?.to_vec()?;
+            let want = attention::reference::linear(&q, &k, &v, dims, map, causal);
+            let shape = format!("{shape}{}", if causal { " causal" } else { "" });
+            checks.push(Check::new(name, shape, &got, &want));
+        }
+        let got = attention::softmax(ctx, &tq, &tk, &tv, causal)?.to_vec()?;
+        let want = attention::reference::softmax(&q, &k, &v, dims, causal);
+        let shape = format!("{shape}{}", if causal { " causal" } else { "" });
+        checks.push(Check::new("attention::softmax", shape, &got, &want));
+    }
+    Ok(())
+}
+
 fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let ctx = Context::new()?;
     println!("device: {}", ctx.device_name());
@@ -216,9 +254,10 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     linalg_checks(&ctx, &mut rng, &mut checks)?;
     dora_checks(&ctx, &mut rng, &mut checks)?;
     so3_checks(&ctx, &mut rng, &mut checks)?;
+    attention_checks(&ctx, &mut rng, &mut checks)?;
 
     println!(
-        "\n{:<34} {:<20} {:>10} {:>12}  ok",
+        "\n{:<34} {:<22} {:>10} {:>12}  ok",
         "kernel", "shape", "rel. err", "max abs err"
     );
     let mut all_ok = true;
@@ -226,7 +265,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         let ok = c.relative < BOUND;
         all_ok &= ok;
         println!(
-            "{:<34} {:<20} {:>10.2e} {:>12.2e}  {}",
+            "{:<34} {:<22} {:>10.2e} {:>12.2e}  {}",
             c.kernel,
             c.shape,
             c.relative,

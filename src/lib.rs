@@ -28,6 +28,7 @@ pub mod dora;
 mod error;
 mod gpu;
 pub mod linalg;
+pub mod mfac;
 pub mod roofline;
 pub mod so3;
 mod tensor;

@@ -4,7 +4,11 @@
 //! f64 CPU path. The section for this device replaces any earlier one; other devices' stay.
 //!
 //! `cargo run --release --example bench_report`
+//!
+//! `cargo run --release --example bench_report -- attention so3` runs only the named
+//! families and prints their rows without writing the file (for work on one kernel).
 
+mod attention;
 mod dora;
 mod linalg;
 mod report;
@@ -26,11 +30,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         device: ctx.device_name(),
         rates,
         rows: Vec::new(),
+        findings: Vec::new(),
     };
-    let mut rng = StdRng::seed_from_u64(0x5eed);
-    linalg::rows(&ctx, &mut rng, &mut report)?;
-    dora::rows(&ctx, &mut rng, &mut report)?;
-    so3::rows(&ctx, &mut rng, &mut report)?;
+    type Family = fn(&Context, &mut StdRng, &mut report::Report) -> wgkernels::Result<()>;
+    let families: [(&str, Family); 4] = [
+        ("linalg", linalg::rows),
+        ("dora", dora::rows),
+        ("so3", so3::rows),
+        ("attention", attention::rows),
+    ];
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    for (name, rows) in families {
+        if only.is_empty() || only.iter().any(|o| o == name) {
+            // Each family gets its own seed, so that running one alone measures the same inputs.
+            let seed = name
+                .bytes()
+                .fold(0x5eed, |h: u64, b| h.wrapping_mul(31) + b as u64);
+            let mut rng = StdRng::seed_from_u64(seed);
+            rows(&ctx, &mut rng, &mut report)?;
+        }
+    }
+    if !only.is_empty() {
+        println!("\n(only {only:?}: BENCHMARKS.md left as it was)");
+        return Ok(());
+    }
 
     let path = "BENCHMARKS.md";
     let existing = std::fs::read_to_string(path).unwrap_or_default();

@@ -31,12 +31,27 @@ pub struct Report {
     pub device: String,
     pub rates: DeviceRates,
     pub rows: Vec<Row>,
+    /// Findings drawn from several rows (growth fits, crossovers), listed under the table.
+    pub findings: Vec<String>,
 }
 
 impl Report {
     pub fn push(&mut self, row: Row) {
         println!("{}", self.line(&row));
         self.rows.push(row);
+    }
+
+    pub fn finding(&mut self, text: String) {
+        println!("- {text}");
+        self.findings.push(text);
+    }
+
+    /// The median seconds of the row with this kernel and shape, if it was measured.
+    pub fn median(&self, kernel: &str, shape: &str) -> Option<f64> {
+        self.rows
+            .iter()
+            .find(|r| r.kernel == kernel && r.shape == shape)
+            .map(|r| r.timing.median)
     }
 
     fn line(&self, r: &Row) -> String {
@@ -98,7 +113,45 @@ impl Report {
             s += &self.line(row);
             s += "\n";
         }
+        if !self.findings.is_empty() {
+            s += "\n";
+            for finding in &self.findings {
+                s += &format!("- {finding}\n");
+            }
+        }
         s
+    }
+}
+
+/// The exponent a of `time ∝ size^a`, fitted by least squares on logarithms.
+pub fn growth_exponent(points: &[(f64, f64)]) -> f64 {
+    let logs: Vec<(f64, f64)> = points.iter().map(|(x, y)| (x.ln(), y.ln())).collect();
+    let count = logs.len() as f64;
+    let (mx, my) = (
+        logs.iter().map(|p| p.0).sum::<f64>() / count,
+        logs.iter().map(|p| p.1).sum::<f64>() / count,
+    );
+    let sxy: f64 = logs.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
+    let sxx: f64 = logs.iter().map(|(x, _)| (x - mx) * (x - mx)).sum();
+    sxy / sxx
+}
+
+/// Where `faster` overtakes `slower` (both `(size, seconds)` at the same sizes, ascending):
+/// the size at which their log-times cross, interpolated in log-log between the bracketing
+/// points; `Ok(None)` when `faster` never wins, `Err(first)` when it wins from the first.
+pub fn crossover(faster: &[(f64, f64)], slower: &[(f64, f64)]) -> Result<Option<f64>, f64> {
+    let gap: Vec<(f64, f64)> = faster
+        .iter()
+        .zip(slower)
+        .map(|(f, s)| (f.0.ln(), f.1.ln() - s.1.ln()))
+        .collect();
+    match gap.first() {
+        None => Ok(None),
+        Some(&(x, g)) if g < 0.0 => Err(x.exp()),
+        _ => Ok(gap.windows(2).find(|w| w[1].1 < 0.0).map(|w| {
+            let ((x0, g0), (x1, g1)) = (w[0], w[1]);
+            (x0 + (x1 - x0) * g0 / (g0 - g1)).exp()
+        })),
     }
 }
 

@@ -1,6 +1,6 @@
 // Element-wise operations, one element per thread, for composing unfused baselines:
 //   op 0: out = alpha·x          op 1: out = x + y          op 2: out = x · y[i mod cols]
-//   op 3: out = x / y            op 4: out = x + alpha
+//   op 3: out = x / y            op 4: out = x + alpha      op 5: out = alpha·x + beta·y
 
 struct Params {
     len: u32,
@@ -10,7 +10,7 @@ struct Params {
     x_offset: u32,
     y_offset: u32,
     out_offset: u32,
-    _pad: u32,
+    beta: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -39,7 +39,8 @@ fn main(
         case 1u: { v = a + read_y(p.y_offset + i); }
         case 2u: { v = a * read_y(i % p.cols); }
         case 3u: { v = a / read_y(p.y_offset + i); }
-        default: { v = a + p.alpha; }
+        case 4u: { v = a + p.alpha; }
+        default: { v = p.alpha * a + p.beta * read_y(p.y_offset + i); }
     }
     out[p.out_offset + i] = v;
 }

@@ -20,6 +20,8 @@ pub(crate) enum Op {
     Div,
     /// `x + alpha`
     AddScalar(f32),
+    /// `alpha·x + beta·y`, y the same shape
+    Axpby(f32, f32),
 }
 
 #[repr(C)]
@@ -32,7 +34,7 @@ struct Params {
     x_offset: u32,
     y_offset: u32,
     out_offset: u32,
-    _pad: u32,
+    beta: f32,
 }
 
 /// Runs `out = op(x, y)` over `rows × cols` elements, one binding window of rows at a time.
@@ -49,12 +51,13 @@ pub(crate) fn elementwise(
     let (x, y, out) = (x_tensor.buffer(), y_tensor.buffer(), out_tensor.buffer());
     let (x_dtype, y_dtype) = (x_tensor.dtype(), y_tensor.dtype());
     let kernel = gpu.kernel_for(&ELEMENTWISE, &[("x", x_dtype), ("y", y_dtype)])?;
-    let (code, alpha) = match op {
-        Op::Scale(alpha) => (0, alpha),
-        Op::Add => (1, 0.0),
-        Op::MulRow => (2, 0.0),
-        Op::Div => (3, 0.0),
-        Op::AddScalar(alpha) => (4, alpha),
+    let (code, alpha, beta) = match op {
+        Op::Scale(alpha) => (0, alpha, 0.0),
+        Op::Add => (1, 0.0, 0.0),
+        Op::MulRow => (2, 0.0, 0.0),
+        Op::Div => (3, 0.0, 0.0),
+        Op::AddScalar(alpha) => (4, alpha, 0.0),
+        Op::Axpby(alpha, beta) => (5, alpha, beta),
     };
     let limits = gpu.binding;
     let mut launches = Vec::new();
@@ -76,7 +79,7 @@ pub(crate) fn elementwise(
             x_offset: wx.skip,
             y_offset: wy.skip,
             out_offset: wo.skip,
-            _pad: 0,
+            beta,
         })?;
         launches.push((uniform, [wx, wy, wo], len));
     }

@@ -1,0 +1,65 @@
+//! Criterion benches of attention: linear (elu+1 and norm-aware, causal and not) and exact
+//! softmax, `[1, 1, n, 64]`. Times are per call in steady state: `iters` calls back to
+//! back, then one wait. n = 4096 (softmax) and 16384 run only on real GPUs, where one
+//! softmax call on lavapipe takes seconds; `examples/bench_report` covers the full sweep.
+
+use std::time::Instant;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use rand::{Rng, SeedableRng};
+use wgkernels::attention::{self, FeatureMap};
+use wgkernels::{wgpu, Context};
+
+fn attention(c: &mut Criterion) {
+    let ctx = Context::new().unwrap();
+    let on_cpu = !ctx.is_gpu() || ctx.device_type() == Some(wgpu::DeviceType::Cpu);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let d = 64;
+    let sizes: &[usize] = if on_cpu {
+        &[256, 1024, 4096]
+    } else {
+        &[256, 1024, 4096, 16384]
+    };
+    let mut group = c.benchmark_group("attention");
+    group.sample_size(10);
+    for &n in sizes {
+        let mut tensor = || {
+            let data: Vec<f32> = (0..n * d).map(|_| rng.random_range(-1.0..1.0)).collect();
+            ctx.tensor(&data, &[1, 1, n, d]).unwrap()
+        };
+        let (q, k, v) = (tensor(), tensor(), tensor());
+        for causal in [false, true] {
+            let suffix = if causal { "_causal" } else { "" };
+            let mut bench =
+                |name: String, call: &dyn Fn() -> wgkernels::Result<wgkernels::Tensor>| {
+                    group.bench_function(BenchmarkId::new(name, n), |b| {
+                        b.iter_custom(|iters| {
+                            let start = Instant::now();
+                            for _ in 0..iters {
+                                drop(call().unwrap());
+                            }
+                            ctx.synchronize().unwrap();
+                            start.elapsed()
+                        })
+                    });
+                };
+            for (map, name) in [
+                (FeatureMap::EluPlusOne, "linear_elu"),
+                (FeatureMap::NormAware, "linear_norm_aware"),
+            ] {
+                bench(format!("{name}{suffix}"), &|| {
+                    attention::linear(&ctx, &q, &k, &v, map, causal)
+                });
+            }
+            if !on_cpu || n <= 1024 {
+                bench(format!("softmax{suffix}"), &|| {
+                    attention::softmax(&ctx, &q, &k, &v, causal)
+                });
+            }
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, attention);
+criterion_main!(benches);

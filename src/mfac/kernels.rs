@@ -1,0 +1,411 @@
+//! GPU launches of M-FAC: the m×m factorisation, and the passes over the `[rows, d]` matrix
+//! R (V for the static inverse, the window's gradients for the sliding one), split into
+//! blocks of rows that fit one storage binding.
+
+use crate::gpu::dispatch::{row_blocks, Window};
+use crate::gpu::pool::PooledBuffer;
+use crate::gpu::specialize::operands;
+use crate::gpu::{binding, shader, GpuDevice, Shader, ELEMENTWISE_WORKGROUP};
+use crate::{Error, Result, Tensor};
+
+const FACTOR: Shader = shader!("mfac/factor.wgsl");
+const DOTS: Shader = shader!("mfac/dots.wgsl");
+const COEFFICIENTS: Shader = shader!("mfac/coefficients.wgsl");
+const COMBINE: Shader = shader!("mfac/combine.wgsl");
+const INVERSE_ENTRY: Shader = shader!("mfac/inverse_entry.wgsl");
+
+/// Rows of R per workgroup of dots.wgsl.
+const DOT_ROWS: usize = 8;
+/// Workgroups the dot products aim for, so that a few rows still fill a large GPU.
+const DOT_WORKGROUPS: usize = 1024;
+
+/// `W = L⁻¹/λ` (`[c, c]`) and the pivots D (`[c]`) of `M = c·I + G·Gᵀ/λ`.
+pub(super) struct Factorization {
+    pub w: PooledBuffer,
+    pub denominators: PooledBuffer,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct FactorParams {
+    count: u32,
+    stride: u32,
+    damp: f32,
+    _pad: u32,
+}
+
+/// Factors the leading `count × count` block of the Gram matrix (row stride `stride`).
+pub(super) fn factor(
+    gpu: &GpuDevice,
+    op: &'static str,
+    gram: &wgpu::Buffer,
+    count: usize,
+    stride: usize,
+    damp: f32,
+) -> Result<Factorization> {
+    let square = (count * count) as u64;
+    let limits = gpu.binding;
+    let kernel = gpu.kernel(&FACTOR)?;
+    let work = gpu.storage_bytes(square * 4)?;
+    let w = gpu.storage_bytes(square * 4)?;
+    let denominators = gpu.storage_bytes(count as u64 * 4)?;
+    let windows = [
+        limits.window(op, "gram", 0, (stride * stride) as u64, gram.size())?,
+        limits.window(op, "m×m factor", 0, square, work.buffer().size())?,
+        limits.window(op, "m×m factor", 0, square, w.buffer().size())?,
+        limits.window(op, "pivots", 0, count as u64, denominators.buffer().size())?,
+    ];
+    let uniform = gpu.uniform(&FactorParams {
+        count: count as u32,
+        stride: stride as u32,
+        damp,
+        _pad: 0,
+    })?;
+    gpu.submit(|encoder| {
+        let resources = [
+            uniform.buffer().as_entire_binding(),
+            binding(gram, &windows[0]),
+            binding(work.buffer(), &windows[1]),
+            binding(w.buffer(), &windows[2]),
+            binding(denominators.buffer(), &windows[3]),
+        ];
+        gpu.dispatch(encoder, &kernel, &resources, 1);
+        Ok(())
+    })?;
+    Ok(Factorization { w, denominators })
+}
+
+/// How the dot products `a = R·x` become the coefficients of the combine pass.
+pub(super) enum Coefficients<'a> {
+    /// `c_i = a_i / D_i` (R = V).
+    Static { denominators: &'a wgpu::Buffer },
+    /// `c = Wᵀ·diag(D)⁻¹·W·a` (R = the gradients).
+    Woodbury(&'a Factorization),
+    /// `a` is row and column `slot` of the Gram matrix `gram` (row stride `stride`).
+    GramRow {
+        gram: &'a wgpu::Buffer,
+        slot: usize,
+        stride: usize,
+    },
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct DotsParams {
+    rows: u32,
+    d: u32,
+    vectors: u32,
+    chunk_len: u32,
+    chunks: u32,
+    row_blocks: u32,
+    row0: u32,
+    all_rows: u32,
+    r_offset: u32,
+    x_offset: u32,
+    _pad: [u32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct CoefficientParams {
+    count: u32,
+    chunks: u32,
+    mode: u32,
+    slot: u32,
+    stride: u32,
+    all_rows: u32,
+    vectors: u32,
+    _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct CombineParams {
+    rows: u32,
+    d: u32,
+    vectors: u32,
+    row0: u32,
+    all_rows: u32,
+    first: u32,
+    diagonal: u32,
+    damp: f32,
+    r_offset: u32,
+    x_offset: u32,
+    out_offset: u32,
+    _pad: u32,
+}
+
+/// Blocks of rows `(row0, rows, window)` of the first `count` rows of `r [*, d]`.
+fn r_blocks(
+    gpu: &GpuDevice,
+    op: &'static str,
+    arg: &'static str,
+    r: &Tensor,
+    count: usize,
+    d: usize,
+) -> Result<Vec<(usize, usize, Window)>> {
+    let limits = gpu.binding;
+    row_blocks(op, arg, count, d, &limits)?
+        .into_iter()
+        .map(|(row0, rows)| {
+            let first = (row0 * d) as u64;
+            let window = limits.window_of(
+                op,
+                arg,
+                r.dtype(),
+                first,
+                (rows * d) as u64,
+                r.buffer().size(),
+            )?;
+            Ok((row0, rows, window))
+        })
+        .collect()
+}
+
+/// The coefficients `c` (`[k, count]`) for the vectors `x [k, d]` against the first
+/// `count` rows of `r`, or (GramRow) the Gram row and column written in place.
+pub(super) fn coefficients(
+    gpu: &GpuDevice,
+    op: &'static str,
+    r: &Tensor,
+    count: usize,
+    x: &Tensor,
+    how: Coefficients<'_>,
+) -> Result<Option<PooledBuffer>> {
+    let d = *r.shape().last().unwrap_or(&1);
+    let k = x.len() / d;
+    let limits = gpu.binding;
+    let blocks = r_blocks(gpu, op, "grads", r, count, d)?;
+    let wx = limits.window(op, "x", 0, x.len() as u64, x.buffer().size())?;
+    let row_groups: usize = blocks.iter().map(|b| b.1.div_ceil(DOT_ROWS)).sum();
+    let chunks = DOT_WORKGROUPS
+        .div_ceil(row_groups.max(1))
+        .clamp(1, d.div_ceil(ELEMENTWISE_WORKGROUP as usize));
+    let chunk_len = d.div_ceil(chunks).div_ceil(32) * 32;
+    let chunks = d.div_ceil(chunk_len);
+    let partial_len = (k * chunks * count) as u64;
+    let partial = gpu.storage_bytes(partial_len * 4)?;
+    let wp = limits.window(op, "partial dots", 0, partial_len, partial.buffer().size())?;
+    let dots = gpu.kernel_for(&DOTS, &operands(["r"], [r]))?;
+    let mut launches = Vec::new();
+    for &(row0, rows, window) in &blocks {
+        let row_blocks = rows.div_ceil(DOT_ROWS);
+        let uniform = gpu.uniform(&DotsParams {
+            rows: rows as u32,
+            d: d as u32,
+            vectors: k as u32,
+            chunk_len: chunk_len as u32,
+            chunks: chunks as u32,
+            row_blocks: row_blocks as u32,
+            row0: row0 as u32,
+            all_rows: count as u32,
+            r_offset: window.skip,
+            x_offset: wx.skip,
+            _pad: [0; 2],
+        })?;
+        launches.push((uniform, window, row_blocks * chunks));
+    }
+
+    let kernel = gpu.kernel(&COEFFICIENTS)?;
+    let (mode, slot, stride) = match how {
+        Coefficients::Static { .. } => (0, 0, 0),
+        Coefficients::Woodbury(_) => (1, 0, 0),
+        Coefficients::GramRow { slot, stride, .. } => (2, slot, stride),
+    };
+    let uniform = gpu.uniform(&CoefficientParams {
+        count: count as u32,
+        chunks: chunks as u32,
+        mode,
+        slot: slot as u32,
+        stride: stride as u32,
+        all_rows: count as u32,
+        vectors: k as u32,
+        _pad: 0,
+    })?;
+    let scratch_len = (2 * k * count) as u64;
+    let scratch = gpu.storage_bytes(scratch_len * 4)?;
+    let ws = limits.window(op, "coefficients", 0, scratch_len, scratch.buffer().size())?;
+    let coefficients = match how {
+        Coefficients::GramRow { .. } => None,
+        _ => Some(gpu.storage_bytes((k * count) as u64 * 4)?),
+    };
+    // The W and D bindings: the factorisation's, or (unused) the partial sums.
+    let (w_buffer, w_len, d_buffer, d_len) = match &how {
+        Coefficients::Static { denominators } => (partial.buffer(), 1, *denominators, count),
+        Coefficients::Woodbury(f) => (f.w.buffer(), count * count, f.denominators.buffer(), count),
+        Coefficients::GramRow { .. } => (partial.buffer(), 1, partial.buffer(), 1),
+    };
+    let ww = limits.window(op, "m×m factor", 0, w_len as u64, w_buffer.size())?;
+    let wd = limits.window(op, "pivots", 0, d_len as u64, d_buffer.size())?;
+    let (out_buffer, out_len) = match (&how, &coefficients) {
+        (Coefficients::GramRow { gram, stride, .. }, _) => (*gram, stride * stride),
+        (_, Some(c)) => (c.buffer(), k * count),
+        (_, None) => (scratch.buffer(), k * count), // not reached: allocated above
+    };
+    let wo = limits.window(op, "coefficients", 0, out_len as u64, out_buffer.size())?;
+    gpu.submit(|encoder| {
+        for (uniform, window, groups) in &launches {
+            let resources = [
+                uniform.buffer().as_entire_binding(),
+                binding(r.buffer(), window),
+                binding(x.buffer(), &wx),
+                binding(partial.buffer(), &wp),
+            ];
+            gpu.dispatch(encoder, &dots, &resources, *groups as u32);
+        }
+        let resources = [
+            uniform.buffer().as_entire_binding(),
+            binding(partial.buffer(), &wp),
+            binding(w_buffer, &ww),
+            binding(d_buffer, &wd),
+            binding(scratch.buffer(), &ws),
+            binding(out_buffer, &wo),
+        ];
+        gpu.dispatch(encoder, &kernel, &resources, k as u32);
+        Ok(())
+    })?;
+    Ok(coefficients)
+}
+
+/// `out_v = x_v/λ − Σ_i c_v[i]·R_i` (ihvp), or with `diagonal`, `out = 1/λ − Σ_i R_i²/D_i`
+/// (`coefficients` then holds D). `out` is `[k, d]`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn combine(
+    gpu: &GpuDevice,
+    op: &'static str,
+    r: &Tensor,
+    count: usize,
+    x: Option<&Tensor>,
+    coefficients: &wgpu::Buffer,
+    damp: f32,
+    out: &wgpu::Buffer,
+    k: usize,
+) -> Result<()> {
+    let d = *r.shape().last().unwrap_or(&1);
+    let limits = gpu.binding;
+    let kernel = gpu.kernel_for(&COMBINE, &operands(["r"], [r]))?;
+    let blocks = r_blocks(gpu, op, "grads", r, count, d)?;
+    let wo = limits.window(op, "out", 0, (k * d) as u64, out.size())?;
+    let coefficient_len = if x.is_some() { k * count } else { count };
+    let wc = limits.window(
+        op,
+        "coefficients",
+        0,
+        coefficient_len as u64,
+        coefficients.size(),
+    )?;
+    // Without x (the diagonal) the x slot is bound to the coefficients and never read.
+    let (x_buffer, wx) = match x {
+        Some(x) => (
+            x.buffer(),
+            limits.window(op, "x", 0, x.len() as u64, x.buffer().size())?,
+        ),
+        None => (coefficients, wc),
+    };
+    let mut launches = Vec::new();
+    // With no rows at all (never: count ≥ 1), nothing would write `out`.
+    for (index, &(row0, rows, window)) in blocks.iter().enumerate() {
+        let uniform = gpu.uniform(&CombineParams {
+            rows: rows as u32,
+            d: d as u32,
+            vectors: k as u32,
+            row0: row0 as u32,
+            all_rows: count as u32,
+            first: (index == 0) as u32,
+            diagonal: x.is_none() as u32,
+            damp,
+            r_offset: window.skip,
+            x_offset: wx.skip,
+            out_offset: wo.skip,
+            _pad: 0,
+        })?;
+        launches.push((uniform, window));
+    }
+    let groups = (k * d).div_ceil(ELEMENTWISE_WORKGROUP as usize) as u32;
+    gpu.submit(|encoder| {
+        for (uniform, window) in &launches {
+            let resources = [
+                uniform.buffer().as_entire_binding(),
+                binding(r.buffer(), window),
+                binding(x_buffer, &wx),
+                binding(coefficients, &wc),
+                binding(out, &wo),
+            ];
+            gpu.dispatch(encoder, &kernel, &resources, groups);
+        }
+        Ok(())
+    })
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct EntryParams {
+    rows: u32,
+    d: u32,
+    i: u32,
+    j: u32,
+    row0: u32,
+    slot: u32,
+    r_offset: u32,
+    _pad: u32,
+}
+
+/// `Σ_t V[t][i]·V[t][j] / D_t`, summed over blocks of rows on the host.
+pub(super) fn entry_sum(
+    gpu: &GpuDevice,
+    op: &'static str,
+    v: &Tensor,
+    denominators: &wgpu::Buffer,
+    (i, j): (usize, usize),
+) -> Result<f64> {
+    let (m, d) = (v.shape()[0], v.shape()[1]);
+    let limits = gpu.binding;
+    let kernel = gpu.kernel(&INVERSE_ENTRY)?;
+    let blocks = r_blocks(gpu, op, "v", v, m, d)?;
+    let out = gpu.storage_bytes(blocks.len() as u64 * 4)?;
+    let wo = limits.window(op, "entry", 0, blocks.len() as u64, out.buffer().size())?;
+    let wd = limits.window(op, "pivots", 0, m as u64, denominators.size())?;
+    let mut launches = Vec::new();
+    for (slot, &(row0, rows, window)) in blocks.iter().enumerate() {
+        let uniform = gpu.uniform(&EntryParams {
+            rows: rows as u32,
+            d: d as u32,
+            i: i as u32,
+            j: j as u32,
+            row0: row0 as u32,
+            slot: slot as u32,
+            r_offset: window.skip,
+            _pad: 0,
+        })?;
+        launches.push((uniform, window));
+    }
+    gpu.submit(|encoder| {
+        for (uniform, window) in &launches {
+            let resources = [
+                uniform.buffer().as_entire_binding(),
+                binding(v.buffer(), window),
+                binding(denominators, &wd),
+                binding(out.buffer(), &wo),
+            ];
+            gpu.dispatch(encoder, &kernel, &resources, 1);
+        }
+        Ok(())
+    })?;
+    let bytes = gpu.read(out.buffer(), blocks.len() as u64 * 4)?;
+    let sums: &[f32] = bytemuck::cast_slice(&bytes);
+    Ok(sums.iter().map(|&s| s as f64).sum())
+}
+
+/// An `Err` for an m×m factorisation that cannot fit one binding.
+pub(super) fn check_window_count(op: &'static str, gpu: &GpuDevice, m: usize) -> Result<()> {
+    let bytes = (m * m * 4) as u64;
+    if bytes > gpu.binding.max_bytes {
+        return Err(Error::TooLarge {
+            op,
+            arg: "m (the m×m factorisation)",
+            bytes,
+            limit: gpu.binding.max_bytes,
+        });
+    }
+    Ok(())
+}
