@@ -9,7 +9,7 @@ use wgkernels::attention::{self, Dims, FeatureMap};
 use wgkernels::compare::{max_abs_error, relative_error};
 use wgkernels::dora::{self, LoraShape};
 use wgkernels::linalg::{self, Gemm};
-use wgkernels::{roofline, so3, Context, DType, Result};
+use wgkernels::{mfac, roofline, so3, Context, DType, Result};
 
 /// A relative error above this fails the tour (f32 kernels land near 1e-7..1e-6).
 const BOUND: f64 = 1e-5;
@@ -243,6 +243,44 @@ fn attention_checks(ctx: &Context, rng: &mut StdRng, checks: &mut Vec<Check>) ->
     Ok(())
 }
 
+fn mfac_checks(ctx: &Context, rng: &mut StdRng, checks: &mut Vec<Check>) -> Result<()> {
+    let (m, d, damp) = (13, 301, 0.05);
+    let grads = uniform(rng, m * d);
+    let x = uniform(rng, d);
+    let factors = mfac::reference::sherman_morrison(&grads, d, damp as f64);
+    let inverse = mfac::StaticInverse::new(ctx, &ctx.tensor(&grads, &[m, d])?, damp)?;
+    let shape = format!("m={m}, d={d}");
+    let got = inverse.ihvp(&ctx.tensor(&x, &[d])?)?.to_vec()?;
+    checks.push(Check::new(
+        "mfac::StaticInverse::ihvp",
+        shape.clone(),
+        &got,
+        &factors.ihvp(&x),
+    ));
+    let got = inverse.inverse_diagonal()?.to_vec()?;
+    let want = factors.inverse_diagonal();
+    checks.push(Check::new(
+        "mfac::StaticInverse::inverse_diag.",
+        shape.clone(),
+        &got,
+        &want,
+    ));
+    let mut window = mfac::SlidingInverse::new(ctx, d, 5, damp)?;
+    for g in grads.chunks(d) {
+        window.push(&ctx.tensor(g, &[d])?)?;
+    }
+    let live = &grads[(m - 5) * d..];
+    let want = mfac::reference::sherman_morrison(live, d, damp as f64).ihvp(&x);
+    let got = window.ihvp(&ctx.tensor(&x, &[d])?)?.to_vec()?;
+    checks.push(Check::new(
+        "mfac::SlidingInverse::ihvp",
+        format!("m=5, d={d}, {m} pushes"),
+        &got,
+        &want,
+    ));
+    Ok(())
+}
+
 fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let ctx = Context::new()?;
     println!("device: {}", ctx.device_name());
@@ -254,6 +292,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     linalg_checks(&ctx, &mut rng, &mut checks)?;
     dora_checks(&ctx, &mut rng, &mut checks)?;
     so3_checks(&ctx, &mut rng, &mut checks)?;
+    mfac_checks(&ctx, &mut rng, &mut checks)?;
     attention_checks(&ctx, &mut rng, &mut checks)?;
 
     println!(

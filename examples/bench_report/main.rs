@@ -11,6 +11,7 @@
 mod attention;
 mod dora;
 mod linalg;
+mod mfac;
 mod report;
 mod so3;
 
@@ -33,10 +34,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         findings: Vec::new(),
     };
     type Family = fn(&Context, &mut StdRng, &mut report::Report) -> wgkernels::Result<()>;
-    let families: [(&str, Family); 4] = [
+    let families: [(&str, Family); 5] = [
         ("linalg", linalg::rows),
         ("dora", dora::rows),
         ("so3", so3::rows),
+        ("mfac", mfac::rows),
         ("attention", attention::rows),
     ];
     let only: Vec<String> = std::env::args().skip(1).collect();

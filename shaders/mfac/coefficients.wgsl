@@ -3,12 +3,13 @@
 // static (R = V):          c_i = a_i / D_i
 // Woodbury (R = G):        c = Wᵀ·diag(D)⁻¹·W·a      (W = L⁻¹/λ lower triangular, factor.wgsl)
 // gram update (push):      a is the new Gram row: written to row and column `slot`.
+// gram (static):           vector v is gradient v: a is row v of the Gram matrix G·Gᵀ.
 // One workgroup per vector; O(m²) for Woodbury.
 
 struct Params {
     count: u32,      // gradients in use (rows of R)
     chunks: u32,
-    mode: u32,       // 0 static, 1 Woodbury, 2 gram update
+    mode: u32,       // 0 static, 1 Woodbury, 2 gram update, 3 gram
     slot: u32,       // gram update: the row and column written
     stride: u32,     // gram update: row stride of the Gram matrix
     all_rows: u32,   // rows of the partial sums
@@ -47,9 +48,11 @@ fn main(
             out[v * c + i] = sum / denominators[i];
         } else if p.mode == 1u {
             scratch[a + i] = sum;
-        } else {
+        } else if p.mode == 2u {
             out[p.slot * p.stride + i] = sum;
             out[i * p.stride + p.slot] = sum;
+        } else {
+            out[v * p.stride + i] = sum;
         }
     }
     if p.mode != 1u {

@@ -87,6 +87,8 @@ pub(super) enum Coefficients<'a> {
         slot: usize,
         stride: usize,
     },
+    /// x holds the rows of R themselves: `a` is the whole Gram matrix `R·Rᵀ`, `[count, count]`.
+    Gram { gram: &'a wgpu::Buffer },
 }
 
 #[repr(C)]
@@ -211,6 +213,7 @@ pub(super) fn coefficients(
         Coefficients::Static { .. } => (0, 0, 0),
         Coefficients::Woodbury(_) => (1, 0, 0),
         Coefficients::GramRow { slot, stride, .. } => (2, slot, stride),
+        Coefficients::Gram { .. } => (3, 0, count),
     };
     let uniform = gpu.uniform(&CoefficientParams {
         count: count as u32,
@@ -226,19 +229,22 @@ pub(super) fn coefficients(
     let scratch = gpu.storage_bytes(scratch_len * 4)?;
     let ws = limits.window(op, "coefficients", 0, scratch_len, scratch.buffer().size())?;
     let coefficients = match how {
-        Coefficients::GramRow { .. } => None,
+        Coefficients::GramRow { .. } | Coefficients::Gram { .. } => None,
         _ => Some(gpu.storage_bytes((k * count) as u64 * 4)?),
     };
     // The W and D bindings: the factorisation's, or (unused) the partial sums.
     let (w_buffer, w_len, d_buffer, d_len) = match &how {
         Coefficients::Static { denominators } => (partial.buffer(), 1, *denominators, count),
         Coefficients::Woodbury(f) => (f.w.buffer(), count * count, f.denominators.buffer(), count),
-        Coefficients::GramRow { .. } => (partial.buffer(), 1, partial.buffer(), 1),
+        Coefficients::GramRow { .. } | Coefficients::Gram { .. } => {
+            (partial.buffer(), 1, partial.buffer(), 1)
+        }
     };
     let ww = limits.window(op, "m×m factor", 0, w_len as u64, w_buffer.size())?;
     let wd = limits.window(op, "pivots", 0, d_len as u64, d_buffer.size())?;
     let (out_buffer, out_len) = match (&how, &coefficients) {
         (Coefficients::GramRow { gram, stride, .. }, _) => (*gram, stride * stride),
+        (Coefficients::Gram { gram }, _) => (*gram, count * count),
         (_, Some(c)) => (c.buffer(), k * count),
         (_, None) => (scratch.buffer(), k * count), // not reached: allocated above
     };

@@ -42,9 +42,23 @@ fn check_damp(op: &'static str, damp: f32) -> Result<()> {
     }
 }
 
+/// M-FAC reads its vectors and gradients as f32 only.
+fn check_f32(op: &'static str, arg: &'static str, t: &Tensor) -> Result<()> {
+    if t.dtype() == DType::F32 {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument {
+            op,
+            arg,
+            message: format!("must be f32, got {}", t.dtype()),
+        })
+    }
+}
+
 /// `x` as `k` vectors of length d: `[d]` or `[k, d]`.
 fn vectors(op: &'static str, ctx: &Context, x: &Tensor, d: usize) -> Result<usize> {
     ctx.check_owns(op, "x", x)?;
+    check_f32(op, "x", x)?;
     match *x.shape() {
         [n] if n == d => Ok(1),
         [k, n] if n == d => Ok(k),
@@ -76,7 +90,7 @@ enum StaticState {
     },
 }
 
-/// The inverse of the Fisher of a fixed set of m gradients, for pruning: precomputed in
+/// The inverse of the Fisher of a fixed set of m f32 gradients, for pruning: precomputed in
 /// O(d·m²), then `F⁻¹x` in O(d·m), its diagonal in O(d·m), one entry in O(m).
 ///
 /// Accuracy: F's condition number is `κ = 1 + σ²_max/(m·λ)` (σ_max the largest singular value
@@ -97,6 +111,7 @@ impl StaticInverse {
     pub fn new(ctx: &Context, grads: &Tensor, damp: f32) -> Result<StaticInverse> {
         const OP: &str = "mfac::StaticInverse::new";
         ctx.check_owns(OP, "grads", grads)?;
+        check_f32(OP, "grads", grads)?;
         check_damp(OP, damp)?;
         let &[m, d] = grads.shape() else {
             return Err(Error::Shape {
@@ -110,7 +125,13 @@ impl StaticInverse {
             }
             Backend::Gpu(gpu) => {
                 kernels::check_window_count(OP, gpu, m)?;
-                let gram = linalg::matmul(ctx, grads, grads, false, true)?; // [m, m]
+                // G·Gᵀ by the chunked dot kernel: d is split across workgroups, where a GEMM
+                // of m×m outputs would walk all of d in m²/4096 workgroups.
+                let gram = ctx.output(&[m, m])?;
+                let how = Coefficients::Gram {
+                    gram: gram.buffer(),
+                };
+                kernels::coefficients(gpu, OP, grads, m, grads, how)?;
                 let Factorization {
                     w, denominators, ..
                 } = kernels::factor(gpu, OP, gram.buffer(), m, m, damp)?;
@@ -305,13 +326,7 @@ impl SlidingInverse {
                 message: format!("`grad` must be [d] = [{}], got {:?}", self.d, grad.shape()),
             });
         }
-        if grad.dtype() != DType::F32 {
-            return Err(Error::InvalidArgument {
-                op: OP,
-                arg: "grad",
-                message: format!("must be f32, got {}", grad.dtype()),
-            });
-        }
+        check_f32(OP, "grad", grad)?;
         let (d, m, slot) = (self.d, self.m, self.next);
         let count = (self.count + 1).min(m);
         match &mut self.state {
