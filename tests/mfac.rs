@@ -454,3 +454,48 @@ fn bad_arguments_are_errors_and_change_nothing() {
         assert!(optimizer.window().is_empty());
     }
 }
+
+/// The block-diagonal variant equals an independent inverse per block of coordinates
+/// (d = 1000 in blocks of 300: the last block is 100 wide).
+#[test]
+fn block_inverse_is_one_inverse_per_block() {
+    let mut rng = common::rng();
+    let (m, d, block, damp) = (7, 1000, 300, 0.05);
+    let grads = common::uniform(&mut rng, m * d);
+    let xs = common::uniform(&mut rng, 2 * d);
+    let mut want_ihvp = vec![0.0; 2 * d];
+    let mut want_diagonal = vec![0.0; d];
+    for c0 in (0..d).step_by(block) {
+        let width = block.min(d - c0);
+        let slice: Vec<f32> = grads
+            .chunks(d)
+            .flat_map(|g| g[c0..c0 + width].to_vec())
+            .collect();
+        let factors = reference::sherman_morrison(&slice, width, damp as f64);
+        for (r, x) in xs.chunks(d).enumerate() {
+            let y = factors.ihvp(&x[c0..c0 + width]);
+            want_ihvp[r * d + c0..r * d + c0 + width].copy_from_slice(&y);
+        }
+        want_diagonal[c0..c0 + width].copy_from_slice(&factors.inverse_diagonal());
+    }
+    for ctx in contexts() {
+        let tg = ctx.tensor(&grads, &[m, d]).unwrap();
+        let inverse = mfac::BlockInverse::new(&ctx, &tg, damp, block).unwrap();
+        assert_eq!(inverse.blocks().len(), 4);
+        let got = inverse.ihvp(&ctx.tensor(&xs, &[2, d]).unwrap()).unwrap();
+        assert_eq!(got.shape(), [2, d]);
+        let e = relative_error(&got.to_vec().unwrap(), &want_ihvp);
+        assert!(e < 1e-5, "{} blocked ihvp: {e:e}", ctx.device_name());
+        let one = inverse.ihvp(&ctx.tensor(&xs[..d], &[d]).unwrap()).unwrap();
+        assert_eq!(one.shape(), [d]);
+        assert!(relative_error(&one.to_vec().unwrap(), &want_ihvp[..d]) < 1e-5);
+        let diagonal = inverse.inverse_diagonal().unwrap().to_vec().unwrap();
+        let e = relative_error(&diagonal, &want_diagonal);
+        assert!(e < 1e-5, "{} blocked diagonal: {e:e}", ctx.device_name());
+        let r = mfac::BlockInverse::new(&ctx, &tg, damp, 0);
+        assert!(matches!(
+            r,
+            Err(Error::InvalidArgument { arg: "block", .. })
+        ));
+    }
+}

@@ -114,9 +114,9 @@ fn spherical_harmonics_match_e3nn_jax() {
 }
 
 #[test]
-fn harmonics_are_component_normalised_to_degree_12_and_zero_vectors_are_defined() {
+fn harmonics_are_component_normalised_to_max_l_and_zero_vectors_are_defined() {
     let mut rng = common::rng();
-    let lmax = 12;
+    let lmax = so3::MAX_L;
     let mut vectors = common::uniform(&mut rng, 3 * 50);
     vectors.extend([0.0, 0.0, 0.0, 0.0, 1e-30, 0.0, 0.0, 0.0, -7.0]); // zero, tiny, pole
     let y = reference::spherical_harmonics(&vectors, lmax);
@@ -666,5 +666,179 @@ fn rotate_applies_the_wigner_d_blocks_on_the_device() {
         let err = relative_error(&r.to_vec().unwrap(), &want);
         assert!(err < 1e-5, "{}: {err:e}", ctx.device_name());
         assert!(so3::rotate(&ctx, &ctx.tensor(&[1.0; 10], &[2, 5]).unwrap(), &rotation).is_err());
+    }
+}
+
+/// GauntMethod::Grid (the separable spherical-grid route) against Direct.
+mod grid {
+    use super::*;
+    use wgkernels::compare::relative_error;
+    use wgkernels::so3::grid::{gaunt_grid, GridPlan};
+    use wgkernels::so3::products::{apply, product_table};
+    use wgkernels::so3::{Coefficients, GauntMethod};
+    use wgkernels::{Context, Error};
+
+    fn wide(x: &[f32]) -> Vec<f64> {
+        x.iter().map(|&v| v as f64).collect()
+    }
+
+    /// Θ_lm(β)·Φ_m(α) rebuilds every harmonic at random points: the factorisation the
+    /// separable transform rests on.
+    #[test]
+    fn harmonics_factor_into_rings_and_azimuths() {
+        let plan = GridPlan::new(4, 3, 5);
+        let (d, width, lt) = (
+            reference::dim(plan.l_table),
+            2 * plan.l_table + 1,
+            plan.l_table,
+        );
+        let f = plan.to_grid(&vec![0.0; d], 0); // the grid's shape only
+        assert_eq!(f.len(), plan.n_beta * plan.n_alpha);
+        // One coefficient at a time: the grid values are Y_lm at the grid points.
+        let (nodes, _) = so3::quadrature::gauss_legendre(plan.n_beta);
+        for l in 0..=lt {
+            for m in -(l as i64)..=l as i64 {
+                let index = l * l + (m + l as i64) as usize;
+                let mut x = vec![0.0; reference::dim(l)];
+                x[index] = 1.0;
+                let values = plan.to_grid(&x, l);
+                for (i, &z) in nodes.iter().enumerate() {
+                    for j in [0, plan.n_alpha / 3, plan.n_alpha - 1] {
+                        let alpha = 2.0 * std::f64::consts::PI * j as f64 / plan.n_alpha as f64;
+                        let s = (1.0 - z * z).sqrt();
+                        let u = [s * alpha.sin(), z, s * alpha.cos()];
+                        let y = reference::spherical_harmonics_f64(&u, l);
+                        let got = values[i * plan.n_alpha + j];
+                        assert!(
+                            (got - y[index]).abs() < 1e-12,
+                            "Y_{l},{m} ring {i} point {j}"
+                        );
+                    }
+                }
+            }
+        }
+        let _ = (width, d);
+    }
+
+    /// Every (l1, l2, lmax_out) with l ≤ 10: the f64 grid equals Direct to 1e-10, and the GPU
+    /// grid (f32) to 1e-5 relative.
+    #[test]
+    fn grid_equals_direct_for_every_degree_up_to_10() {
+        let mut rng = common::rng();
+        let gpu = common::gpu();
+        let (n, c) = (3usize, 1usize);
+        for l1 in 0..=10usize {
+            for l2 in 0..=10usize {
+                let x1 = common::uniform(&mut rng, n * c * reference::dim(l1));
+                let x2 = common::uniform(&mut rng, n * c * reference::dim(l2));
+                for lout in 0..=10usize {
+                    let table = product_table(Coefficients::Gaunt, l1, l2, lout);
+                    let (d1, d2) = (reference::dim(l1), reference::dim(l2));
+                    let direct = apply(&table, &wide(&x1), d1, &wide(&x2), d2, 1);
+                    let plan = GridPlan::new(l1, l2, lout);
+                    let grid = gaunt_grid(&plan, &wide(&x1), &wide(&x2), 1);
+                    let err = max_abs_diff(&grid, &direct);
+                    assert!(err < 1e-10, "f64 {l1}⊗{l2}→{lout}: {err:e}");
+                    if let Some(gpu) = &gpu {
+                        let t1 = gpu.tensor(&x1, &[n, c, d1]).unwrap();
+                        let t2 = gpu.tensor(&x2, &[n, c, d2]).unwrap();
+                        let got = so3::gaunt_product(gpu, &t1, &t2, lout, GauntMethod::Grid)
+                            .unwrap()
+                            .to_vec()
+                            .unwrap();
+                        // Odd paths vanish: a product of all-odd degrees can be exactly 0.
+                        let scale = direct.iter().map(|v| v * v).sum::<f64>().sqrt();
+                        let err = if scale > 1e-6 {
+                            relative_error(&got, &direct)
+                        } else {
+                            got.iter().map(|v| v.abs() as f64).fold(0.0, f64::max)
+                        };
+                        assert!(err < 1e-5, "GPU {l1}⊗{l2}→{lout}: {err:e}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Odd batches and channels, x2 broadcast over channels, both paths.
+    #[test]
+    fn odd_batches_channels_and_broadcast() {
+        let mut rng = common::rng();
+        for ctx in [Some(Context::cpu()), common::gpu()].into_iter().flatten() {
+            for (n, c, l1, l2, lout, broadcast) in [
+                (7usize, 5usize, 3usize, 2usize, 4usize, true),
+                (5, 3, 4, 4, 8, false),
+                (1, 1, 0, 6, 6, false),
+                (2, 3, 10, 10, 20, false), // the third setting at L = 10
+            ] {
+                let c2 = if broadcast { 1 } else { c };
+                let (d1, d2) = (reference::dim(l1), reference::dim(l2));
+                let x1 = common::uniform(&mut rng, n * c * d1);
+                let x2 = common::uniform(&mut rng, n * c2 * d2);
+                let t1 = ctx.tensor(&x1, &[n, c, d1]).unwrap();
+                let t2 = ctx.tensor(&x2, &[n, c2, d2]).unwrap();
+                let got = so3::gaunt_product(&ctx, &t1, &t2, lout, GauntMethod::Grid).unwrap();
+                assert_eq!(got.shape(), &[n, c, reference::dim(lout)]);
+                let table = product_table(Coefficients::Gaunt, l1, l2, lout);
+                let group = if broadcast { c } else { 1 };
+                let want = apply(&table, &wide(&x1), d1, &wide(&x2), d2, group);
+                let err = relative_error(&got.to_vec().unwrap(), &want);
+                assert!(
+                    err < 1e-5,
+                    "{} n={n} c={c} {l1}⊗{l2}→{lout}: {err:e}",
+                    ctx.device_name()
+                );
+            }
+        }
+    }
+
+    /// f(D x1, D x2) = D f(x1, x2) for random rotations, in f32 on the GPU.
+    #[test]
+    fn grid_products_are_equivariant() {
+        let Some(ctx) = common::gpu() else { return };
+        let mut rng = common::rng();
+        let (l1, l2, lout, rows) = (4usize, 3usize, 7usize, 9usize);
+        for _ in 0..3 {
+            let rotation = random_rotation(&mut rng);
+            let d = reference::wigner_d(lout.max(l1), &rotation);
+            let x1 = common::uniform(&mut rng, rows * reference::dim(l1));
+            let x2 = common::uniform(&mut rng, rows * reference::dim(l2));
+            let narrow = |x: &[f64]| x.iter().map(|&v| v as f32).collect::<Vec<f32>>();
+            let run = |a: &[f32], b: &[f32]| -> Vec<f32> {
+                let t1 = ctx.tensor(a, &[rows, 1, reference::dim(l1)]).unwrap();
+                let t2 = ctx.tensor(b, &[rows, 1, reference::dim(l2)]).unwrap();
+                so3::gaunt_product(&ctx, &t1, &t2, lout, GauntMethod::Grid)
+                    .unwrap()
+                    .to_vec()
+                    .unwrap()
+            };
+            let rotated_in = run(
+                &narrow(&reference::rotate_coefficients(&wide(&x1), l1, &d)),
+                &narrow(&reference::rotate_coefficients(&wide(&x2), l2, &d)),
+            );
+            let rotated_out = reference::rotate_coefficients(&wide(&run(&x1, &x2)), lout, &d);
+            let err = relative_error(&rotated_in, &rotated_out);
+            assert!(err < 1e-5, "f(Dx) vs D f(x): {err:e}");
+        }
+    }
+
+    #[test]
+    fn grids_past_the_kernel_size_are_an_error_on_the_gpu() {
+        let Some(ctx) = common::gpu() else { return };
+        let t = ctx.tensor(&vec![0.5; 289], &[1, 1, 289]).unwrap(); // degree 16
+        let r = so3::gaunt_product(&ctx, &t, &t, 16, GauntMethod::Grid);
+        assert!(
+            matches!(
+                r,
+                Err(Error::InvalidArgument {
+                    arg: "lmax_out",
+                    ..
+                })
+            ),
+            "{r:?}"
+        );
+        let cpu = Context::cpu();
+        let t = cpu.tensor(&vec![0.5; 289], &[1, 1, 289]).unwrap();
+        assert!(so3::gaunt_product(&cpu, &t, &t, 16, GauntMethod::Grid).is_ok());
     }
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use num_complex::Complex64;
 
 /// Largest degree the SO(3) module accepts.
-pub const MAX_L: usize = 16;
+pub const MAX_L: usize = 24;
 
 /// `Q` with `Y_complex = Q · Y_real` for degree l: rows indexed by complex m, columns by the
 /// real index `m + l`, times `(−i)^l`, which makes the coefficients below real.

@@ -1,8 +1,9 @@
 //! GPU launches of the SO(3) kernels.
 
+use super::grid::GridPlan;
 use super::products::ProductTable;
 use super::reference::{dim, recursion};
-use crate::gpu::dispatch::row_blocks;
+use crate::gpu::dispatch::{row_blocks, Window};
 use crate::gpu::{binding, shader, GpuDevice, Shader};
 use crate::{Result, Tensor};
 
@@ -121,15 +122,45 @@ struct ProductParams {
     out_offset: u32,
 }
 
+/// Blocks of whole samples of a product `x1 [n, c, d1]`, `x2 [n, c or 1, d2]` →
+/// `out [n, c, d3]` that fit one binding each (a broadcast x2 row stays with its channels):
+/// `(rows, [x1, x2, out windows])`.
+fn sample_blocks(
+    gpu: &GpuDevice,
+    op: &'static str,
+    [x1, x2]: [&Tensor; 2],
+    channels: usize,
+    broadcast: bool,
+    d3: usize,
+    out: &wgpu::Buffer,
+) -> Result<Vec<(usize, [Window; 3])>> {
+    let (samples, d1, d2) = (x1.shape()[0], x1.shape()[2], x2.shape()[2]);
+    let x2_rows_per_sample = if broadcast { 1 } else { channels };
+    let limits = gpu.binding;
+    row_blocks(op, "x1", samples, channels * d1.max(d2).max(d3), &limits)?
+        .into_iter()
+        .map(|(s0, ns)| {
+            let rows = ns * channels;
+            let (f1, n1) = ((s0 * channels * d1) as u64, (rows * d1) as u64);
+            let w1 = limits.window_of(op, "x1", x1.dtype(), f1, n1, x1.buffer().size())?;
+            let (f2, n2) = (
+                (s0 * x2_rows_per_sample * d2) as u64,
+                (ns * x2_rows_per_sample * d2) as u64,
+            );
+            let w2 = limits.window_of(op, "x2", x2.dtype(), f2, n2, x2.buffer().size())?;
+            let (f3, n3) = ((s0 * channels * d3) as u64, (rows * d3) as u64);
+            let wo = limits.window(op, "output", f3, n3, out.size())?;
+            Ok((rows, [w1, w2, wo]))
+        })
+        .collect()
+}
+
 /// `out[s, c, :] = table(x1[s, c, :], x2[s, c or 0, :])` for `samples × channels` rows.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn sparse_product(
     gpu: &GpuDevice,
     table_key: String,
     table: &ProductTable,
-    x1: &Tensor,
-    x2: &Tensor,
-    samples: usize,
+    [x1, x2]: [&Tensor; 2],
     channels: usize,
     broadcast: bool,
     out: &wgpu::Buffer,
@@ -150,40 +181,13 @@ pub(super) fn sparse_product(
     let starts = gpu.constant(&format!("{table_key}/starts"), || {
         bytemuck::cast_slice(&table.starts).to_vec()
     })?;
-    let (d1, d2, d3) = (x1.shape()[2], x2.shape()[2], table.starts.len() - 1);
-    let x2_rows_per_sample = if broadcast { 1 } else { channels };
-    let limits = gpu.binding;
+    let d3 = table.starts.len() - 1;
     let mut launches = Vec::new();
-    // Blocks of whole samples, so that a broadcast x2 row stays with its channels.
-    for (s0, ns) in row_blocks(OP, "x1", samples, channels * d1.max(d2).max(d3), &limits)? {
-        let rows = ns * channels;
-        let w1 = limits.window_of(
-            OP,
-            "x1",
-            x1.dtype(),
-            (s0 * channels * d1) as u64,
-            (rows * d1) as u64,
-            x1.buffer().size(),
-        )?;
-        let w2 = limits.window_of(
-            OP,
-            "x2",
-            x2.dtype(),
-            (s0 * x2_rows_per_sample * d2) as u64,
-            (ns * x2_rows_per_sample * d2) as u64,
-            x2.buffer().size(),
-        )?;
-        let wo = limits.window(
-            OP,
-            "output",
-            (s0 * channels * d3) as u64,
-            (rows * d3) as u64,
-            out.size(),
-        )?;
+    for (rows, [w1, w2, wo]) in sample_blocks(gpu, OP, [x1, x2], channels, broadcast, d3, out)? {
         let uniform = gpu.uniform(&ProductParams {
             rows: rows as u32,
-            d1: d1 as u32,
-            d2: d2 as u32,
+            d1: x1.shape()[2] as u32,
+            d2: x2.shape()[2] as u32,
             d3: d3 as u32,
             group: if broadcast { channels as u32 } else { 1 },
             x1_offset: w1.skip,
@@ -200,6 +204,97 @@ pub(super) fn sparse_product(
                 binding(x2.buffer(), w2),
                 terms.buffer().as_entire_binding(),
                 starts.buffer().as_entire_binding(),
+                binding(out, wo),
+            ];
+            gpu.dispatch(encoder, &kernel, &resources, *groups);
+        }
+        Ok(())
+    })
+}
+
+const GAUNT_GRID: Shader = shader!("so3/gaunt_grid.wgsl");
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct GridParams {
+    rows: u32,
+    channels: u32,
+    broadcast: u32,
+    l1: u32,
+    l2: u32,
+    lmax_out: u32,
+    n_beta: u32,
+    n_alpha: u32,
+    l_table: u32,
+    theta_offset: u32,
+    weighted_offset: u32,
+    phi_offset: u32,
+    x1_offset: u32,
+    x2_offset: u32,
+    out_offset: u32,
+    _pad: u32,
+}
+
+/// Whether the workgroup arrays of gaunt_grid.wgsl hold this plan: inputs of degree ≤ 16
+/// (`coefficients`), ring coefficients of both inputs and of the output (`rings`, 1518) and
+/// the grid (`grid`, 1035).
+pub(super) fn grid_fits(plan: &GridPlan) -> bool {
+    let (nb, na) = (plan.n_beta, plan.n_alpha);
+    plan.l1.max(plan.l2) <= 16
+        && nb * na <= 1035
+        && nb * (2 * plan.l1 + 2 * plan.l2 + 2) <= 1518
+        && nb * (2 * plan.lmax_out + 1) <= 1518
+}
+
+/// The Gaunt product on the grid of `plan`, one workgroup per (sample, channel) row.
+pub(super) fn gaunt_grid(
+    gpu: &GpuDevice,
+    plan: &GridPlan,
+    [x1, x2]: [&Tensor; 2],
+    channels: usize,
+    broadcast: bool,
+    out: &wgpu::Buffer,
+) -> Result<()> {
+    const OP: &str = "so3::gaunt_product (Grid)";
+    let kernel = gpu.kernel_for(&GAUNT_GRID, &[("x1", x1.dtype()), ("x2", x2.dtype())])?;
+    let key = format!("gaunt_grid/{}/{}/{}", plan.l1, plan.l2, plan.lmax_out);
+    let tables = gpu.constant(&key, || {
+        let all: Vec<f32> = [&plan.theta, &plan.theta_weighted, &plan.phi]
+            .into_iter()
+            .flat_map(|t| t.iter().map(|&v| v as f32))
+            .collect();
+        bytemuck::cast_slice(&all).to_vec()
+    })?;
+    let d3 = dim(plan.lmax_out);
+    let mut launches = Vec::new();
+    for (rows, [w1, w2, wo]) in sample_blocks(gpu, OP, [x1, x2], channels, broadcast, d3, out)? {
+        let uniform = gpu.uniform(&GridParams {
+            rows: rows as u32,
+            channels: channels as u32,
+            broadcast: broadcast as u32,
+            l1: plan.l1 as u32,
+            l2: plan.l2 as u32,
+            lmax_out: plan.lmax_out as u32,
+            n_beta: plan.n_beta as u32,
+            n_alpha: plan.n_alpha as u32,
+            l_table: plan.l_table as u32,
+            theta_offset: 0,
+            weighted_offset: plan.theta.len() as u32,
+            phi_offset: (2 * plan.theta.len()) as u32,
+            x1_offset: w1.skip,
+            x2_offset: w2.skip,
+            out_offset: wo.skip,
+            _pad: 0,
+        })?;
+        launches.push((uniform, [w1, w2, wo], rows as u32));
+    }
+    gpu.submit(|encoder| {
+        for (uniform, [w1, w2, wo], groups) in &launches {
+            let resources = [
+                uniform.buffer().as_entire_binding(),
+                binding(x1.buffer(), w1),
+                binding(x2.buffer(), w2),
+                tables.buffer().as_entire_binding(),
                 binding(out, wo),
             ];
             gpu.dispatch(encoder, &kernel, &resources, *groups);

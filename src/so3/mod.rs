@@ -2,6 +2,7 @@
 //! basis (index `l² + m + l`, component normalisation), each with an f64 CPU reference.
 
 pub mod cg;
+pub mod grid;
 pub mod products;
 pub mod quadrature;
 pub mod reference;
@@ -69,8 +70,10 @@ pub enum GauntMethod {
     Direct,
     /// 2D Fourier coefficients convolved by FFT (Luo et al., ICLR 2024). Not yet implemented.
     Fourier,
-    /// Pointwise product on a Gauss–Legendre × uniform grid (The Price of Freedom). Not yet
-    /// implemented.
+    /// Pointwise product on a Gauss–Legendre × uniform grid exact for the degree (The Price
+    /// of Freedom), in the separable form: O(L³) per product (see [`grid`]). On the GPU
+    /// each product lives in one workgroup's memory: l1, l2 ≤ 16 and about
+    /// `l1 + l2 + lmax_out ≤ 44` (0..10 ⊗ 0..10 → 0..20 fits).
     Grid,
 }
 
@@ -167,7 +170,7 @@ fn product(
         Backend::Gpu(gpu) => {
             let out = ctx.output(&[n, c, d3])?;
             let key = format!("{kind:?}/{l1}/{l2}/{lmax_out}");
-            kernels::sparse_product(gpu, key, &table, x1, x2, n, c, broadcast, out.buffer())?;
+            kernels::sparse_product(gpu, key, &table, [x1, x2], c, broadcast, out.buffer())?;
             Ok(out)
         }
     }
@@ -191,7 +194,8 @@ pub fn cg_product(ctx: &Context, x1: &Tensor, x2: &Tensor, lmax_out: usize) -> R
 
 /// The Gaunt product: with `f(u) = Σ x_lm Y_lm(u)`, `out_lm = (1/4π)∫ f1·f2·Y_lm dΩ` for
 /// `l ≤ lmax_out` — the product of the two functions on the sphere, projected back. Shapes as
-/// [`cg_product`]. Only [`GauntMethod::Direct`] is implemented so far.
+/// [`cg_product`]. [`GauntMethod::Direct`] and [`GauntMethod::Grid`] are implemented;
+/// `Fourier` returns `Err` until it lands.
 pub fn gaunt_product(
     ctx: &Context,
     x1: &Tensor,
@@ -202,6 +206,7 @@ pub fn gaunt_product(
     const OP: &str = "so3::gaunt_product";
     match method {
         GauntMethod::Direct => product(ctx, OP, Coefficients::Gaunt, x1, x2, lmax_out),
+        GauntMethod::Grid => gaunt_grid(ctx, OP, x1, x2, lmax_out),
         other => Err(Error::InvalidArgument {
             op: OP,
             arg: "method",
@@ -209,6 +214,42 @@ pub fn gaunt_product(
                 "GauntMethod::{other:?} is not implemented yet; use GauntMethod::Direct"
             ),
         }),
+    }
+}
+
+/// [`GauntMethod::Grid`]: the separable grid transform of [`grid`], on either path.
+fn gaunt_grid(
+    ctx: &Context,
+    op: &'static str,
+    x1: &Tensor,
+    x2: &Tensor,
+    lmax_out: usize,
+) -> Result<Tensor> {
+    let (n, c, l1, l2, broadcast) = product_args(ctx, op, x1, x2, lmax_out)?;
+    let plan = grid::GridPlan::new(l1, l2, lmax_out);
+    let shape = [n, c, reference::dim(lmax_out)];
+    match &*ctx.backend {
+        Backend::Cpu(_) => {
+            let wide = |t: &Tensor| t.host().iter().map(|&x| x as f64).collect::<Vec<f64>>();
+            let group = if broadcast { c } else { 1 };
+            let y = grid::gaunt_grid(&plan, &wide(x1), &wide(x2), group);
+            ctx.host_result(y, &shape)
+        }
+        Backend::Gpu(gpu) => {
+            if !kernels::grid_fits(&plan) {
+                return Err(Error::InvalidArgument {
+                    op,
+                    arg: "lmax_out",
+                    message: format!(
+                        "GauntMethod::Grid on the GPU holds l1, l2 ≤ 16 and about \
+                         l1 + l2 + lmax_out ≤ 44 in workgroup memory, got {l1} ⊗ {l2} → {lmax_out}"
+                    ),
+                });
+            }
+            let out = ctx.output(&shape)?;
+            kernels::gaunt_grid(gpu, &plan, [x1, x2], c, broadcast, out.buffer())?;
+            Ok(out)
+        }
     }
 }
 

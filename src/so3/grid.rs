@@ -1,0 +1,170 @@
+//! The spherical-grid route of the Gaunt product (The Price of Freedom): sample both
+//! functions on a Gauss–Legendre × uniform grid, multiply, project back — in the separable
+//! form, O(L³) per product.
+//!
+//! In e3nn-jax's basis the polar axis is y: with `u = (sin β sin α, cos β, sin β cos α)`,
+//! `Y_lm(u) = Θ_lm(β)·Φ_m(α)`, `Φ_m = cos(mα)` (m > 0), `1` (m = 0), `sin(|m|α)` (m < 0).
+//! Synthesis on ring i: `A_i[m] = Σ_l Θ_lm(β_i)·x_lm`, then `f(β_i, α_j) = Σ_m A_i[m]·Φ_m(α_j)`.
+//! Analysis: `B_i[m] = (1/n_α)·Σ_j h_ij·Φ_m(α_j)`, then `out_lm = Σ_i (w_i/2)·Θ_lm(β_i)·B_i[m]`
+//! with Gauss–Legendre weights w_i in cos β (summing to 2). The rule is exact when
+//! `n_β ≥ T/2 + 1` and `n_α ≥ T + 1` for `T = l1 + l2 + lmax_out`, the degree of `f1·f2·Y_lm`.
+
+use super::quadrature::gauss_legendre;
+use super::reference::{dim, spherical_harmonics_f64};
+
+/// The grid and its tables for products of degrees `l1 ⊗ l2 → lmax_out`.
+#[derive(Clone, Debug)]
+pub struct GridPlan {
+    /// Input and output degrees.
+    pub l1: usize,
+    pub l2: usize,
+    pub lmax_out: usize,
+    /// Rings (Gauss–Legendre nodes in cos β).
+    pub n_beta: usize,
+    /// Points per ring (uniform in α).
+    pub n_alpha: usize,
+    /// Largest degree of any table: `max(l1, l2, lmax_out)`.
+    pub l_table: usize,
+    /// `Θ_lm(β_i)`, `[n_beta][dim(l_table)]`.
+    pub theta: Vec<f64>,
+    /// `(w_i/2)·Θ_lm(β_i)`, `[n_beta][dim(l_table)]`: the analysis weights folded in.
+    pub theta_weighted: Vec<f64>,
+    /// `Φ_m(α_j)`, `[n_alpha][2·l_table + 1]`, column `m + l_table`.
+    pub phi: Vec<f64>,
+}
+
+/// `Φ_m(α)`.
+fn phi(m: i64, alpha: f64) -> f64 {
+    match m {
+        0 => 1.0,
+        m if m > 0 => (m as f64 * alpha).cos(),
+        m => (m.unsigned_abs() as f64 * alpha).sin(),
+    }
+}
+
+/// The point at polar angle β (from the y axis) and azimuth α.
+fn point(cos_beta: f64, alpha: f64) -> [f64; 3] {
+    let sin_beta = (1.0 - cos_beta * cos_beta).max(0.0).sqrt();
+    [sin_beta * alpha.sin(), cos_beta, sin_beta * alpha.cos()]
+}
+
+impl GridPlan {
+    /// The smallest exact grid for `l1 ⊗ l2 → lmax_out`.
+    pub fn new(l1: usize, l2: usize, lmax_out: usize) -> GridPlan {
+        let degree = l1 + l2 + lmax_out;
+        let (n_beta, n_alpha) = (degree / 2 + 1, degree + 1);
+        let l_table = l1.max(l2).max(lmax_out);
+        let d = dim(l_table);
+        let (nodes, weights) = gauss_legendre(n_beta);
+        let mut theta = vec![0.0; n_beta * d];
+        let mut theta_weighted = vec![0.0; n_beta * d];
+        for (i, (&z, &w)) in nodes.iter().zip(&weights).enumerate() {
+            // Θ_lm(β) = Y_lm at an azimuth where Φ_m = 1: α = 0 serves every m ≥ 0, and
+            // α = π/(2k) serves m = −k; one evaluation of all the harmonics per azimuth.
+            for k in 0..=l_table {
+                let alpha = if k == 0 {
+                    0.0
+                } else {
+                    std::f64::consts::PI / (2.0 * k as f64)
+                };
+                let y = spherical_harmonics_f64(&point(z, alpha), l_table);
+                for l in k..=l_table {
+                    let ms = if k == 0 {
+                        0..=l as i64
+                    } else {
+                        -(k as i64)..=-(k as i64)
+                    };
+                    for m in ms {
+                        let index = (l as i64 * l as i64 + m + l as i64) as usize;
+                        theta[i * d + index] = y[index];
+                        theta_weighted[i * d + index] = w / 2.0 * y[index];
+                    }
+                }
+            }
+        }
+        let width = 2 * l_table + 1;
+        let mut phi_table = vec![0.0; n_alpha * width];
+        for j in 0..n_alpha {
+            let alpha = 2.0 * std::f64::consts::PI * j as f64 / n_alpha as f64;
+            for m in -(l_table as i64)..=l_table as i64 {
+                phi_table[j * width + (m + l_table as i64) as usize] = phi(m, alpha);
+            }
+        }
+        GridPlan {
+            l1,
+            l2,
+            lmax_out,
+            n_beta,
+            n_alpha,
+            l_table,
+            theta,
+            theta_weighted,
+            phi: phi_table,
+        }
+    }
+
+    /// `f(β_i, α_j)` of the coefficients `x` of degree ≤ `l`, `[n_beta][n_alpha]`.
+    pub fn to_grid(&self, x: &[f64], l: usize) -> Vec<f64> {
+        let (d, width, lt) = (dim(self.l_table), 2 * self.l_table + 1, self.l_table as i64);
+        let mut out = vec![0.0; self.n_beta * self.n_alpha];
+        for i in 0..self.n_beta {
+            let ring: Vec<f64> = (-(l as i64)..=l as i64)
+                .map(|m| {
+                    (m.unsigned_abs() as i64..=l as i64)
+                        .map(|k| {
+                            let index = (k * k + m + k) as usize;
+                            self.theta[i * d + index] * x[index]
+                        })
+                        .sum()
+                })
+                .collect();
+            for j in 0..self.n_alpha {
+                out[i * self.n_alpha + j] = ring
+                    .iter()
+                    .zip(-(l as i64)..)
+                    .map(|(a, m)| a * self.phi[j * width + (m + lt) as usize])
+                    .sum();
+            }
+        }
+        out
+    }
+
+    /// The coefficients of degree ≤ `lmax_out` of a function sampled on the grid.
+    pub fn from_grid(&self, h: &[f64]) -> Vec<f64> {
+        let (d, width, lt) = (dim(self.l_table), 2 * self.l_table + 1, self.l_table as i64);
+        let lo = self.lmax_out as i64;
+        let mut out = vec![0.0; dim(self.lmax_out)];
+        for i in 0..self.n_beta {
+            let row = &h[i * self.n_alpha..(i + 1) * self.n_alpha];
+            for m in -lo..=lo {
+                let b: f64 = row
+                    .iter()
+                    .enumerate()
+                    .map(|(j, v)| v * self.phi[j * width + (m + lt) as usize])
+                    .sum::<f64>()
+                    / self.n_alpha as f64;
+                for k in m.unsigned_abs() as i64..=lo {
+                    let index = (k * k + m + k) as usize;
+                    out[index] += self.theta_weighted[i * d + index] * b;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The Gaunt product by the grid, for rows of `x1 [rows, dim(l1)]` and `x2`, with `group`
+/// consecutive x1 rows sharing one x2 row (channel broadcast; 1 otherwise). f64.
+pub fn gaunt_grid(plan: &GridPlan, x1: &[f64], x2: &[f64], group: usize) -> Vec<f64> {
+    let (d1, d2) = (dim(plan.l1), dim(plan.l2));
+    x1.chunks(d1)
+        .enumerate()
+        .flat_map(|(r, a)| {
+            let b = &x2[(r / group) * d2..(r / group + 1) * d2];
+            let f1 = plan.to_grid(a, plan.l1);
+            let f2 = plan.to_grid(b, plan.l2);
+            let h: Vec<f64> = f1.iter().zip(&f2).map(|(p, q)| p * q).collect();
+            plan.from_grid(&h)
+        })
+        .collect()
+}
