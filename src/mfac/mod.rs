@@ -237,6 +237,22 @@ impl StaticInverse {
     }
 }
 
+/// Copies `rows × width` f32 values between row-major matrices given as
+/// `(buffer, row length, first column)`, one copy command per row.
+fn copy_block(
+    encoder: &mut wgpu::CommandEncoder,
+    (src, src_cols, src_c0): (&wgpu::Buffer, usize, usize),
+    (dst, dst_cols, dst_c0): (&wgpu::Buffer, usize, usize),
+    rows: usize,
+    width: usize,
+) {
+    for r in 0..rows {
+        let from = ((r * src_cols + src_c0) * 4) as u64;
+        let to = ((r * dst_cols + dst_c0) * 4) as u64;
+        encoder.copy_buffer_to_buffer(src, from, dst, to, (width * 4) as u64);
+    }
+}
+
 /// Columns `c0 .. c0 + width` of an f32 `[rows, cols]` tensor, as `[rows, width]`.
 fn columns(ctx: &Context, t: &Tensor, c0: usize, width: usize) -> Result<Tensor> {
     let (rows, cols) = (
@@ -255,17 +271,13 @@ fn columns(ctx: &Context, t: &Tensor, c0: usize, width: usize) -> Result<Tensor>
         Backend::Gpu(gpu) => {
             let out = ctx.output(&[rows, width])?;
             gpu.submit(|encoder| {
-                for r in 0..rows {
-                    let from = ((r * cols + c0) * 4) as u64;
-                    let to = ((r * width) * 4) as u64;
-                    encoder.copy_buffer_to_buffer(
-                        t.buffer(),
-                        from,
-                        out.buffer(),
-                        to,
-                        (width * 4) as u64,
-                    );
-                }
+                copy_block(
+                    encoder,
+                    (t.buffer(), cols, c0),
+                    (out.buffer(), width, 0),
+                    rows,
+                    width,
+                );
                 Ok(())
             })?;
             Ok(out)
@@ -358,17 +370,8 @@ impl BlockInverse {
                     for (b, part) in parts.iter().enumerate() {
                         let (c0, width) =
                             (b * self.block, part.shape().last().copied().unwrap_or(1));
-                        for r in 0..k {
-                            let from = (r * width * 4) as u64;
-                            let to = ((r * d + c0) * 4) as u64;
-                            encoder.copy_buffer_to_buffer(
-                                part.buffer(),
-                                from,
-                                out.buffer(),
-                                to,
-                                (width * 4) as u64,
-                            );
-                        }
+                        let (from, to) = ((part.buffer(), width, 0), (out.buffer(), d, c0));
+                        copy_block(encoder, from, to, k, width);
                     }
                     Ok(())
                 })?;
