@@ -1,5 +1,5 @@
 //! Criterion benches of the SO(3) kernels: spherical harmonics at lmax 2, 4, 6, 8 for 4096
-//! vectors; CG and direct Gaunt products 0..L ⊗ 0..L → 0..L at n·c = 4096. Times are per call in steady state: `iters` calls back to back, then one wait.
+//! vectors; CG, direct and grid Gaunt products 0..L ⊗ 0..L → 0..L at n·c = 4096. Times are per call in steady state: `iters` calls back to back, then one wait.
 
 use std::time::Instant;
 
@@ -45,15 +45,18 @@ fn products(c: &mut Criterion) {
             ctx.tensor(&v, &[n, ch, d]).unwrap()
         };
         let (x1, x2) = (t(), t());
-        for (name, gaunt) in [("cg", false), ("gaunt_direct", true)] {
+        for (name, method) in [
+            ("cg", None),
+            ("gaunt_direct", Some(so3::GauntMethod::Direct)),
+            ("gaunt_grid", Some(so3::GauntMethod::Grid)),
+        ] {
             group.bench_function(BenchmarkId::new(name, l), |bench| {
                 bench.iter_custom(|iters| {
                     let start = Instant::now();
                     for _ in 0..iters {
-                        let out = if gaunt {
-                            so3::gaunt_product(&ctx, &x1, &x2, l, so3::GauntMethod::Direct)
-                        } else {
-                            so3::cg_product(&ctx, &x1, &x2, l)
+                        let out = match method {
+                            Some(method) => so3::gaunt_product(&ctx, &x1, &x2, l, method),
+                            None => so3::cg_product(&ctx, &x1, &x2, l),
                         };
                         drop(out.unwrap());
                     }

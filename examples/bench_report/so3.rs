@@ -1,10 +1,13 @@
-//! SO(3) rows: spherical harmonics at lmax 2, 4, 6, 8 for 4096 vectors.
+//! SO(3) rows: spherical harmonics at lmax 2, 4, 6, 8 for 4096 vectors; CG, direct and
+//! grid Gaunt products at L = 1..10 in two settings, with growth fits and crossovers.
 
 use rand::rngs::StdRng;
 use wgkernels::bench::time_calls;
 use wgkernels::compare::{max_abs_error, relative_error};
 use wgkernels::so3::products::{apply, product_table};
 use wgkernels::so3::{self, reference, Coefficients, GauntMethod};
+
+use crate::report::{crossover, growth_exponent};
 use wgkernels::{Context, Result};
 
 use crate::report::{Bound, Report, Row};
@@ -43,42 +46,172 @@ pub fn rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> 
     products(ctx, rng, report)
 }
 
-/// CG and direct Gaunt products, 0..L ⊗ 0..L → 0..L (the third setting of The Price of
-/// Freedom, restricted to l ≤ L), n·c = 4096.
+/// The products of The Price of Freedom's settings, n·c = 4096, L = 1..10, every method in
+/// one run. Our API takes whole 0..L coefficient vectors, so its "single l" settings are the
+/// same work as 0..L here: the two settings measured are → 0..L and → 0..2L.
 fn products(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> {
     let (n, c) = (1024usize, 4usize);
-    for l in [2usize, 4, 6, 8] {
-        let d = reference::dim(l);
-        let (x1, x2) = (uniform(rng, n * c * d), uniform(rng, n * c * d));
-        let (t1, t2) = (ctx.tensor(&x1, &[n, c, d])?, ctx.tensor(&x2, &[n, c, d])?);
-        let wide = |x: &[f32]| x.iter().map(|&v| v as f64).collect::<Vec<f64>>();
-        let mut cg_time = None;
-        for kind in [Coefficients::ClebschGordan, Coefficients::Gaunt] {
-            let table = product_table(kind, l, l, l);
-            let call = || match kind {
-                Coefficients::ClebschGordan => so3::cg_product(ctx, &t1, &t2, l),
-                Coefficients::Gaunt => so3::gaunt_product(ctx, &t1, &t2, l, GauntMethod::Direct),
-            };
-            let timing = time_calls(ctx, 1.0, || call().map(drop))?;
-            let got = call()?.to_vec()?;
-            let want = apply(&table, &wide(&x1), d, &wide(&x2), d, 1);
-            let name = match kind {
-                Coefficients::ClebschGordan => "so3::cg_product",
-                Coefficients::Gaunt => "so3::gaunt_product (Direct)",
-            };
-            report.push(Row {
-                kernel: name.into(),
-                shape: format!("n·c={}, 0..{l}⊗0..{l}→0..{l}", n * c),
-                timing,
-                bytes: (3 * n * c * d * 4) as f64,
-                flops: (n * c * table.terms.len() * 3) as f64, // two multiplies and an add per term
-                bound: Bound::Compute,
-                baseline: cg_time.map(|t| ("cg_product".to_string(), t)),
-                error: Some((relative_error(&got, &want), max_abs_error(&got, &want))),
-                notes: format!("{} nonzero coefficients", table.terms.len()),
-            });
-            cg_time.get_or_insert(timing.median);
+    let methods = [Method::Cg, Method::Direct, Method::Grid];
+    for widen in [false, true] {
+        for l in 1..=10usize {
+            let lout = if widen { 2 * l } else { l };
+            let (d, d3) = (reference::dim(l), reference::dim(lout));
+            let (x1, x2) = (uniform(rng, n * c * d), uniform(rng, n * c * d));
+            let (t1, t2) = (ctx.tensor(&x1, &[n, c, d])?, ctx.tensor(&x2, &[n, c, d])?);
+            let gaunt = product_table(Coefficients::Gaunt, l, l, lout);
+            let want_gaunt = apply(&gaunt, &wide(&x1), d, &wide(&x2), d, 1);
+            let mut direct_time = None;
+            for method in methods {
+                let call = || match method {
+                    Method::Cg => so3::cg_product(ctx, &t1, &t2, lout),
+                    Method::Direct => so3::gaunt_product(ctx, &t1, &t2, lout, GauntMethod::Direct),
+                    Method::Grid => so3::gaunt_product(ctx, &t1, &t2, lout, GauntMethod::Grid),
+                };
+                let timing = time_calls(ctx, 1.0, || call().map(drop))?;
+                let got = call()?.to_vec()?;
+                let (flops, error, notes) = match method {
+                    Method::Cg => {
+                        let table = product_table(Coefficients::ClebschGordan, l, l, lout);
+                        let want = apply(&table, &wide(&x1), d, &wide(&x2), d, 1);
+                        let err = (relative_error(&got, &want), max_abs_error(&got, &want));
+                        let terms = table.terms.len();
+                        (
+                            (n * c * terms * 3) as f64,
+                            err,
+                            format!("{terms} nonzero coefficients"),
+                        )
+                    }
+                    Method::Direct => {
+                        let err = (
+                            relative_error(&got, &want_gaunt),
+                            max_abs_error(&got, &want_gaunt),
+                        );
+                        let terms = gaunt.terms.len();
+                        (
+                            (n * c * terms * 3) as f64,
+                            err,
+                            format!("{terms} nonzero coefficients"),
+                        )
+                    }
+                    Method::Grid => {
+                        let plan = so3::grid::GridPlan::new(l, l, lout);
+                        let err = (
+                            relative_error(&got, &want_gaunt),
+                            max_abs_error(&got, &want_gaunt),
+                        );
+                        let (nb, na) = (plan.n_beta, plan.n_alpha);
+                        // β synthesis of both inputs, α synthesis, product, α and β analysis
+                        let macs = 2 * nb * d
+                            + 2 * nb * na * (2 * l + 1)
+                            + nb * na
+                            + nb * na * (2 * lout + 1)
+                            + nb * d3;
+                        ((n * c * macs * 2) as f64, err, format!("grid {nb}×{na}"))
+                    }
+                };
+                report.push(Row {
+                    kernel: method.name().into(),
+                    shape: setting_shape(n * c, l, lout),
+                    timing,
+                    bytes: ((2 * d + d3) * n * c * 4) as f64,
+                    flops,
+                    bound: Bound::Compute,
+                    baseline: match method {
+                        Method::Grid => direct_time.map(|t| ("Gaunt Direct".to_string(), t)),
+                        _ => None,
+                    },
+                    error: Some(error),
+                    notes,
+                });
+                if method == Method::Direct {
+                    direct_time = Some(timing.median);
+                }
+            }
         }
+    }
+    findings(report, n * c, &methods)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Cg,
+    Direct,
+    Grid,
+}
+
+impl Method {
+    fn name(self) -> &'static str {
+        match self {
+            Method::Cg => "so3::cg_product",
+            Method::Direct => "so3::gaunt_product (Direct)",
+            Method::Grid => "so3::gaunt_product (Grid)",
+        }
+    }
+}
+
+fn setting_shape(rows: usize, l: usize, lout: usize) -> String {
+    format!("n·c={rows}, 0..{l}⊗0..{l}→0..{lout}")
+}
+
+fn wide(x: &[f32]) -> Vec<f64> {
+    x.iter().map(|&v| v as f64).collect()
+}
+
+/// Growth exponents in L, where Grid overtakes Direct, and Grid against CG at L = 8.
+fn findings(report: &mut Report, rows: usize, methods: &[Method]) -> Result<()> {
+    for widen in [false, true] {
+        let lout = |l: usize| if widen { 2 * l } else { l };
+        let setting = if widen {
+            "0..L⊗0..L→0..2L"
+        } else {
+            "0..L⊗0..L→0..L"
+        };
+        let series = |report: &Report, method: Method| -> Vec<(f64, f64)> {
+            (1..=10)
+                .filter_map(|l| {
+                    report
+                        .median(method.name(), &setting_shape(rows, l, lout(l)))
+                        .map(|t| (l as f64, t))
+                })
+                .collect()
+        };
+        let mut growth = Vec::new();
+        for &method in methods {
+            // L = 6..10: past the per-call floor of the small sizes.
+            let points: Vec<(f64, f64)> = series(report, method)
+                .into_iter()
+                .filter(|p| p.0 >= 6.0)
+                .collect();
+            growth.push(format!(
+                "{} L^{:.1}",
+                method.name(),
+                growth_exponent(&points)
+            ));
+        }
+        report.finding(format!(
+            "{setting}, n·c = {rows}: time ∝ {}",
+            growth.join(", ")
+        ));
+        let (grid, direct, cg) = (
+            series(report, Method::Grid),
+            series(report, Method::Direct),
+            series(report, Method::Cg),
+        );
+        let cross = match crossover(&grid, &direct) {
+            Err(first) => {
+                format!("Grid is faster than Direct from the smallest L measured ({first})")
+            }
+            Ok(Some(l)) => format!("Grid overtakes Direct at L ≈ {l:.1}"),
+            Ok(None) => "Grid is slower than Direct at every L measured".into(),
+        };
+        let at8 = |s: &[(f64, f64)]| s.iter().find(|p| p.0 == 8.0).map(|p| p.1);
+        let ratio = match (at8(&cg), at8(&grid)) {
+            (Some(c), Some(g)) => {
+                format!("; at L = 8 Grid is {:.1}× faster than cg_product", c / g)
+            }
+            _ => String::new(),
+        };
+        report.finding(format!("{setting}: {cross}{ratio}"));
     }
     Ok(())
 }
