@@ -1,11 +1,11 @@
 // The Gaunt product on a spherical grid, separable form (see src/so3/grid.rs), one
 // workgroup per (sample, channel) row:
-//   A_i[m]   = Σ_l Θ_lm(β_i)·x_lm                       (both inputs, every ring i)
-//   h_ij     = (Σ_m A1_i[m]·Φ_m(α_j)) · (Σ_m A2_i[m]·Φ_m(α_j))
-//   B_i[m]   = (1/n_α)·Σ_j h_ij·Φ_m(α_j)
+//   A_i[m]   = Σ_l Θ_lm(β_i)·x_lm                       (both inputs, every Gauss–Legendre ring i)
+//   B_i[m]   = (1/2π)∫ (Σ A1_i Φ)(Σ A2_i Φ)·Φ_m dα     (the product along the ring, exact,
+//                                                       as a convolution of Fourier coefficients)
 //   out_lm   = Σ_i (w_i/2)·Θ_lm(β_i)·B_i[m]
-// O(L³) per row; every stage in workgroup memory. Sizes: l ≤ 16, n_β ≤ 23, n_α ≤ 45
-// (l1 + l2 + lmax_out ≤ 44), checked by the host.
+// O(L³) per row; every stage in workgroup memory. Sizes (checked by the host): l1, l2 ≤ 16,
+// n_β·(2·l1 + 2·l2 + 2) ≤ 1518, n_β·(2·lmax_out + 1) ≤ 1035.
 
 struct Params {
     rows: u32,           // n·c
@@ -15,15 +15,15 @@ struct Params {
     l2: u32,
     lmax_out: u32,
     n_beta: u32,
-    n_alpha: u32,
     l_table: u32,
     theta_offset: u32,   // Θ [n_β][dim(l_table)] in `tables`
     weighted_offset: u32,// (w_i/2)·Θ, same layout
-    phi_offset: u32,     // Φ [n_α][2·l_table + 1]
     x1_offset: u32,
     x2_offset: u32,
     out_offset: u32,
-    _pad: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 const WORKGROUP: u32 = 256u;
@@ -38,8 +38,20 @@ fn read_x2(i: u32) -> f32 { return x2[i]; }
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
 var<workgroup> coefficients: array<f32, 578>; // x1, x2
-var<workgroup> rings: array<f32, 1518>;       // A1, A2; later B
-var<workgroup> grid: array<f32, 1035>;        // h
+var<workgroup> rings: array<f32, 1518>;       // A1, A2
+var<workgroup> products: array<f32, 1035>;    // B
+
+// The complex Fourier coefficient c_k of the ring series Σ_m A[m]·Φ_m(α) stored at
+// rings[base + m + l], m = −l..=l.
+fn ring_coefficient(base: u32, l: i32, k: i32) -> vec2<f32> {
+    if k == 0 {
+        return vec2<f32>(rings[base + u32(l)], 0.0);
+    }
+    let a = abs(k);
+    let cosine = rings[base + u32(l + a)];
+    let sine = rings[base + u32(l - a)];
+    return select(vec2<f32>(0.5 * cosine, 0.5 * sine), vec2<f32>(0.5 * cosine, -0.5 * sine), k > 0);
+}
 
 fn index(l: i32, m: i32) -> u32 {
     return u32(l * l + m + l);
@@ -64,7 +76,6 @@ fn main(
     let d2 = (p.l2 + 1u) * (p.l2 + 1u);
     let d_out = (p.lmax_out + 1u) * (p.lmax_out + 1u);
     let d_table = (p.l_table + 1u) * (p.l_table + 1u);
-    let phi_width = 2u * p.l_table + 1u;
     for (var e = lid; e < d1; e += WORKGROUP) {
         coefficients[e] = read_x1(p.x1_offset + row * d1 + e);
     }
@@ -102,33 +113,23 @@ fn main(
     }
     workgroupBarrier();
 
-    // Synthesis in α and the product on the grid.
-    for (var e = lid; e < p.n_beta * p.n_alpha; e += WORKGROUP) {
-        let i = e / p.n_alpha;
-        let phi_row = p.phi_offset + (e % p.n_alpha) * phi_width;
-        var f1 = 0.0;
-        for (var m = -l1; m <= l1; m++) {
-            f1 += rings[i * w1 + u32(m + l1)] * tables[phi_row + u32(m + lt)];
-        }
-        var f2 = 0.0;
-        for (var m = -l2; m <= l2; m++) {
-            f2 += rings[a2 + i * w2 + u32(m + l2)] * tables[phi_row + u32(m + lt)];
-        }
-        grid[e] = f1 * f2;
-    }
-    workgroupBarrier();
-
-    // Analysis in α: B_i[m] into `rings`.
+    // The product along α, ring by ring, on the rings' Fourier coefficients (ring_product
+    // in src/so3/grid.rs): c_0 = A[0], c_{±k} = (A[k] ∓ i·A[−k])/2, e_k = Σ c1_{k1}·c2_{k−k1},
+    // B[0] = e_0, B[k] = Re e_k, B[−k] = −Im e_k. One thread per (ring, k ≥ 0).
     let wo = 2u * p.lmax_out + 1u;
-    let inverse_n_alpha = 1.0 / f32(p.n_alpha);
-    for (var e = lid; e < p.n_beta * wo; e += WORKGROUP) {
-        let i = e / wo;
-        let column = u32(i32(e % wo) - lo + lt);
-        var sum = 0.0;
-        for (var j = 0u; j < p.n_alpha; j++) {
-            sum += grid[i * p.n_alpha + j] * tables[p.phi_offset + j * phi_width + column];
+    for (var e = lid; e < p.n_beta * (p.lmax_out + 1u); e += WORKGROUP) {
+        let i = e / (p.lmax_out + 1u);
+        let k = i32(e % (p.lmax_out + 1u));
+        var product = vec2<f32>(0.0, 0.0);
+        for (var k1 = max(-l1, k - l2); k1 <= min(l1, k + l2); k1++) {
+            let c1 = ring_coefficient(i * w1, l1, k1);
+            let c2 = ring_coefficient(a2 + i * w2, l2, k - k1);
+            product += vec2<f32>(c1.x * c2.x - c1.y * c2.y, c1.x * c2.y + c1.y * c2.x);
         }
-        rings[e] = sum * inverse_n_alpha;
+        products[i * wo + u32(k + lo)] = product.x;
+        if k > 0 {
+            products[i * wo + u32(lo - k)] = -product.y;
+        }
     }
     workgroupBarrier();
 
@@ -144,7 +145,7 @@ fn main(
         let m = i32(lm) - l * l - l;
         var sum = 0.0;
         for (var i = 0u; i < p.n_beta; i++) {
-            sum += tables[p.weighted_offset + i * d_table + lm] * rings[i * wo + u32(m + lo)];
+            sum += tables[p.weighted_offset + i * d_table + lm] * products[i * wo + u32(m + lo)];
         }
         out[p.out_offset + row * d_out + lm] = sum;
     }

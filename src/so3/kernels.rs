@@ -224,26 +224,23 @@ struct GridParams {
     l2: u32,
     lmax_out: u32,
     n_beta: u32,
-    n_alpha: u32,
     l_table: u32,
     theta_offset: u32,
     weighted_offset: u32,
-    phi_offset: u32,
     x1_offset: u32,
     x2_offset: u32,
     out_offset: u32,
-    _pad: u32,
+    _pad: [u32; 3],
 }
 
 /// Whether the workgroup arrays of gaunt_grid.wgsl hold this plan: inputs of degree ≤ 16
-/// (`coefficients`), ring coefficients of both inputs and of the output (`rings`, 1518) and
-/// the grid (`grid`, 1035).
+/// (`coefficients`), both inputs' ring coefficients (`rings`, 1518) and the output's
+/// (`products`, 1035).
 pub(super) fn grid_fits(plan: &GridPlan) -> bool {
-    let (nb, na) = (plan.n_beta, plan.n_alpha);
+    let nb = plan.n_beta;
     plan.l1.max(plan.l2) <= 16
-        && nb * na <= 1035
         && nb * (2 * plan.l1 + 2 * plan.l2 + 2) <= 1518
-        && nb * (2 * plan.lmax_out + 1) <= 1518
+        && nb * (2 * plan.lmax_out + 1) <= 1035
 }
 
 /// The Gaunt product on the grid of `plan`, one workgroup per (sample, channel) row.
@@ -259,7 +256,7 @@ pub(super) fn gaunt_grid(
     let kernel = gpu.kernel_for(&GAUNT_GRID, &[("x1", x1.dtype()), ("x2", x2.dtype())])?;
     let key = format!("gaunt_grid/{}/{}/{}", plan.l1, plan.l2, plan.lmax_out);
     let tables = gpu.constant(&key, || {
-        let all: Vec<f32> = [&plan.theta, &plan.theta_weighted, &plan.phi]
+        let all: Vec<f32> = [&plan.theta, &plan.theta_weighted]
             .into_iter()
             .flat_map(|t| t.iter().map(|&v| v as f32))
             .collect();
@@ -276,15 +273,13 @@ pub(super) fn gaunt_grid(
             l2: plan.l2 as u32,
             lmax_out: plan.lmax_out as u32,
             n_beta: plan.n_beta as u32,
-            n_alpha: plan.n_alpha as u32,
             l_table: plan.l_table as u32,
             theta_offset: 0,
             weighted_offset: plan.theta.len() as u32,
-            phi_offset: (2 * plan.theta.len()) as u32,
             x1_offset: w1.skip,
             x2_offset: w2.skip,
             out_offset: wo.skip,
-            _pad: 0,
+            _pad: [0; 3],
         })?;
         launches.push((uniform, [w1, w2, wo], rows as u32));
     }
