@@ -55,7 +55,8 @@ fn static_inverse_matches_the_dense_inverse() {
     let mut rng = common::rng();
     let d = 1000;
     let damp = 0.1;
-    for m in [1, 7, 32, 100] {
+    // 130: past GRAM_BY_GEMM_FROM, the Gram matrix by GEMM rather than the dot kernel.
+    for m in [1, 7, 32, 100, 130] {
         let grads = common::uniform(&mut rng, m * d);
         let dense = reference::dense_inverse(&grads, d, damp as f64);
         let kappa = condition(&grads, d, damp as f64);

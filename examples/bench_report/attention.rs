@@ -1,5 +1,5 @@
 //! Attention rows: linear attention (elu+1 and norm-aware, causal and not) against exact
-//! softmax attention at n = 256 … 16384, d = 64; the growth of each in n and the n from
+//! softmax attention at n = 64 … 16384, d = 64; the growth of each in n and the n from
 //! which linear attention is faster.
 
 use rand::rngs::StdRng;
@@ -12,7 +12,8 @@ use crate::report::{crossover, growth_exponent, Bound, Report, Row};
 use crate::uniform;
 
 const D: usize = 64;
-const SIZES: [usize; 4] = [256, 1024, 4096, 16384];
+/// The n, and two smaller ones to locate the crossover below 256.
+const SIZES: [usize; 6] = [64, 128, 256, 1024, 4096, 16384];
 /// Chunk length of the causal kernels (TILE in shaders/attention).
 const CHUNK: f64 = 32.0;
 
@@ -147,7 +148,9 @@ fn findings(report: &mut Report, maps: &[FeatureMap], batch: usize, heads: usize
             let name = linear_name(map, causal);
             let linear = series(report, &name);
             let cross = match crossover(&linear, &softmax) {
-                Err(first) => format!("faster than softmax from the smallest n measured ({first})"),
+                Err(first) => {
+                    format!("faster than softmax from the smallest n measured ({first:.0})")
+                }
                 Ok(Some(n)) => format!("overtakes softmax at n ≈ {n:.0}"),
                 Ok(None) => "slower than softmax at every n measured".to_string(),
             };

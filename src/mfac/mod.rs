@@ -82,6 +82,13 @@ fn device_tensor(ctx: &Context, buffer: PooledBuffer, shape: &[usize]) -> Tensor
     )
 }
 
+/// From this many gradients the Gram matrix `G·Gᵀ` is a tiled GEMM; below, the chunked
+/// dot kernel. A GEMM of m×m outputs has only ⌈m/64⌉² workgroups, each walking all of d;
+/// the dot kernel splits d across workgroups but walks the m gradients one at a time.
+/// (lavapipe, d = 2^14: m = 16 takes 0.18 s by dots and 0.58 s by GEMM; m = 256 by dots,
+/// 22.9 s.) Split-K GEMM would serve both.
+const GRAM_BY_GEMM_FROM: usize = 128;
+
 enum StaticState {
     Cpu(reference::StaticFactors),
     Gpu {
@@ -125,13 +132,16 @@ impl StaticInverse {
             }
             Backend::Gpu(gpu) => {
                 kernels::check_window_count(OP, gpu, m)?;
-                // G·Gᵀ by the chunked dot kernel: d is split across workgroups, where a GEMM
-                // of m×m outputs would walk all of d in m²/4096 workgroups.
-                let gram = ctx.output(&[m, m])?;
-                let how = Coefficients::Gram {
-                    gram: gram.buffer(),
+                let gram = if m >= GRAM_BY_GEMM_FROM {
+                    linalg::matmul(ctx, grads, grads, false, true)?
+                } else {
+                    let gram = ctx.output(&[m, m])?;
+                    let how = Coefficients::Gram {
+                        gram: gram.buffer(),
+                    };
+                    kernels::coefficients(gpu, OP, grads, m, grads, how)?;
+                    gram
                 };
-                kernels::coefficients(gpu, OP, grads, m, grads, how)?;
                 let Factorization {
                     w, denominators, ..
                 } = kernels::factor(gpu, OP, gram.buffer(), m, m, damp)?;
@@ -746,10 +756,15 @@ pub fn obs_scores(inverse: &StaticInverse, weights: &Tensor) -> Result<Vec<f32>>
         .collect())
 }
 
-/// One OBS pruning step, as the reference code does it: the `count` weights of lowest
-/// [`obs_scores`] are removed and the rest corrected by `δw = F⁻¹·t`, `t_k = −w_k/[F⁻¹]_kk` on
-/// the removed k (each removal's own correction, summed); removed weights are then exactly 0.
-/// Returns the new weights and the removed indices (ascending score).
+/// One OBS pruning step, as the reference code does it: the `count` nonzero weights of
+/// lowest [`obs_scores`] are removed and the rest corrected by `δw = F⁻¹·t`,
+/// `t_k = −w_k/[F⁻¹]_kk` on the removed k (each removal's own correction, summed); removed
+/// weights, and weights that were already 0, are 0 afterwards. Returns the new weights and
+/// the removed indices (ascending score).
+///
+/// Summing single-weight corrections is accurate while the removed weights are few and
+/// weakly coupled through F⁻¹; prune gradually (several small steps), as the paper does —
+/// `examples/mfac.rs` shows one step of many weights overshooting.
 pub fn prune(
     inverse: &StaticInverse,
     weights: &Tensor,
@@ -764,11 +779,11 @@ pub fn prune(
         });
     }
     let scores = obs_scores(inverse, weights)?;
-    let mut order: Vec<usize> = (0..inverse.d).collect();
+    let w = weights.to_vec()?;
+    let mut order: Vec<usize> = (0..inverse.d).filter(|&k| w[k] != 0.0).collect();
     order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
     order.truncate(count);
     let diagonal = inverse.inverse_diagonal()?.to_vec()?;
-    let w = weights.to_vec()?;
     let mut t = vec![0.0f32; inverse.d];
     for &k in &order {
         t[k] = -w[k] / diagonal[k];
@@ -776,7 +791,11 @@ pub fn prune(
     let correction = inverse
         .ihvp(&inverse.ctx.tensor(&t, &[inverse.d])?)?
         .to_vec()?;
-    let mut pruned: Vec<f32> = w.iter().zip(&correction).map(|(w, c)| w + c).collect();
+    let mut pruned: Vec<f32> = w
+        .iter()
+        .zip(&correction)
+        .map(|(&w, c)| if w == 0.0 { 0.0 } else { w + c })
+        .collect();
     for &k in &order {
         pruned[k] = 0.0;
     }
