@@ -9,28 +9,7 @@
 // are walked in tiles of 32: φ_q tile, S tile and (causal) φ_k tile in workgroup memory; the
 // block A = φ_q φ_kᵀ builds up in the same registers layout as the output.
 
-struct Params {
-    heads: u32,
-    n: u32,
-    dk: u32,
-    dv: u32,
-    features: u32,
-    norm_aware: u32,
-    causal: u32,
-    splits: u32,
-    keys_per_split: u32,
-    f_tiles: u32,
-    v_tiles: u32,
-    total_groups: u32,
-    q_offset: u32,
-    k_offset: u32,
-    v_offset: u32,
-    out_offset: u32,
-    scale_offset: u32,
-    eps: f32,
-    _pad0: u32,
-    _pad1: u32,
-}
+// #include "attention/linear_common.inc.wgsl"
 
 const TILE: u32 = 32u;
 const LANES: u32 = 8u;
@@ -53,34 +32,6 @@ var<workgroup> z_tile: array<f32, 32>;
 var<workgroup> norm_max: array<f32, 256>; // per lane: max |q_f| and Σ (q_f / max)²
 var<workgroup> norm_ssq: array<f32, 256>;
 var<workgroup> row_norm: array<QueryNorm, 32>;
-
-fn key_scale(head: u32) -> f32 {
-    let m = bitcast<f32>(key_max[p.scale_offset + head]);
-    if p.norm_aware == 0u || !(m > 1.0) {
-        return 1.0;
-    }
-    return ldexp(1.0, -frexp(m).exp);
-}
-
-// By its bits: compilers may fold `x != x` to false (Mesa does).
-fn is_nan(x: f32) -> bool {
-    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-
-// max(x, 0) with NaN kept (WGSL's max may drop it).
-fn relu(x: f32) -> f32 {
-    return select(max(x, 0.0), x, is_nan(x));
-}
-
-fn key_feature(row: u32, f: u32, scale: f32) -> f32 {
-    if p.norm_aware == 0u {
-        let x = read_k(p.k_offset + row * p.dk + f);
-        return select(exp(x), x + 1.0, x > 0.0);
-    }
-    let x = read_k(p.k_offset + row * p.dk + f % p.dk) * scale;
-    let y = relu(select(-x, x, f < p.dk));
-    return y * y * y;
-}
 
 // ‖q‖ of a row as (max |q_f|, √Σ (q_f/max)²), its product, so that neither overflows nor
 // underflows; its exponent p = 3·(0.5 + tanh‖q‖).

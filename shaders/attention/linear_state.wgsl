@@ -9,28 +9,7 @@
 // go to workgroup memory, and each thread accumulates 4 entries of its feature row.
 // φ_k is computed here, on load (the feature map is fused, never a pass of its own).
 
-struct Params {
-    heads: u32,
-    n: u32,
-    dk: u32,
-    dv: u32,
-    features: u32,       // dk for elu+1, 2·dk for norm-aware
-    norm_aware: u32,
-    causal: u32,
-    splits: u32,         // states per head
-    keys_per_split: u32, // a multiple of TILE
-    f_tiles: u32,
-    v_tiles: u32,
-    total_groups: u32,
-    q_offset: u32,
-    k_offset: u32,
-    v_offset: u32,
-    out_offset: u32,
-    scale_offset: u32,
-    eps: f32,
-    _pad0: u32,
-    _pad1: u32,
-}
+// #include "attention/linear_common.inc.wgsl"
 
 const TILE: u32 = 32u;
 const LANES: u32 = 8u; // threads per tile row; each holds TILE / LANES = 4 columns
@@ -45,36 +24,6 @@ fn read_v(i: u32) -> f32 { return v[i]; }
 
 var<workgroup> phi_tile: array<f32, 1024>; // [key][feature]
 var<workgroup> v_tile: array<f32, 1024>;   // [key][column]
-
-// 2^-e with max|k|·2^-e < 1 for the norm-aware map (see key_max.wgsl); 1 otherwise.
-fn key_scale(head: u32) -> f32 {
-    let m = bitcast<f32>(key_max[p.scale_offset + head]);
-    if p.norm_aware == 0u || !(m > 1.0) {
-        return 1.0;
-    }
-    return ldexp(1.0, -frexp(m).exp);
-}
-
-// By its bits: compilers may fold `x != x` to false (Mesa does).
-fn is_nan(x: f32) -> bool {
-    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-
-// max(x, 0) with NaN kept (WGSL's max may drop it).
-fn relu(x: f32) -> f32 {
-    return select(max(x, 0.0), x, is_nan(x));
-}
-
-// φ_k(k)_f of key row `row` (head·n + j): elu(k)+1, or relu(±k·scale)³.
-fn key_feature(row: u32, f: u32, scale: f32) -> f32 {
-    if p.norm_aware == 0u {
-        let x = read_k(p.k_offset + row * p.dk + f);
-        return select(exp(x), x + 1.0, x > 0.0);
-    }
-    let x = read_k(p.k_offset + row * p.dk + f % p.dk) * scale;
-    let y = relu(select(-x, x, f < p.dk));
-    return y * y * y;
-}
 
 @compute @workgroup_size(256)
 fn main(

@@ -25,6 +25,44 @@ pub(crate) struct Shader {
     pub entry: &'static str,
 }
 
+/// WGSL files spliced into kernels where a line says `// #include "<path>"` (WGSL has no
+/// includes): `shaders/<path>` and its text.
+const INCLUDES: &[(&str, &str)] = &[(
+    "attention/linear_common.inc.wgsl",
+    include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/shaders/attention/linear_common.inc.wgsl"
+    )),
+)];
+
+/// `source` with every `// #include "<path>"` line replaced by that file of [`INCLUDES`]
+/// (tests/shaders.rs expands them the same way from disk before validating).
+fn resolve_includes(label: &str, source: &str) -> Result<String> {
+    let mut out = String::with_capacity(source.len());
+    for line in source.lines() {
+        match line
+            .trim()
+            .strip_prefix("// #include \"")
+            .and_then(|r| r.strip_suffix('"'))
+        {
+            Some(path) => {
+                let (_, text) =
+                    INCLUDES
+                        .iter()
+                        .find(|(p, _)| *p == path)
+                        .ok_or_else(|| Error::Shader {
+                            label: label.to_string(),
+                            message: format!("#include of unknown file {path}"),
+                        })?;
+                out += text;
+            }
+            None => out += line,
+        }
+        out.push('\n');
+    }
+    Ok(out)
+}
+
 /// Declares a [`Shader`] for `shaders/<path>` with entry point `main`.
 macro_rules! shader {
     ($path:literal) => {
@@ -156,7 +194,8 @@ impl GpuDevice {
             return Ok(kernel.clone());
         }
         self.check_alive()?;
-        let source = specialize::specialize(shader.label, shader.source, operands)?;
+        let source = resolve_includes(shader.label, shader.source)?;
+        let source = specialize::specialize(shader.label, &source, operands)?;
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = self
             .device
