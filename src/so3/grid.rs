@@ -46,10 +46,33 @@ fn phi(m: i64, alpha: f64) -> f64 {
     }
 }
 
-/// The point at polar angle β (from the y axis) and azimuth α.
-fn point(cos_beta: f64, alpha: f64) -> [f64; 3] {
-    let sin_beta = (1.0 - cos_beta * cos_beta).max(0.0).sqrt();
-    [sin_beta * alpha.sin(), cos_beta, sin_beta * alpha.cos()]
+/// `Θ_lm(β)` for every (l, m) up to `l_table` (`[dim(l_table)]`), the β factor of
+/// `Y_lm(u(β, α)) = Θ_lm(β)·Φ_m(α)`: Y_lm at an azimuth where `Φ_m = 1` — α = 0 serves every
+/// m ≥ 0 and α = π/(2k) serves m = −k, one evaluation of all the harmonics per azimuth.
+/// A negative `sin_beta` (β > π) gives the 2π-periodic continuation `(−1)^m Θ_lm(2π − β)`.
+pub(super) fn ring_factors(sin_beta: f64, cos_beta: f64, l_table: usize) -> Vec<f64> {
+    let mut out = vec![0.0; dim(l_table)];
+    for k in 0..=l_table {
+        let alpha = if k == 0 {
+            0.0
+        } else {
+            std::f64::consts::PI / (2.0 * k as f64)
+        };
+        let point = [sin_beta * alpha.sin(), cos_beta, sin_beta * alpha.cos()];
+        let y = spherical_harmonics_f64(&point, l_table);
+        for l in k as i64..=l_table as i64 {
+            let ms = if k == 0 {
+                0..=l
+            } else {
+                -(k as i64)..=-(k as i64)
+            };
+            for m in ms {
+                let index = (l * l + m + l) as usize;
+                out[index] = y[index];
+            }
+        }
+    }
+    out
 }
 
 impl GridPlan {
@@ -63,27 +86,10 @@ impl GridPlan {
         let mut theta = vec![0.0; n_beta * d];
         let mut theta_weighted = vec![0.0; n_beta * d];
         for (i, (&z, &w)) in nodes.iter().zip(&weights).enumerate() {
-            // Θ_lm(β) = Y_lm at an azimuth where Φ_m = 1: α = 0 serves every m ≥ 0, and
-            // α = π/(2k) serves m = −k; one evaluation of all the harmonics per azimuth.
-            for k in 0..=l_table {
-                let alpha = if k == 0 {
-                    0.0
-                } else {
-                    std::f64::consts::PI / (2.0 * k as f64)
-                };
-                let y = spherical_harmonics_f64(&point(z, alpha), l_table);
-                for l in k..=l_table {
-                    let ms = if k == 0 {
-                        0..=l as i64
-                    } else {
-                        -(k as i64)..=-(k as i64)
-                    };
-                    for m in ms {
-                        let index = (l as i64 * l as i64 + m + l as i64) as usize;
-                        theta[i * d + index] = y[index];
-                        theta_weighted[i * d + index] = w / 2.0 * y[index];
-                    }
-                }
+            let ring = ring_factors((1.0 - z * z).max(0.0).sqrt(), z, l_table);
+            for (index, &value) in ring.iter().enumerate() {
+                theta[i * d + index] = value;
+                theta_weighted[i * d + index] = w / 2.0 * value;
             }
         }
         let width = 2 * l_table + 1;

@@ -2,6 +2,7 @@
 //! basis (index `l² + m + l`, component normalisation), each with an f64 CPU reference.
 
 pub mod cg;
+pub mod fourier;
 pub mod grid;
 pub mod products;
 pub mod quadrature;
@@ -68,7 +69,9 @@ pub fn spherical_harmonics(ctx: &Context, vectors: &Tensor, lmax: usize) -> Resu
 pub enum GauntMethod {
     /// Sums the precomputed sparse Gaunt coefficients: the exact reference.
     Direct,
-    /// 2D Fourier coefficients convolved by FFT (Luo et al., ICLR 2024). Not yet implemented.
+    /// 2D Fourier coefficients convolved by FFT (Luo et al., ICLR 2024). Its f64 reference
+    /// is [`fourier`]; `gaunt_product` returns `Err` for it until the GPU path (a WGSL FFT)
+    /// lands.
     Fourier,
     /// Pointwise product on a Gauss–Legendre × uniform grid exact for the degree (The Price
     /// of Freedom), in the separable form: O(L³) per product (see [`grid`]). On the GPU
