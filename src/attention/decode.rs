@@ -161,7 +161,7 @@ impl LinearDecoder {
                 window,
                 current,
             } => {
-                let gpu = self.ctx.gpu_device().expect("a GPU state on a GPU context");
+                let gpu = self.ctx.gpu_device().ok_or(Error::NoAdapter)?;
                 let out = self.ctx.output(&[b, h, dv])?;
                 let kernel = gpu.kernel_for(&DECODE_STEP, &operands(["q", "k", "v"], [q, k, v]))?;
                 let col_blocks = (dv + 1).div_ceil(COLUMNS);

@@ -142,9 +142,8 @@ impl StaticInverse {
                     kernels::coefficients(gpu, OP, grads, m, grads, how)?;
                     gram
                 };
-                let Factorization {
-                    w, denominators, ..
-                } = kernels::factor(gpu, OP, gram.buffer(), m, m, damp)?;
+                let Factorization { w, denominators } =
+                    kernels::factor(gpu, OP, gram.buffer(), m, m, damp)?;
                 let w = device_tensor(ctx, w, &[m, m]);
                 let v = linalg::matmul(ctx, &w, grads, false, false)?; // V = W·G, [m, d]
                 StaticState::Gpu { v, denominators }
@@ -265,10 +264,8 @@ fn copy_block(
 
 /// Columns `c0 .. c0 + width` of an f32 `[rows, cols]` tensor, as `[rows, width]`.
 fn columns(ctx: &Context, t: &Tensor, c0: usize, width: usize) -> Result<Tensor> {
-    let (rows, cols) = (
-        t.len() / t.shape().last().copied().unwrap_or(1),
-        *t.shape().last().unwrap_or(&1),
-    );
+    let cols = t.shape().last().copied().unwrap_or(1);
+    let rows = t.len() / cols;
     match &*ctx.backend {
         Backend::Cpu(_) => {
             let data: Vec<f32> = t
