@@ -906,3 +906,94 @@ mod fourier {
         }
     }
 }
+
+/// The WGSL 2D FFT of the Fourier route, alone, against rustfft.
+mod fft {
+    use super::common;
+    use num_complex::Complex64;
+    use wgkernels::compare::relative_error;
+    use wgkernels::so3::fft::{fft2, fft2_reference, FftDirection};
+    use wgkernels::{Context, Error, GpuOptions};
+
+    const SIZES: [usize; 7] = [1, 2, 3, 5, 16, 17, 64];
+
+    /// `grids` random `[rows, cols]` grids through the kernel and through rustfft; the
+    /// relative L2 error (bound 1e-5: f32 rounding grows like log n, here ~1e-7).
+    fn error(
+        ctx: &Context,
+        grids: usize,
+        rows: usize,
+        cols: usize,
+        direction: FftDirection,
+    ) -> f64 {
+        let mut rng = common::rng();
+        let x = common::uniform(&mut rng, grids * rows * cols * 2);
+        let wide: Vec<Complex64> = x
+            .chunks(2)
+            .map(|p| Complex64::new(p[0] as f64, p[1] as f64))
+            .collect();
+        let want: Vec<f64> = fft2_reference(&wide, rows, cols, direction)
+            .iter()
+            .flat_map(|z| [z.re, z.im])
+            .collect();
+        let input = ctx.tensor(&x, &[grids, rows, cols, 2]).unwrap();
+        let got = fft2(ctx, &input, direction).unwrap().to_vec().unwrap();
+        relative_error(&got, &want)
+    }
+
+    #[test]
+    fn fft_matches_rustfft_at_every_listed_size() {
+        let Some(ctx) = common::gpu() else { return };
+        for rows in SIZES {
+            for cols in SIZES.into_iter().filter(|&c| rows * c <= 2048) {
+                for direction in [FftDirection::Forward, FftDirection::Inverse] {
+                    let err = error(&ctx, 3, rows, cols, direction);
+                    assert!(err < 1e-5, "{rows}×{cols} {direction:?}: {err:e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn smooth_lengths_of_the_gaunt_route_and_grids_over_several_bindings() {
+        let Some(ctx) = common::gpu() else { return };
+        let Some(small) = common::gpu_with(GpuOptions {
+            max_binding_bytes: Some(4096),
+            ..Default::default()
+        }) else {
+            return;
+        };
+        // 45 = 3·3·5 and 48 = 4·4·3 (the route's padded lengths at L = 10); 7×9 grids are
+        // 504 bytes, so 19 of them span three 4 KiB bindings.
+        for (ctx, grids, rows, cols) in [(&ctx, 2, 45, 45), (&ctx, 2, 48, 40), (&small, 19, 7, 9)] {
+            for direction in [FftDirection::Forward, FftDirection::Inverse] {
+                let err = error(ctx, grids, rows, cols, direction);
+                assert!(err < 1e-5, "{grids}×{rows}×{cols} {direction:?}: {err:e}");
+            }
+        }
+    }
+
+    #[test]
+    fn bad_grids_are_errors_on_both_paths() {
+        let gpu = common::gpu();
+        for ctx in gpu.into_iter().chain([Context::cpu()]) {
+            let t = |shape: &[usize]| {
+                let n = shape.iter().product();
+                ctx.tensor(&vec![0.5; n], shape).unwrap()
+            };
+            let forward = FftDirection::Forward;
+            assert!(matches!(
+                fft2(&ctx, &t(&[1, 64, 64, 2]), forward),
+                Err(Error::InvalidArgument { arg: "x", .. })
+            ));
+            assert!(matches!(
+                fft2(&ctx, &t(&[1, 37, 2, 2]), forward),
+                Err(Error::InvalidArgument { arg: "x", .. })
+            ));
+            assert!(matches!(
+                fft2(&ctx, &t(&[1, 4, 4]), forward),
+                Err(Error::Shape { .. })
+            ));
+        }
+    }
+}

@@ -27,13 +27,22 @@ pub(crate) struct Shader {
 
 /// WGSL files spliced into kernels where a line says `// #include "<path>"` (WGSL has no
 /// includes): `shaders/<path>` and its text.
-const INCLUDES: &[(&str, &str)] = &[(
-    "attention/linear_common.inc.wgsl",
-    include_str!(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/shaders/attention/linear_common.inc.wgsl"
-    )),
-)];
+const INCLUDES: &[(&str, &str)] = &[
+    (
+        "attention/linear_common.inc.wgsl",
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/shaders/attention/linear_common.inc.wgsl"
+        )),
+    ),
+    (
+        "so3/fft.inc.wgsl",
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/shaders/so3/fft.inc.wgsl"
+        )),
+    ),
+];
 
 /// `source` with every `// #include "<path>"` line replaced by that file of [`INCLUDES`]
 /// (tests/shaders.rs expands them the same way from disk before validating).

@@ -1,9 +1,13 @@
 //! GPU launches of the SO(3) kernels.
 
+use std::sync::Arc;
+
+use super::fft;
 use super::grid::GridPlan;
 use super::products::ProductTable;
 use super::reference::{dim, recursion};
 use crate::gpu::dispatch::{row_blocks, Window};
+use crate::gpu::pool::PooledBuffer;
 use crate::gpu::{binding, shader, GpuDevice, Shader};
 use crate::{Result, Tensor};
 
@@ -290,6 +294,117 @@ pub(super) fn gaunt_grid(
                 binding(x1.buffer(), w1),
                 binding(x2.buffer(), w2),
                 tables.buffer().as_entire_binding(),
+                binding(out, wo),
+            ];
+            gpu.dispatch(encoder, &kernel, &resources, *groups);
+        }
+        Ok(())
+    })
+}
+
+/// One axis of a 2D transform as `FftAxis` in so3/fft.inc.wgsl reads it.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct FftAxis {
+    n: u32,
+    stages: u32,
+    stride: u32,
+    lines: u32,
+    line_stride: u32,
+    twiddle_offset: u32,
+    position_offset: u32,
+    _pad: u32,
+    radices: [u32; 8],
+}
+
+/// The two axes of a row-major `[rows, cols]` grid, with their twiddles `w_n^k` and
+/// digit-reversed orders (rows' first, then cols'), uploaded once per shape.
+fn fft_axes(
+    gpu: &GpuDevice,
+    [rows, cols]: [usize; 2],
+) -> Result<([FftAxis; 2], [Arc<PooledBuffer>; 2])> {
+    let axis = |n: usize, stride: usize, lines: usize, line_stride: usize, offset: usize| {
+        let radices = fft::radices(n).expect("checked by fft2_fits");
+        let mut packed = [0u32; 8];
+        for (slot, &r) in packed.iter_mut().zip(&radices) {
+            *slot = r as u32;
+        }
+        FftAxis {
+            n: n as u32,
+            stages: radices.len() as u32,
+            stride: stride as u32,
+            lines: lines as u32,
+            line_stride: line_stride as u32,
+            twiddle_offset: offset as u32,
+            position_offset: offset as u32,
+            _pad: 0,
+            radices: packed,
+        }
+    };
+    let axes = [
+        axis(rows, cols, cols, 1, 0),
+        axis(cols, 1, rows, cols, rows),
+    ];
+    let twiddles = gpu.constant(&format!("fft/{rows}/{cols}/twiddles"), || {
+        let all: Vec<[f32; 2]> = [rows, cols].into_iter().flat_map(fft::twiddles).collect();
+        bytemuck::cast_slice(&all).to_vec()
+    })?;
+    let positions = gpu.constant(&format!("fft/{rows}/{cols}/positions"), || {
+        let all: Vec<u32> = [rows, cols]
+            .into_iter()
+            .flat_map(|n| fft::digit_reversed(&fft::radices(n).expect("checked")))
+            .collect();
+        bytemuck::cast_slice(&all).to_vec()
+    })?;
+    Ok((axes, [twiddles, positions]))
+}
+
+const FFT2: Shader = shader!("so3/fft.wgsl");
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Fft2Params {
+    grids: u32,
+    inverse: u32,
+    input_offset: u32,
+    output_offset: u32,
+    axes: [FftAxis; 2],
+}
+
+/// The 2D FFT of every `[rows, cols]` complex grid of `x`, one workgroup per grid.
+pub(super) fn fft2(
+    gpu: &GpuDevice,
+    x: &Tensor,
+    shape: [usize; 2],
+    direction: fft::FftDirection,
+    out: &wgpu::Buffer,
+) -> Result<()> {
+    const OP: &str = "so3::fft2";
+    let kernel = gpu.kernel_for(&FFT2, &[("input", x.dtype())])?;
+    let (axes, [twiddles, positions]) = fft_axes(gpu, shape)?;
+    let size = 2 * shape[0] * shape[1];
+    let limits = gpu.binding;
+    let mut launches = Vec::new();
+    for (g0, grids) in row_blocks(OP, "x", x.shape()[0], size, &limits)? {
+        let (first, count) = ((g0 * size) as u64, (grids * size) as u64);
+        let wi = limits.window_of(OP, "x", x.dtype(), first, count, x.buffer().size())?;
+        let wo = limits.window(OP, "output", first, count, out.size())?;
+        let uniform = gpu.uniform(&Fft2Params {
+            grids: grids as u32,
+            inverse: (direction == fft::FftDirection::Inverse) as u32,
+            input_offset: wi.skip,
+            output_offset: wo.skip,
+            axes,
+        })?;
+        launches.push((uniform, wi, wo, grids as u32));
+    }
+    gpu.submit(|encoder| {
+        for (uniform, wi, wo, groups) in &launches {
+            let resources = [
+                uniform.buffer().as_entire_binding(),
+                binding(x.buffer(), wi),
+                twiddles.buffer().as_entire_binding(),
+                positions.buffer().as_entire_binding(),
                 binding(out, wo),
             ];
             gpu.dispatch(encoder, &kernel, &resources, *groups);

@@ -2,6 +2,7 @@
 //! basis (index `l² + m + l`, component normalisation), each with an f64 CPU reference.
 
 pub mod cg;
+pub mod fft;
 pub mod fourier;
 pub mod grid;
 pub mod products;

@@ -1,0 +1,184 @@
+//! The batched 2D FFT of the Fourier route, written in WGSL (`shaders/so3/fft.inc.wgsl`):
+//! mixed radix, in place in one workgroup's memory, unnormalised like rustfft —
+//! forward `X_k = Σ_j x_j·e^{−2πi⟨j,k⟩/n}`, inverse with `e^{+2πi⟨j,k⟩/n}`.
+//!
+//! A length `n = r_0·r_1·…` is split into radices (4s first, then 2, 3, 5 and any larger
+//! prime, each done as a plain r-point DFT), so every length whose prime factors are at most
+//! [`MAX_RADIX`] works; the Gaunt route pads to lengths with factors 2, 3 and 5 only
+//! ([`smooth_length`]). [`fft2`] runs the kernel alone, for tests and for users; the CPU
+//! path (and the reference the tests compare with) is rustfft's.
+
+use num_complex::Complex64;
+use rustfft::FftPlanner;
+
+use crate::context::Backend;
+use crate::{Context, Error, Result, Tensor};
+
+/// Complex entries one grid may hold (the workgroup array `spectrum`, 16 KiB).
+pub const FFT_CAPACITY: usize = 2048;
+/// The largest prime factor a length may have.
+pub const MAX_RADIX: usize = 32;
+
+/// Which way a transform goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FftDirection {
+    /// `X_k = Σ_j x_j·e^{−2πi⟨j,k⟩/n}`.
+    Forward,
+    /// `x_j = Σ_k X_k·e^{+2πi⟨j,k⟩/n}` (unnormalised: forward then inverse multiplies by n).
+    Inverse,
+}
+
+/// The radices of `n` in stage order — 4s first, then 2, 3, 5, 7, … — or `None` when a prime
+/// factor exceeds [`MAX_RADIX`]. `n = 1` has no stages.
+pub(crate) fn radices(n: usize) -> Option<Vec<usize>> {
+    let mut rest = n;
+    let mut out = Vec::new();
+    while rest % 4 == 0 {
+        out.push(4);
+        rest /= 4;
+    }
+    let mut factor = 2;
+    while rest > 1 {
+        if factor > MAX_RADIX {
+            return None;
+        }
+        while rest % factor == 0 {
+            out.push(factor);
+            rest /= factor;
+        }
+        factor += 1;
+    }
+    Some(out)
+}
+
+/// The smallest length ≥ `n` whose prime factors are 2, 3 and 5.
+pub(crate) fn smooth_length(n: usize) -> usize {
+    (n.max(1)..)
+        .find(|&m| {
+            let mut rest = m;
+            for f in [2, 3, 5] {
+                while rest % f == 0 {
+                    rest /= f;
+                }
+            }
+            rest == 1
+        })
+        .expect("smooth numbers are unbounded")
+}
+
+/// Where element j of a sequence sits in digit-reversed order for these radices: with
+/// `j = q_{s−1} + r_{s−1}·(q_{s−2} + r_{s−2}·(…))`, position `Σ_t q_t·r_0⋯r_{t−1}` — the order
+/// a decimation-in-time transform reads and a decimation-in-frequency one writes.
+pub(crate) fn digit_reversed(radices: &[usize]) -> Vec<u32> {
+    let n: usize = radices.iter().product();
+    (0..n)
+        .map(|j| {
+            let (mut rest, mut span, mut position) = (j, n, 0);
+            for &r in radices.iter().rev() {
+                span /= r;
+                position += (rest % r) * span;
+                rest /= r;
+            }
+            position as u32
+        })
+        .collect()
+}
+
+/// `w_n^k = e^{−2πik/n}`, k < n, as f32 (re, im) pairs computed in f64.
+pub(crate) fn twiddles(n: usize) -> Vec<[f32; 2]> {
+    (0..n)
+        .map(|k| {
+            let angle = -2.0 * std::f64::consts::PI * k as f64 / n as f64;
+            [angle.cos() as f32, angle.sin() as f32]
+        })
+        .collect()
+}
+
+/// The 2D transform of row-major `[rows, cols]` grids (several back to back) in f64, by
+/// rustfft: the CPU path of [`fft2`] and the reference of its tests.
+pub fn fft2_reference(
+    x: &[Complex64],
+    rows: usize,
+    cols: usize,
+    direction: FftDirection,
+) -> Vec<Complex64> {
+    let mut planner = FftPlanner::new();
+    let mut plan = |n| match direction {
+        FftDirection::Forward => planner.plan_fft_forward(n),
+        FftDirection::Inverse => planner.plan_fft_inverse(n),
+    };
+    let (along_rows, along_cols) = (plan(cols), plan(rows));
+    let mut out = x.to_vec();
+    for grid in out.chunks_mut(rows * cols) {
+        along_rows.process(grid);
+        let mut column = vec![Complex64::new(0.0, 0.0); rows];
+        for c in 0..cols {
+            for (r, value) in column.iter_mut().enumerate() {
+                *value = grid[r * cols + c];
+            }
+            along_cols.process(&mut column);
+            for (r, value) in column.iter().enumerate() {
+                grid[r * cols + c] = *value;
+            }
+        }
+    }
+    out
+}
+
+/// Whether a `[rows, cols]` grid fits the kernel: at most [`FFT_CAPACITY`] entries, prime
+/// factors at most [`MAX_RADIX`].
+pub fn fft2_fits(rows: usize, cols: usize) -> bool {
+    rows * cols <= FFT_CAPACITY && radices(rows).is_some() && radices(cols).is_some()
+}
+
+/// The unnormalised 2D FFT of each grid of `x [grids, rows, cols, 2]` (complex as (re, im)
+/// pairs) → same shape; `rows·cols ≤` [`FFT_CAPACITY`], prime factors ≤ [`MAX_RADIX`].
+/// One workgroup per grid on the GPU; rustfft (f64) on the CPU.
+///
+/// ```
+/// use wgkernels::{so3::fft::{fft2, FftDirection}, Context};
+/// # fn main() -> wgkernels::Result<()> {
+/// let ctx = Context::new()?;
+/// let x = ctx.tensor(&[1.0, 0.0, 2.0, 0.0, 3.0, 0.0], &[1, 1, 3, 2])?;
+/// let y = fft2(&ctx, &x, FftDirection::Forward)?.to_vec()?;
+/// assert!((y[0] - 6.0).abs() < 1e-5); // X_0 = Σ x_j
+/// # Ok(())
+/// # }
+/// ```
+pub fn fft2(ctx: &Context, x: &Tensor, direction: FftDirection) -> Result<Tensor> {
+    const OP: &str = "so3::fft2";
+    ctx.check_owns(OP, "x", x)?;
+    let &[_, rows, cols, 2] = x.shape() else {
+        return Err(Error::Shape {
+            op: OP,
+            message: format!("`x` {:?} must be [grids, rows, cols, 2]", x.shape()),
+        });
+    };
+    if !fft2_fits(rows, cols) {
+        return Err(Error::InvalidArgument {
+            op: OP,
+            arg: "x",
+            message: format!(
+                "a {rows}×{cols} grid needs at most {FFT_CAPACITY} entries and prime factors \
+                 at most {MAX_RADIX}"
+            ),
+        });
+    }
+    match &*ctx.backend {
+        Backend::Cpu(_) => {
+            let data: Vec<Complex64> = x
+                .host()
+                .chunks(2)
+                .map(|p| Complex64::new(p[0] as f64, p[1] as f64))
+                .collect();
+            let y = fft2_reference(&data, rows, cols, direction);
+            let flat = y.iter().flat_map(|z| [z.re, z.im]).collect();
+            ctx.host_result(flat, x.shape())
+        }
+        Backend::Gpu(gpu) => {
+            let out = ctx.output(x.shape())?;
+            super::kernels::fft2(gpu, x, [rows, cols], direction, out.buffer())?;
+            Ok(out)
+        }
+    }
+}
