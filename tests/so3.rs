@@ -563,10 +563,6 @@ mod products {
                     ..
                 })
             ));
-            assert!(matches!(
-                so3::gaunt_product(&ctx, &x1, &x2, 2, GauntMethod::Fourier),
-                Err(Error::InvalidArgument { arg: "method", .. })
-            ));
             assert!(
                 so3::cg_product(&ctx, &x1, &t(&[2, 1, 4]), 3).is_ok(),
                 "broadcast x2"
@@ -673,10 +669,14 @@ fn rotate_applies_the_wigner_d_blocks_on_the_device() {
 mod grid {
     use super::*;
     use wgkernels::compare::relative_error;
+    use wgkernels::so3::fourier::{gaunt_fourier, FourierPlan};
     use wgkernels::so3::grid::{gaunt_grid, GridPlan};
     use wgkernels::so3::products::{apply, product_table};
     use wgkernels::so3::{Coefficients, GauntMethod};
     use wgkernels::{Context, Error};
+
+    /// The O(L³) routes, tested alike.
+    const METHODS: [GauntMethod; 2] = [GauntMethod::Grid, GauntMethod::Fourier];
 
     fn wide(x: &[f32]) -> Vec<f64> {
         x.iter().map(|&v| v as f64).collect()
@@ -745,10 +745,10 @@ mod grid {
         }
     }
 
-    /// Every (l1, l2, lmax_out) with l ≤ 10: the f64 grid equals Direct to 1e-10, and the GPU
-    /// grid (f32) to 1e-5 relative.
+    /// Every (l1, l2, lmax_out) with l ≤ 10: the f64 Grid and Fourier routes equal Direct to
+    /// 1e-10, and their GPU kernels (f32) to 1e-5 relative.
     #[test]
-    fn grid_equals_direct_for_every_degree_up_to_10() {
+    fn grid_and_fourier_equal_direct_for_every_degree_up_to_10() {
         let mut rng = common::rng();
         let gpu = common::gpu();
         let (n, c) = (3usize, 1usize);
@@ -756,20 +756,24 @@ mod grid {
             for l2 in 0..=10usize {
                 let x1 = common::uniform(&mut rng, n * c * reference::dim(l1));
                 let x2 = common::uniform(&mut rng, n * c * reference::dim(l2));
+                let (a, b) = (wide(&x1), wide(&x2));
                 // Direct to degree 10 once: lower lmax_out keep a prefix of each row.
                 let table = product_table(Coefficients::Gaunt, l1, l2, 10);
                 let (d1, d2) = (reference::dim(l1), reference::dim(l2));
-                let full = apply(&table, &wide(&x1), d1, &wide(&x2), d2, 1);
+                let full = apply(&table, &a, d1, &b, d2, 1);
                 for lout in 0..=10usize {
                     let direct = prefix(&full, reference::dim(10), reference::dim(lout));
-                    let plan = GridPlan::new(l1, l2, lout);
-                    let grid = gaunt_grid(&plan, &wide(&x1), &wide(&x2), 1);
+                    let grid = gaunt_grid(&GridPlan::new(l1, l2, lout), &a, &b, 1);
                     let err = max_abs_diff(&grid, &direct);
-                    assert!(err < 1e-10, "f64 {l1}⊗{l2}→{lout}: {err:e}");
-                    if let Some(gpu) = &gpu {
-                        let t1 = gpu.tensor(&x1, &[n, c, d1]).unwrap();
-                        let t2 = gpu.tensor(&x2, &[n, c, d2]).unwrap();
-                        let got = so3::gaunt_product(gpu, &t1, &t2, lout, GauntMethod::Grid)
+                    assert!(err < 1e-10, "f64 Grid {l1}⊗{l2}→{lout}: {err:e}");
+                    let fourier = gaunt_fourier(&FourierPlan::new(l1, l2, lout), &a, &b, 1);
+                    let err = max_abs_diff(&fourier, &direct);
+                    assert!(err < 1e-10, "f64 Fourier {l1}⊗{l2}→{lout}: {err:e}");
+                    let Some(gpu) = &gpu else { continue };
+                    let t1 = gpu.tensor(&x1, &[n, c, d1]).unwrap();
+                    let t2 = gpu.tensor(&x2, &[n, c, d2]).unwrap();
+                    for method in METHODS {
+                        let got = so3::gaunt_product(gpu, &t1, &t2, lout, method)
                             .unwrap()
                             .to_vec()
                             .unwrap();
@@ -780,7 +784,7 @@ mod grid {
                         } else {
                             got.iter().map(|v| v.abs() as f64).fold(0.0, f64::max)
                         };
-                        assert!(err < 1e-5, "GPU {l1}⊗{l2}→{lout}: {err:e}");
+                        assert!(err < 1e-5, "GPU {method:?} {l1}⊗{l2}→{lout}: {err:e}");
                     }
                 }
             }
@@ -804,28 +808,30 @@ mod grid {
                 let x2 = common::uniform(&mut rng, n * c2 * d2);
                 let t1 = ctx.tensor(&x1, &[n, c, d1]).unwrap();
                 let t2 = ctx.tensor(&x2, &[n, c2, d2]).unwrap();
-                let got = so3::gaunt_product(&ctx, &t1, &t2, lout, GauntMethod::Grid).unwrap();
-                assert_eq!(got.shape(), &[n, c, reference::dim(lout)]);
                 let table = product_table(Coefficients::Gaunt, l1, l2, lout);
                 let group = if broadcast { c } else { 1 };
                 let want = apply(&table, &wide(&x1), d1, &wide(&x2), d2, group);
-                let err = relative_error(&got.to_vec().unwrap(), &want);
-                assert!(
-                    err < 1e-5,
-                    "{} n={n} c={c} {l1}⊗{l2}→{lout}: {err:e}",
-                    ctx.device_name()
-                );
+                for method in METHODS {
+                    let got = so3::gaunt_product(&ctx, &t1, &t2, lout, method).unwrap();
+                    assert_eq!(got.shape(), &[n, c, reference::dim(lout)]);
+                    let err = relative_error(&got.to_vec().unwrap(), &want);
+                    assert!(
+                        err < 1e-5,
+                        "{} {method:?} n={n} c={c} {l1}⊗{l2}→{lout}: {err:e}",
+                        ctx.device_name()
+                    );
+                }
             }
         }
     }
 
     /// f(D x1, D x2) = D f(x1, x2) for random rotations, in f32 on the GPU.
     #[test]
-    fn grid_products_are_equivariant() {
+    fn grid_and_fourier_products_are_equivariant() {
         let Some(ctx) = common::gpu() else { return };
         let mut rng = common::rng();
         let (l1, l2, lout, rows) = (4usize, 3usize, 7usize, 9usize);
-        for _ in 0..3 {
+        for method in METHODS.into_iter().flat_map(|m| [m; 3]) {
             let rotation = random_rotation(&mut rng);
             let d = reference::wigner_d(lout.max(l1), &rotation);
             let x1 = common::uniform(&mut rng, rows * reference::dim(l1));
@@ -834,7 +840,7 @@ mod grid {
             let run = |a: &[f32], b: &[f32]| -> Vec<f32> {
                 let t1 = ctx.tensor(a, &[rows, 1, reference::dim(l1)]).unwrap();
                 let t2 = ctx.tensor(b, &[rows, 1, reference::dim(l2)]).unwrap();
-                so3::gaunt_product(&ctx, &t1, &t2, lout, GauntMethod::Grid)
+                so3::gaunt_product(&ctx, &t1, &t2, lout, method)
                     .unwrap()
                     .to_vec()
                     .unwrap()
@@ -845,7 +851,7 @@ mod grid {
             );
             let rotated_out = reference::rotate_coefficients(&wide(&run(&x1, &x2)), lout, &d);
             let err = relative_error(&rotated_in, &rotated_out);
-            assert!(err < 1e-5, "f(Dx) vs D f(x): {err:e}");
+            assert!(err < 1e-5, "{method:?}: f(Dx) vs D f(x): {err:e}");
         }
     }
 
@@ -853,56 +859,50 @@ mod grid {
     fn grids_past_the_kernel_size_are_an_error_on_the_gpu() {
         let Some(ctx) = common::gpu() else { return };
         let t = ctx.tensor(&vec![0.5; 289], &[1, 1, 289]).unwrap(); // degree 16
-        let r = so3::gaunt_product(&ctx, &t, &t, 16, GauntMethod::Grid);
-        assert!(
-            matches!(
-                r,
-                Err(Error::InvalidArgument {
-                    arg: "lmax_out",
-                    ..
-                })
-            ),
-            "{r:?}"
-        );
         let cpu = Context::cpu();
-        let t = cpu.tensor(&vec![0.5; 289], &[1, 1, 289]).unwrap();
-        assert!(so3::gaunt_product(&cpu, &t, &t, 16, GauntMethod::Grid).is_ok());
+        let host = cpu.tensor(&vec![0.5; 289], &[1, 1, 289]).unwrap();
+        for method in METHODS {
+            let r = so3::gaunt_product(&ctx, &t, &t, 16, method);
+            assert!(
+                matches!(
+                    r,
+                    Err(Error::InvalidArgument {
+                        arg: "lmax_out",
+                        ..
+                    })
+                ),
+                "{method:?}: {r:?}"
+            );
+            assert!(so3::gaunt_product(&cpu, &host, &host, 16, method).is_ok());
+        }
     }
 }
 
-/// The f64 reference of GauntMethod::Fourier (the GPU path is still to come).
+/// The pieces of the f64 Fourier route.
 mod fourier {
-    use super::grid::prefix;
     use super::*;
-    use wgkernels::so3::fourier::{gaunt_fourier, FourierPlan};
-    use wgkernels::so3::products::{apply, product_table};
-    use wgkernels::so3::Coefficients;
+    use num_complex::Complex64;
+    use wgkernels::so3::fourier::{convolve, convolve_fft};
 
-    /// Every (l1, l2, lmax_out) with l ≤ 10, against Direct, to 1e-10 in f64.
+    /// The FFT convolution (rustfft) equals the direct double sum.
     #[test]
-    fn fourier_equals_direct_for_every_degree_up_to_10() {
+    fn fft_convolution_equals_the_direct_sum() {
         let mut rng = common::rng();
-        for l1 in 0..=10usize {
-            for l2 in 0..=10usize {
-                let x1: Vec<f64> = common::uniform(&mut rng, 2 * reference::dim(l1))
-                    .iter()
-                    .map(|&v| v as f64)
-                    .collect();
-                let x2: Vec<f64> = common::uniform(&mut rng, 2 * reference::dim(l2))
-                    .iter()
-                    .map(|&v| v as f64)
-                    .collect();
-                // Direct to degree 10 once: lower lmax_out keep a prefix of each row.
-                let table = product_table(Coefficients::Gaunt, l1, l2, 10);
-                let (d1, d2) = (reference::dim(l1), reference::dim(l2));
-                let direct = apply(&table, &x1, d1, &x2, d2, 1);
-                for lout in 0..=10usize {
-                    let got = gaunt_fourier(&FourierPlan::new(l1, l2, lout), &x1, &x2, 1);
-                    let want = prefix(&direct, reference::dim(10), reference::dim(lout));
-                    let err = max_abs_diff(&got, &want);
-                    assert!(err < 1e-10, "{l1}⊗{l2}→{lout}: {err:e}");
-                }
-            }
+        for (a, b) in [(0usize, 0usize), (1, 0), (3, 5), (10, 10), (7, 2)] {
+            let mut grid = |l: usize| -> Vec<Complex64> {
+                common::uniform(&mut rng, 2 * (2 * l + 1) * (2 * l + 1))
+                    .chunks(2)
+                    .map(|p| Complex64::new(p[0] as f64, p[1] as f64))
+                    .collect()
+            };
+            let (x, y) = (grid(a), grid(b));
+            let (want, got) = (convolve(&x, a, &y, b), convolve_fft(&x, a, &y, b));
+            let err = want
+                .iter()
+                .zip(&got)
+                .map(|(p, q)| (p - q).norm())
+                .fold(0.0, f64::max);
+            assert!(err < 1e-12, "{a} ∗ {b}: {err:e}");
         }
     }
 }

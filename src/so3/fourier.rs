@@ -12,6 +12,7 @@
 
 use num_complex::Complex64;
 
+use super::fft::{fft2_reference, smooth_length, FftDirection};
 use super::grid::ring_factors;
 use super::reference::dim;
 
@@ -76,21 +77,53 @@ pub struct FourierPlan {
     pub l2: usize,
     pub lmax_out: usize,
     /// `t^{lm}_u` up to `max(l1, l2, lmax_out)`, `[dim][2·l_table + 1]`.
-    theta: Vec<Complex64>,
-    l_table: usize,
+    pub theta: Vec<Complex64>,
+    pub l_table: usize,
+    /// The GPU's zero-padded grid: `n_u ≥ 2(l1 + l2) + 1` — the projection runs over half a
+    /// period in β, so every u of the product counts — and `n_v ≥ l1 + l2 + lmax_out + 1`
+    /// (aliases fall outside |v| ≤ lmax_out), both with prime factors 2, 3, 5 only.
+    pub n_u: usize,
+    pub n_v: usize,
 }
 
 impl FourierPlan {
     /// Builds the change-of-basis tables.
     pub fn new(l1: usize, l2: usize, lmax_out: usize) -> FourierPlan {
         let l_table = l1.max(l2).max(lmax_out);
+        let degree = l1 + l2;
         FourierPlan {
             l1,
             l2,
             lmax_out,
             theta: theta_coefficients(l_table),
             l_table,
+            n_u: smooth_length(2 * degree + 1),
+            n_v: smooth_length((degree + lmax_out + 1).max(2 * l1.max(l2) + 1)),
         }
+    }
+
+    /// The half-period projection `K^{lm}_u = Σ_{u'} t^{lm}_{u'}·J(u + u')` for l ≤ lmax_out,
+    /// u = −(l1 + l2)..=l1 + l2: `[dim(lmax_out)][2(l1 + l2) + 1]`. With
+    /// `S = Σ_u H_{u,m}·K^{lm}_u`, [`from_fourier`](Self::from_fourier) is `½·Re S` (m ≥ 0)
+    /// or `½·Im S` (m < 0), H being Hermitian.
+    pub fn projection(&self) -> Vec<Complex64> {
+        let (width, lt) = (2 * self.l_table + 1, self.l_table as i64);
+        let degree = (self.l1 + self.l2) as i64;
+        let mut out = Vec::with_capacity(dim(self.lmax_out) * (2 * degree as usize + 1));
+        for index in 0..dim(self.lmax_out) {
+            let l = (index as f64).sqrt() as i64;
+            for u in -degree..=degree {
+                out.push(
+                    (-l..=l)
+                        .map(|u2| {
+                            self.theta[index * width + (u2 + lt) as usize]
+                                * half_period_weight(u + u2)
+                        })
+                        .sum(),
+                );
+            }
+        }
+        out
     }
 
     /// The 2D coefficients `X_uv = Σ_lm x_lm t^{lm}_u a^m_v`, `[2l+1][2l+1]` (row u, column v).
@@ -162,15 +195,43 @@ pub fn convolve(x: &[Complex64], a: usize, y: &[Complex64], b: usize) -> Vec<Com
     out
 }
 
+/// [`convolve`] by FFT (rustfft): both grids zero-padded to `[2(a+b)+1]²`, inverse
+/// transformed, multiplied pointwise, transformed forward.
+pub fn convolve_fft(x: &[Complex64], a: usize, y: &[Complex64], b: usize) -> Vec<Complex64> {
+    let n = 2 * (a + b) + 1;
+    let wrap = |i: i64| i.rem_euclid(n as i64) as usize;
+    let padded = |grid: &[Complex64], l: usize| {
+        let mut out = vec![Complex64::new(0.0, 0.0); n * n];
+        let w = 2 * l + 1;
+        for (at, &value) in grid.iter().enumerate() {
+            let (u, v) = ((at / w) as i64 - l as i64, (at % w) as i64 - l as i64);
+            out[wrap(u) * n + wrap(v)] = value;
+        }
+        fft2_reference(&out, n, n, FftDirection::Inverse)
+    };
+    let samples: Vec<Complex64> = padded(x, a)
+        .iter()
+        .zip(padded(y, b))
+        .map(|(p, q)| p * q / (n * n) as f64)
+        .collect();
+    let spectrum = fft2_reference(&samples, n, n, FftDirection::Forward);
+    let c = (a + b) as i64;
+    (-c..=c)
+        .flat_map(|u| (-c..=c).map(move |v| (u, v)))
+        .map(|(u, v)| spectrum[wrap(u) * n + wrap(v)])
+        .collect()
+}
+
 /// The Gaunt product by the 2D-Fourier route, rows as in
-/// [`grid::gaunt_grid`](super::grid::gaunt_grid). f64.
+/// [`grid::gaunt_grid`](super::grid::gaunt_grid): change of basis, [`convolve_fft`],
+/// projection back. f64.
 pub fn gaunt_fourier(plan: &FourierPlan, x1: &[f64], x2: &[f64], group: usize) -> Vec<f64> {
     let (d1, d2) = (dim(plan.l1), dim(plan.l2));
     x1.chunks(d1)
         .enumerate()
         .flat_map(|(r, a)| {
             let b = &x2[(r / group) * d2..(r / group + 1) * d2];
-            let h = convolve(
+            let h = convolve_fft(
                 &plan.to_fourier(a, plan.l1),
                 plan.l1,
                 &plan.to_fourier(b, plan.l2),

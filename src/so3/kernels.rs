@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::fft;
+use super::fourier::FourierPlan;
 use super::grid::GridPlan;
 use super::products::ProductTable;
 use super::reference::{dim, recursion};
@@ -403,6 +404,92 @@ pub(super) fn fft2(
             let resources = [
                 uniform.buffer().as_entire_binding(),
                 binding(x.buffer(), wi),
+                twiddles.buffer().as_entire_binding(),
+                positions.buffer().as_entire_binding(),
+                binding(out, wo),
+            ];
+            gpu.dispatch(encoder, &kernel, &resources, *groups);
+        }
+        Ok(())
+    })
+}
+
+const GAUNT_FOURIER: Shader = shader!("so3/gaunt_fourier.wgsl");
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct FourierParams {
+    rows: u32,
+    channels: u32,
+    broadcast: u32,
+    l1: u32,
+    l2: u32,
+    lmax_out: u32,
+    l_table: u32,
+    product_degree: u32,
+    projection_offset: u32,
+    x1_offset: u32,
+    x2_offset: u32,
+    out_offset: u32,
+    axes: [FftAxis; 2],
+}
+
+/// Whether one product's FFT grid fits the workgroup array of fft.inc.wgsl.
+pub(super) fn fourier_fits(plan: &FourierPlan) -> bool {
+    plan.n_u * plan.n_v <= fft::FFT_CAPACITY
+}
+
+/// The Gaunt product by the 2D-Fourier route, one workgroup (one FFT grid) per row.
+pub(super) fn gaunt_fourier(
+    gpu: &GpuDevice,
+    plan: &FourierPlan,
+    [x1, x2]: [&Tensor; 2],
+    channels: usize,
+    broadcast: bool,
+    out: &wgpu::Buffer,
+) -> Result<()> {
+    const OP: &str = "so3::gaunt_product (Fourier)";
+    let kernel = gpu.kernel_for(&GAUNT_FOURIER, &[("x1", x1.dtype()), ("x2", x2.dtype())])?;
+    let (axes, [twiddles, positions]) = fft_axes(gpu, [plan.n_u, plan.n_v])?;
+    let key = format!("gaunt_fourier/{}/{}/{}", plan.l1, plan.l2, plan.lmax_out);
+    // t^{lm}_u, then K^{lm}_u with the ½ of the real part and the FFTs' n_u·n_v folded in.
+    let scale = 0.5 / (plan.n_u * plan.n_v) as f64;
+    let tables = gpu.constant(&key, || {
+        let theta = plan.theta.iter().map(|z| [z.re as f32, z.im as f32]);
+        let projection = plan
+            .projection()
+            .into_iter()
+            .map(|z| [(z.re * scale) as f32, (z.im * scale) as f32]);
+        let all: Vec<[f32; 2]> = theta.chain(projection).collect();
+        bytemuck::cast_slice(&all).to_vec()
+    })?;
+    let d3 = dim(plan.lmax_out);
+    let mut launches = Vec::new();
+    for (rows, [w1, w2, wo]) in sample_blocks(gpu, OP, [x1, x2], channels, broadcast, d3, out)? {
+        let uniform = gpu.uniform(&FourierParams {
+            rows: rows as u32,
+            channels: channels as u32,
+            broadcast: broadcast as u32,
+            l1: plan.l1 as u32,
+            l2: plan.l2 as u32,
+            lmax_out: plan.lmax_out as u32,
+            l_table: plan.l_table as u32,
+            product_degree: (plan.l1 + plan.l2) as u32,
+            projection_offset: plan.theta.len() as u32,
+            x1_offset: w1.skip,
+            x2_offset: w2.skip,
+            out_offset: wo.skip,
+            axes,
+        })?;
+        launches.push((uniform, [w1, w2, wo], rows as u32));
+    }
+    gpu.submit(|encoder| {
+        for (uniform, [w1, w2, wo], groups) in &launches {
+            let resources = [
+                uniform.buffer().as_entire_binding(),
+                binding(x1.buffer(), w1),
+                binding(x2.buffer(), w2),
+                tables.buffer().as_entire_binding(),
                 twiddles.buffer().as_entire_binding(),
                 positions.buffer().as_entire_binding(),
                 binding(out, wo),

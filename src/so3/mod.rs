@@ -70,9 +70,9 @@ pub fn spherical_harmonics(ctx: &Context, vectors: &Tensor, lmax: usize) -> Resu
 pub enum GauntMethod {
     /// Sums the precomputed sparse Gaunt coefficients: the exact reference.
     Direct,
-    /// 2D Fourier coefficients convolved by FFT (Luo et al., ICLR 2024). Its f64 reference
-    /// is [`fourier`]; `gaunt_product` returns `Err` for it until the GPU path (a WGSL FFT)
-    /// lands.
+    /// 2D Fourier coefficients convolved by FFT (Luo et al., ICLR 2024; see [`fourier`]
+    /// and [`fft`]). On the GPU each product is one zero-padded FFT grid of at most
+    /// [`fft::FFT_CAPACITY`] entries in one workgroup: about l1 + l2 ≤ 20.
     Fourier,
     /// Pointwise product on a Gauss–Legendre × uniform grid exact for the degree (The Price
     /// of Freedom), in the separable form: O(L³) per product (see [`grid`]). On the GPU
@@ -198,8 +198,9 @@ pub fn cg_product(ctx: &Context, x1: &Tensor, x2: &Tensor, lmax_out: usize) -> R
 
 /// The Gaunt product: with `f(u) = Σ x_lm Y_lm(u)`, `out_lm = (1/4π)∫ f1·f2·Y_lm dΩ` for
 /// `l ≤ lmax_out` — the product of the two functions on the sphere, projected back. Shapes as
-/// [`cg_product`]. [`GauntMethod::Direct`] and [`GauntMethod::Grid`] are implemented;
-/// `Fourier` returns `Err` until it lands.
+/// [`cg_product`]. All three [`GauntMethod`]s give the same numbers (to f32 rounding); they
+/// differ in cost — O(L⁶) for `Direct` against O(L³) for the others — and in the sizes one
+/// workgroup holds.
 pub fn gaunt_product(
     ctx: &Context,
     x1: &Tensor,
@@ -210,48 +211,67 @@ pub fn gaunt_product(
     const OP: &str = "so3::gaunt_product";
     match method {
         GauntMethod::Direct => product(ctx, OP, Coefficients::Gaunt, x1, x2, lmax_out),
-        GauntMethod::Grid => gaunt_grid(ctx, OP, x1, x2, lmax_out),
-        other => Err(Error::InvalidArgument {
-            op: OP,
-            arg: "method",
-            message: format!(
-                "GauntMethod::{other:?} is not implemented yet; use GauntMethod::Direct"
-            ),
-        }),
+        GauntMethod::Grid | GauntMethod::Fourier => {
+            gaunt_transformed(ctx, OP, x1, x2, lmax_out, method)
+        }
     }
 }
 
-/// [`GauntMethod::Grid`]: the separable grid transform of [`grid`], on either path.
-fn gaunt_grid(
+/// [`GauntMethod::Grid`] and [`GauntMethod::Fourier`], on either path: f64 on the CPU, one
+/// workgroup per row on the GPU, where a product must fit that workgroup's memory.
+fn gaunt_transformed(
     ctx: &Context,
     op: &'static str,
     x1: &Tensor,
     x2: &Tensor,
     lmax_out: usize,
+    method: GauntMethod,
 ) -> Result<Tensor> {
     let (n, c, l1, l2, broadcast) = product_args(ctx, op, x1, x2, lmax_out)?;
-    let plan = grid::GridPlan::new(l1, l2, lmax_out);
     let shape = [n, c, reference::dim(lmax_out)];
+    let too_large = |limit: &str| Error::InvalidArgument {
+        op,
+        arg: "lmax_out",
+        message: format!(
+            "GauntMethod::{method:?} on the GPU holds {limit} in workgroup memory, \
+             got {l1} ⊗ {l2} → {lmax_out}"
+        ),
+    };
     match &*ctx.backend {
         Backend::Cpu(_) => {
             let wide = |t: &Tensor| t.host().iter().map(|&x| x as f64).collect::<Vec<f64>>();
+            let (a, b) = (wide(x1), wide(x2));
             let group = if broadcast { c } else { 1 };
-            let y = grid::gaunt_grid(&plan, &wide(x1), &wide(x2), group);
+            let y = match method {
+                GauntMethod::Fourier => fourier::gaunt_fourier(
+                    &fourier::FourierPlan::new(l1, l2, lmax_out),
+                    &a,
+                    &b,
+                    group,
+                ),
+                _ => grid::gaunt_grid(&grid::GridPlan::new(l1, l2, lmax_out), &a, &b, group),
+            };
             ctx.host_result(y, &shape)
         }
         Backend::Gpu(gpu) => {
-            if !kernels::grid_fits(&plan) {
-                return Err(Error::InvalidArgument {
-                    op,
-                    arg: "lmax_out",
-                    message: format!(
-                        "GauntMethod::Grid on the GPU holds l1, l2 ≤ 16 and about \
-                         l1 + l2 + lmax_out ≤ 44 in workgroup memory, got {l1} ⊗ {l2} → {lmax_out}"
-                    ),
-                });
-            }
             let out = ctx.output(&shape)?;
-            kernels::gaunt_grid(gpu, &plan, [x1, x2], c, broadcast, out.buffer())?;
+            let inputs = [x1, x2];
+            match method {
+                GauntMethod::Fourier => {
+                    let plan = fourier::FourierPlan::new(l1, l2, lmax_out);
+                    if !kernels::fourier_fits(&plan) {
+                        return Err(too_large("about l1 + l2 ≤ 20 (0..10 ⊗ 0..10 → 0..20 fits)"));
+                    }
+                    kernels::gaunt_fourier(gpu, &plan, inputs, c, broadcast, out.buffer())?;
+                }
+                _ => {
+                    let plan = grid::GridPlan::new(l1, l2, lmax_out);
+                    if !kernels::grid_fits(&plan) {
+                        return Err(too_large("l1, l2 ≤ 16 and about l1 + l2 + lmax_out ≤ 44"));
+                    }
+                    kernels::gaunt_grid(gpu, &plan, inputs, c, broadcast, out.buffer())?;
+                }
+            }
             Ok(out)
         }
     }
