@@ -10,8 +10,6 @@ struct Params {
     inverse: u32,
     input_offset: u32,  // in f32s
     output_offset: u32,
-    u: FftAxis,
-    v: FftAxis,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -32,20 +30,20 @@ fn main(
         return;
     }
     let inverse = p.inverse == 1u;
-    let size = p.u.n * p.v.n;
+    let size = FFT_U * FFT_V;
     for (var e = lid; e < size; e += FFT_WORKGROUP) {
         let at = p.input_offset + 2u * (grid * size + e);
-        let reversed = fft_position(p.u, p.v, e / p.v.n, e % p.v.n);
+        let reversed = fft_position(e / FFT_V, e % FFT_V);
         spectrum[select(e, reversed, inverse)] = vec2<f32>(read_input(at), read_input(at + 1u));
     }
     workgroupBarrier();
     if inverse {
-        inverse_fft2(p.u, p.v, lid);
+        inverse_fft2(lid);
     } else {
-        forward_fft2(p.u, p.v, lid);
+        forward_fft2(lid);
     }
     for (var e = lid; e < size; e += FFT_WORKGROUP) {
-        let reversed = fft_position(p.u, p.v, e / p.v.n, e % p.v.n);
+        let reversed = fft_position(e / FFT_V, e % FFT_V);
         let x = spectrum[select(reversed, e, inverse)];
         let at = p.output_offset + 2u * (grid * size + e);
         output[at] = x.x;

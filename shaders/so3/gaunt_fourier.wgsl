@@ -24,8 +24,6 @@ struct Params {
     x1_offset: u32,
     x2_offset: u32,
     out_offset: u32,
-    u: FftAxis,
-    v: FftAxis,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -93,25 +91,25 @@ fn main(
     let first2 = p.x2_offset + x2_row * (p.l2 + 1u) * (p.l2 + 1u);
 
     // Z = X1 + i·X2, written in the digit-reversed order the inverse transform reads.
-    let size = p.u.n * p.v.n;
+    let size = FFT_U * FFT_V;
     for (var e = lid; e < size; e += FFT_WORKGROUP) {
-        let iu = e / p.v.n;
-        let iv = e % p.v.n;
-        let u = frequency(iu, p.u.n);
-        let v = frequency(iv, p.v.n);
+        let iu = e / FFT_V;
+        let iv = e % FFT_V;
+        let u = frequency(iu, FFT_U);
+        let v = frequency(iv, FFT_V);
         let a = fourier_coefficient(false, first1, i32(p.l1), u, v);
         let b = fourier_coefficient(true, first2, i32(p.l2), u, v);
-        spectrum[fft_position(p.u, p.v, iu, iv)] = vec2<f32>(a.x - b.y, a.y + b.x);
+        spectrum[fft_position(iu, iv)] = vec2<f32>(a.x - b.y, a.y + b.x);
     }
     workgroupBarrier();
 
-    inverse_fft2(p.u, p.v, lid);
+    inverse_fft2(lid);
     for (var e = lid; e < size; e += FFT_WORKGROUP) {
         let z = spectrum[e];
         spectrum[e] = vec2<f32>(z.x * z.y, 0.0);
     }
     workgroupBarrier();
-    forward_fft2(p.u, p.v, lid);
+    forward_fft2(lid);
 
     // Back to Y_lm: the spectrum is now in digit-reversed order.
     let d_out = (p.lmax_out + 1u) * (p.lmax_out + 1u);
@@ -126,11 +124,11 @@ fn main(
             l -= 1;
         }
         let m = i32(lm) - l * l - l;
-        let iv = u32(select(m, m + i32(p.v.n), m < 0));
+        let iv = u32(select(m, m + i32(FFT_V), m < 0));
         var sum = vec2<f32>(0.0, 0.0);
         for (var u = -degree; u <= degree; u++) {
-            let iu = u32(select(u, u + i32(p.u.n), u < 0));
-            let h = spectrum[fft_position(p.u, p.v, iu, iv)];
+            let iu = u32(select(u, u + i32(FFT_U), u < 0));
+            let h = spectrum[fft_position(iu, iv)];
             let k = tables[p.projection_offset + lm * width + u32(u + degree)];
             sum += complex_mul(h, k);
         }

@@ -194,10 +194,23 @@ impl GpuDevice {
         shader: &Shader,
         operands: &[(&str, DType)],
     ) -> Result<Arc<Kernel>> {
+        self.kernel_with(shader, operands, &[])
+    }
+
+    /// [`kernel_for`](Self::kernel_for) with values for the shader's `override` constants,
+    /// one pipeline per set: sizes known at pipeline creation let the driver fold branches
+    /// and unroll loops (CPU drivers such as lavapipe otherwise run every branch, masked).
+    pub(crate) fn kernel_with(
+        &self,
+        shader: &Shader,
+        operands: &[(&str, DType)],
+        constants: &[(&str, f64)],
+    ) -> Result<Arc<Kernel>> {
+        let overrides: Vec<String> = constants.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let key = (
             shader.label,
             shader.entry,
-            specialize::variant_key(operands),
+            specialize::variant_key(operands) + ";" + &overrides.join(","),
         );
         if let Some(kernel) = lock(&self.pipelines).get(&key) {
             return Ok(kernel.clone());
@@ -219,7 +232,10 @@ impl GpuDevice {
                 layout: None,
                 module: &module,
                 entry_point: Some(shader.entry),
-                compilation_options: Default::default(),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    ..Default::default()
+                },
                 cache: None,
             });
         if let Some(error) = pollster::block_on(scope.pop()) {

@@ -303,48 +303,34 @@ pub(super) fn gaunt_grid(
     })
 }
 
-/// One axis of a 2D transform as `FftAxis` in so3/fft.inc.wgsl reads it.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct FftAxis {
-    n: u32,
-    stages: u32,
-    stride: u32,
-    lines: u32,
-    line_stride: u32,
-    twiddle_offset: u32,
-    position_offset: u32,
-    _pad: u32,
-    radices: [u32; 8],
-}
+/// The `override` constants of so3/fft.inc.wgsl for a row-major `[rows, cols]` grid, and its
+/// tables: twiddles `w_n^k` and digit-reversed orders (rows' first, then cols'), uploaded
+/// once per shape.
+type FftConstants = Vec<(&'static str, f64)>;
 
-/// The two axes of a row-major `[rows, cols]` grid, with their twiddles `w_n^k` and
-/// digit-reversed orders (rows' first, then cols'), uploaded once per shape.
-fn fft_axes(
+fn fft_shape(
     gpu: &GpuDevice,
     [rows, cols]: [usize; 2],
-) -> Result<([FftAxis; 2], [Arc<PooledBuffer>; 2])> {
-    let axis = |n: usize, stride: usize, lines: usize, line_stride: usize, offset: usize| {
-        let radices = fft::radices(n).expect("checked by fft2_fits");
-        let mut packed = [0u32; 8];
-        for (slot, &r) in packed.iter_mut().zip(&radices) {
-            *slot = r as u32;
-        }
-        FftAxis {
-            n: n as u32,
-            stages: radices.len() as u32,
-            stride: stride as u32,
-            lines: lines as u32,
-            line_stride: line_stride as u32,
-            twiddle_offset: offset as u32,
-            position_offset: offset as u32,
-            _pad: 0,
-            radices: packed,
-        }
+) -> Result<(FftConstants, [Arc<PooledBuffer>; 2])> {
+    let radices = |n: usize| fft::radices(n).expect("checked by fft2_fits");
+    // Radix t in byte t % 4 of the low (t < 4) or high word.
+    let packed = |n: usize, words: std::ops::Range<usize>| {
+        radices(n)
+            .iter()
+            .enumerate()
+            .filter(|(t, _)| words.contains(t))
+            .map(|(t, &r)| (r as u32) << (8 * (t % 4)))
+            .sum::<u32>() as f64
     };
-    let axes = [
-        axis(rows, cols, cols, 1, 0),
-        axis(cols, 1, rows, cols, rows),
+    let constants = vec![
+        ("FFT_U", rows as f64),
+        ("FFT_V", cols as f64),
+        ("FFT_U_STAGES", radices(rows).len() as f64),
+        ("FFT_V_STAGES", radices(cols).len() as f64),
+        ("FFT_U_RADICES_LO", packed(rows, 0..4)),
+        ("FFT_U_RADICES_HI", packed(rows, 4..8)),
+        ("FFT_V_RADICES_LO", packed(cols, 0..4)),
+        ("FFT_V_RADICES_HI", packed(cols, 4..8)),
     ];
     let twiddles = gpu.constant(&format!("fft/{rows}/{cols}/twiddles"), || {
         let all: Vec<[f32; 2]> = [rows, cols].into_iter().flat_map(fft::twiddles).collect();
@@ -353,11 +339,11 @@ fn fft_axes(
     let positions = gpu.constant(&format!("fft/{rows}/{cols}/positions"), || {
         let all: Vec<u32> = [rows, cols]
             .into_iter()
-            .flat_map(|n| fft::digit_reversed(&fft::radices(n).expect("checked")))
+            .flat_map(|n| fft::digit_reversed(&radices(n)))
             .collect();
         bytemuck::cast_slice(&all).to_vec()
     })?;
-    Ok((axes, [twiddles, positions]))
+    Ok((constants, [twiddles, positions]))
 }
 
 const FFT2: Shader = shader!("so3/fft.wgsl");
@@ -369,7 +355,6 @@ struct Fft2Params {
     inverse: u32,
     input_offset: u32,
     output_offset: u32,
-    axes: [FftAxis; 2],
 }
 
 /// The 2D FFT of every `[rows, cols]` complex grid of `x`, one workgroup per grid.
@@ -381,8 +366,8 @@ pub(super) fn fft2(
     out: &wgpu::Buffer,
 ) -> Result<()> {
     const OP: &str = "so3::fft2";
-    let kernel = gpu.kernel_for(&FFT2, &[("input", x.dtype())])?;
-    let (axes, [twiddles, positions]) = fft_axes(gpu, shape)?;
+    let (constants, [twiddles, positions]) = fft_shape(gpu, shape)?;
+    let kernel = gpu.kernel_with(&FFT2, &[("input", x.dtype())], &constants)?;
     let size = 2 * shape[0] * shape[1];
     let limits = gpu.binding;
     let mut launches = Vec::new();
@@ -395,7 +380,6 @@ pub(super) fn fft2(
             inverse: (direction == fft::FftDirection::Inverse) as u32,
             input_offset: wi.skip,
             output_offset: wo.skip,
-            axes,
         })?;
         launches.push((uniform, wi, wo, grids as u32));
     }
@@ -431,7 +415,6 @@ struct FourierParams {
     x1_offset: u32,
     x2_offset: u32,
     out_offset: u32,
-    axes: [FftAxis; 2],
 }
 
 /// Whether one product's FFT grid fits the workgroup array of fft.inc.wgsl.
@@ -449,8 +432,9 @@ pub(super) fn gaunt_fourier(
     out: &wgpu::Buffer,
 ) -> Result<()> {
     const OP: &str = "so3::gaunt_product (Fourier)";
-    let kernel = gpu.kernel_for(&GAUNT_FOURIER, &[("x1", x1.dtype()), ("x2", x2.dtype())])?;
-    let (axes, [twiddles, positions]) = fft_axes(gpu, [plan.n_u, plan.n_v])?;
+    let (constants, [twiddles, positions]) = fft_shape(gpu, [plan.n_u, plan.n_v])?;
+    let operands = [("x1", x1.dtype()), ("x2", x2.dtype())];
+    let kernel = gpu.kernel_with(&GAUNT_FOURIER, &operands, &constants)?;
     let key = format!("gaunt_fourier/{}/{}/{}", plan.l1, plan.l2, plan.lmax_out);
     // t^{lm}_u, then K^{lm}_u with the ½ of the real part and the FFTs' n_u·n_v folded in.
     let scale = 0.5 / (plan.n_u * plan.n_v) as f64;
@@ -479,7 +463,6 @@ pub(super) fn gaunt_fourier(
             x1_offset: w1.skip,
             x2_offset: w2.skip,
             out_offset: wo.skip,
-            axes,
         })?;
         launches.push((uniform, [w1, w2, wo], rows as u32));
     }
