@@ -1,5 +1,8 @@
 //! Criterion benches of the SO(3) kernels: spherical harmonics at lmax 2, 4, 6, 8 for 4096
-//! vectors; CG, direct and grid Gaunt products 0..L ⊗ 0..L → 0..L at n·c = 4096. Times are per call in steady state: `iters` calls back to back, then one wait.
+//! vectors; CG and the direct, Fourier and grid Gaunt products 0..L ⊗ 0..L → 0..L at
+//! n·c = 4096; the WGSL 2D FFT alone on 4096 grids of 36×36 and 45×45 (the Fourier route's
+//! padded grids at L = 8 and 10). Times are per call in steady state: `iters` calls back to
+//! back, then one wait.
 
 use std::time::Instant;
 
@@ -48,6 +51,7 @@ fn products(c: &mut Criterion) {
         for (name, method) in [
             ("cg", None),
             ("gaunt_direct", Some(so3::GauntMethod::Direct)),
+            ("gaunt_fourier", Some(so3::GauntMethod::Fourier)),
             ("gaunt_grid", Some(so3::GauntMethod::Grid)),
         ] {
             group.bench_function(BenchmarkId::new(name, l), |bench| {
@@ -69,5 +73,34 @@ fn products(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, spherical_harmonics, products);
+fn fft(c: &mut Criterion) {
+    use so3::fft::{fft2, FftDirection};
+    let ctx = Context::new().unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut group = c.benchmark_group("so3_fft2");
+    group.sample_size(10);
+    for n in [36usize, 45] {
+        let grids = 4096;
+        let v: Vec<f32> = (0..grids * n * n * 2)
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect();
+        let x = ctx.tensor(&v, &[grids, n, n, 2]).unwrap();
+        for direction in [FftDirection::Forward, FftDirection::Inverse] {
+            let name = format!("{direction:?}").to_lowercase();
+            group.bench_function(BenchmarkId::new(name, n), |bench| {
+                bench.iter_custom(|iters| {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        drop(fft2(&ctx, &x, direction).unwrap());
+                    }
+                    ctx.synchronize().unwrap();
+                    start.elapsed()
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, spherical_harmonics, products, fft);
 criterion_main!(benches);

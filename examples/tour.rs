@@ -203,9 +203,13 @@ fn so3_checks(ctx: &Context, rng: &mut StdRng, checks: &mut Vec<Check>) -> Resul
         };
         checks.push(Check::new(name, shape.clone(), &got.to_vec()?, &want));
         if kind == so3::Coefficients::Gaunt {
-            let grid = so3::gaunt_product(ctx, &t1, &t2, lout, so3::GauntMethod::Grid)?;
-            let name = "so3::gaunt_product (Grid)";
-            checks.push(Check::new(name, shape.clone(), &grid.to_vec()?, &want));
+            for (name, method) in [
+                ("so3::gaunt_product (Fourier)", so3::GauntMethod::Fourier),
+                ("so3::gaunt_product (Grid)", so3::GauntMethod::Grid),
+            ] {
+                let got = so3::gaunt_product(ctx, &t1, &t2, lout, method)?;
+                checks.push(Check::new(name, shape.clone(), &got.to_vec()?, &want));
+            }
         }
     }
     Ok(())

@@ -12,6 +12,7 @@ mod attention;
 mod dora;
 mod linalg;
 mod mfac;
+mod plot;
 mod report;
 mod so3;
 
@@ -32,6 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rates,
         rows: Vec::new(),
         findings: Vec::new(),
+        figures: Vec::new(),
     };
     type Family = fn(&Context, &mut StdRng, &mut report::Report) -> wgkernels::Result<()>;
     let families: [(&str, Family); 5] = [

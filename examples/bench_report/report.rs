@@ -33,6 +33,8 @@ pub struct Report {
     pub rows: Vec<Row>,
     /// Findings drawn from several rows (growth fits, crossovers), listed under the table.
     pub findings: Vec<String>,
+    /// Plots written beside BENCHMARKS.md: (caption, path), shown under the findings.
+    pub figures: Vec<(String, String)>,
 }
 
 impl Report {
@@ -44,6 +46,11 @@ impl Report {
     pub fn finding(&mut self, text: String) {
         println!("- {text}");
         self.findings.push(text);
+    }
+
+    pub fn figure(&mut self, caption: String, path: String) {
+        println!("plot: {path}");
+        self.figures.push((caption, path));
     }
 
     /// The median seconds of the row with this kernel and shape, if it was measured.
@@ -118,6 +125,9 @@ impl Report {
             for finding in &self.findings {
                 s += &format!("- {finding}\n");
             }
+        }
+        for (caption, path) in &self.figures {
+            s += &format!("\n![{caption}]({path})\n");
         }
         s
     }

@@ -1,5 +1,6 @@
-//! SO(3) rows: spherical harmonics at lmax 2, 4, 6, 8 for 4096 vectors; CG, direct and
-//! grid Gaunt products at L = 1..10 in two settings, with growth fits and crossovers.
+//! SO(3) rows: spherical harmonics at lmax 2, 4, 6, 8 for 4096 vectors; CG and the three
+//! Gaunt methods (Direct, Fourier, Grid) at L = 1..10 in two settings, with growth fits,
+//! crossovers and a plot of time against L.
 
 use rand::rngs::StdRng;
 use wgkernels::bench::time_calls;
@@ -7,6 +8,7 @@ use wgkernels::compare::{max_abs_error, relative_error};
 use wgkernels::so3::products::{apply, product_table};
 use wgkernels::so3::{self, reference, Coefficients, GauntMethod};
 
+use crate::plot;
 use crate::report::{crossover, growth_exponent};
 use wgkernels::{Context, Result};
 
@@ -51,91 +53,137 @@ pub fn rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> 
 /// same work as 0..L here: the two settings measured are → 0..L and → 0..2L.
 fn products(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> {
     let (n, c) = (1024usize, 4usize);
-    let methods = [Method::Cg, Method::Direct, Method::Grid];
+    let methods = [Method::Cg, Method::Direct, Method::Fourier, Method::Grid];
     for widen in [false, true] {
         for l in 1..=10usize {
             let lout = if widen { 2 * l } else { l };
-            let (d, d3) = (reference::dim(l), reference::dim(lout));
-            let (x1, x2) = (uniform(rng, n * c * d), uniform(rng, n * c * d));
-            let (t1, t2) = (ctx.tensor(&x1, &[n, c, d])?, ctx.tensor(&x2, &[n, c, d])?);
-            let gaunt = product_table(Coefficients::Gaunt, l, l, lout);
-            let want_gaunt = apply(&gaunt, &wide(&x1), d, &wide(&x2), d, 1);
-            let mut direct_time = None;
-            for method in methods {
-                let call = || match method {
-                    Method::Cg => so3::cg_product(ctx, &t1, &t2, lout),
-                    Method::Direct => so3::gaunt_product(ctx, &t1, &t2, lout, GauntMethod::Direct),
-                    Method::Grid => so3::gaunt_product(ctx, &t1, &t2, lout, GauntMethod::Grid),
-                };
-                let timing = time_calls(ctx, 1.0, || call().map(drop))?;
-                let got = call()?.to_vec()?;
-                let (flops, error, notes) = match method {
-                    Method::Cg => {
-                        let table = product_table(Coefficients::ClebschGordan, l, l, lout);
-                        let want = apply(&table, &wide(&x1), d, &wide(&x2), d, 1);
-                        let err = (relative_error(&got, &want), max_abs_error(&got, &want));
-                        let terms = table.terms.len();
-                        (
-                            (n * c * terms * 3) as f64,
-                            err,
-                            format!("{terms} nonzero coefficients"),
-                        )
-                    }
-                    Method::Direct => {
-                        let err = (
-                            relative_error(&got, &want_gaunt),
-                            max_abs_error(&got, &want_gaunt),
-                        );
-                        let terms = gaunt.terms.len();
-                        (
-                            (n * c * terms * 3) as f64,
-                            err,
-                            format!("{terms} nonzero coefficients"),
-                        )
-                    }
-                    Method::Grid => {
-                        let plan = so3::grid::GridPlan::new(l, l, lout);
-                        let err = (
-                            relative_error(&got, &want_gaunt),
-                            max_abs_error(&got, &want_gaunt),
-                        );
-                        let (nb, na) = (plan.n_beta, plan.n_alpha);
-                        // β synthesis of both inputs, α synthesis, product, α and β analysis
-                        let macs = 2 * nb * d
-                            + 2 * nb * na * (2 * l + 1)
-                            + nb * na
-                            + nb * na * (2 * lout + 1)
-                            + nb * d3;
-                        ((n * c * macs * 2) as f64, err, format!("grid {nb}×{na}"))
-                    }
-                };
-                report.push(Row {
-                    kernel: method.name().into(),
-                    shape: setting_shape(n * c, l, lout),
-                    timing,
-                    bytes: ((2 * d + d3) * n * c * 4) as f64,
-                    flops,
-                    bound: Bound::Compute,
-                    baseline: match method {
-                        Method::Grid => direct_time.map(|t| ("Gaunt Direct".to_string(), t)),
-                        _ => None,
-                    },
-                    error: Some(error),
-                    notes,
-                });
-                if method == Method::Direct {
-                    direct_time = Some(timing.median);
-                }
-            }
+            setting_rows(ctx, rng, report, [n, c], [l, lout], &methods)?;
         }
     }
+    // Larger batches: the O(L³) routes at n·c = 16384 (lavapipe's time, not its memory, is
+    // the limit here).
+    for l in [4usize, 8] {
+        setting_rows(
+            ctx,
+            rng,
+            report,
+            [4096, c],
+            [l, 2 * l],
+            &[Method::Fourier, Method::Grid],
+        )?;
+    }
     findings(report, n * c, &methods)
+}
+
+/// One row per method for `0..l ⊗ 0..l → 0..lout` on `[n, c]` rows of fresh inputs; Fourier
+/// and Grid against Direct when Direct is among the methods (it runs before them).
+fn setting_rows(
+    ctx: &Context,
+    rng: &mut StdRng,
+    report: &mut Report,
+    [n, c]: [usize; 2],
+    [l, lout]: [usize; 2],
+    methods: &[Method],
+) -> Result<()> {
+    let (d, d3) = (reference::dim(l), reference::dim(lout));
+    let (x1, x2) = (uniform(rng, n * c * d), uniform(rng, n * c * d));
+    let (t1, t2) = (ctx.tensor(&x1, &[n, c, d])?, ctx.tensor(&x2, &[n, c, d])?);
+    let gaunt = product_table(Coefficients::Gaunt, l, l, lout);
+    let want_gaunt = apply(&gaunt, &wide(&x1), d, &wide(&x2), d, 1);
+    let mut direct_time = None;
+    for &method in methods {
+        let call = || match method {
+            Method::Cg => so3::cg_product(ctx, &t1, &t2, lout),
+            Method::Direct => so3::gaunt_product(ctx, &t1, &t2, lout, GauntMethod::Direct),
+            Method::Fourier => so3::gaunt_product(ctx, &t1, &t2, lout, GauntMethod::Fourier),
+            Method::Grid => so3::gaunt_product(ctx, &t1, &t2, lout, GauntMethod::Grid),
+        };
+        let timing = time_calls(ctx, 1.0, || call().map(drop))?;
+        let got = call()?.to_vec()?;
+        let (flops, error, notes) = match method {
+            Method::Cg => {
+                let table = product_table(Coefficients::ClebschGordan, l, l, lout);
+                let want = apply(&table, &wide(&x1), d, &wide(&x2), d, 1);
+                let err = (relative_error(&got, &want), max_abs_error(&got, &want));
+                let terms = table.terms.len();
+                (
+                    (n * c * terms * 3) as f64,
+                    err,
+                    format!("{terms} nonzero coefficients"),
+                )
+            }
+            Method::Direct => {
+                let err = (
+                    relative_error(&got, &want_gaunt),
+                    max_abs_error(&got, &want_gaunt),
+                );
+                let terms = gaunt.terms.len();
+                (
+                    (n * c * terms * 3) as f64,
+                    err,
+                    format!("{terms} nonzero coefficients"),
+                )
+            }
+            Method::Fourier => {
+                let plan = so3::fourier::FourierPlan::new(l, l, lout);
+                let err = (
+                    relative_error(&got, &want_gaunt),
+                    max_abs_error(&got, &want_gaunt),
+                );
+                let size = (plan.n_u * plan.n_v) as f64;
+                // change of basis (complex × real: 2 flops per term), two 2D FFTs at
+                // 5·N·log₂N, the pointwise product, the projection (complex MACs)
+                let flops = 2.0 * 2.0 * change_of_basis_terms(l) as f64
+                    + 2.0 * 5.0 * size * size.log2()
+                    + size
+                    + 8.0 * (d3 * (4 * l + 1)) as f64;
+                let notes = format!("FFT grid {}×{}", plan.n_u, plan.n_v);
+                ((n * c) as f64 * flops, err, notes)
+            }
+            Method::Grid => {
+                let plan = so3::grid::GridPlan::new(l, l, lout);
+                let err = (
+                    relative_error(&got, &want_gaunt),
+                    max_abs_error(&got, &want_gaunt),
+                );
+                let (nb, na) = (plan.n_beta, plan.n_alpha);
+                // β synthesis of both inputs, α synthesis, product, α and β analysis
+                let macs = 2 * nb * d
+                    + 2 * nb * na * (2 * l + 1)
+                    + nb * na
+                    + nb * na * (2 * lout + 1)
+                    + nb * d3;
+                ((n * c * macs * 2) as f64, err, format!("grid {nb}×{na}"))
+            }
+        };
+        report.push(Row {
+            kernel: method.name().into(),
+            shape: setting_shape(n * c, l, lout),
+            timing,
+            bytes: ((2 * d + d3) * n * c * 4) as f64,
+            flops,
+            bound: Bound::Compute,
+            baseline: match method {
+                Method::Grid | Method::Fourier => {
+                    direct_time.map(|t| ("Gaunt Direct".to_string(), t))
+                }
+                _ => None,
+            },
+            error: Some(error),
+            notes,
+        });
+        if method == Method::Direct {
+            direct_time = Some(timing.median);
+        }
+    }
+    Ok(())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Method {
     Cg,
     Direct,
+    Fourier,
     Grid,
 }
 
@@ -144,9 +192,34 @@ impl Method {
         match self {
             Method::Cg => "so3::cg_product",
             Method::Direct => "so3::gaunt_product (Direct)",
+            Method::Fourier => "so3::gaunt_product (Fourier)",
             Method::Grid => "so3::gaunt_product (Grid)",
         }
     }
+
+    fn short(self) -> &'static str {
+        match self {
+            Method::Cg => "cg_product",
+            Method::Direct => "Gaunt Direct",
+            Method::Fourier => "Gaunt Fourier",
+            Method::Grid => "Gaunt Grid",
+        }
+    }
+}
+
+/// Terms of the change of basis to 2D Fourier coefficients for one input of degree l, both
+/// inputs alike: each (u, v) in [−l, l]² sums t^{km}_u·x_km over max(|u|, |v|) ≤ k ≤ l, for
+/// m = ±v (one m when v = 0).
+fn change_of_basis_terms(l: usize) -> usize {
+    let l = l as i64;
+    let mut terms = 0;
+    for u in -l..=l {
+        for v in -l..=l {
+            let ms = if v == 0 { 1 } else { 2 };
+            terms += ms * (l - u.abs().max(v.abs()) + 1);
+        }
+    }
+    (2 * terms) as usize
 }
 
 fn setting_shape(rows: usize, l: usize, lout: usize) -> String {
@@ -157,8 +230,10 @@ fn wide(x: &[f32]) -> Vec<f64> {
     x.iter().map(|&v| v as f64).collect()
 }
 
-/// Growth exponents in L, where Grid overtakes Direct, and Grid against CG at L = 8.
+/// Growth exponents in L, where Fourier and Grid overtake Direct, the faster of the two
+/// against Direct from L = 6 and against CG at L = 8, and the plot.
 fn findings(report: &mut Report, rows: usize, methods: &[Method]) -> Result<()> {
+    let mut panels = Vec::new();
     for widen in [false, true] {
         let lout = |l: usize| if widen { 2 * l } else { l };
         let setting = if widen {
@@ -184,7 +259,7 @@ fn findings(report: &mut Report, rows: usize, methods: &[Method]) -> Result<()> 
                 .collect();
             growth.push(format!(
                 "{} L^{:.1}",
-                method.name(),
+                method.short(),
                 growth_exponent(&points)
             ));
         }
@@ -192,26 +267,63 @@ fn findings(report: &mut Report, rows: usize, methods: &[Method]) -> Result<()> 
             "{setting}, n·c = {rows}: time ∝ {}",
             growth.join(", ")
         ));
-        let (grid, direct, cg) = (
-            series(report, Method::Grid),
-            series(report, Method::Direct),
-            series(report, Method::Cg),
-        );
-        let cross = match crossover(&grid, &direct) {
-            Err(first) => {
-                format!("Grid is faster than Direct from the smallest L measured ({first})")
+        let direct = series(report, Method::Direct);
+        let cg = series(report, Method::Cg);
+        let mut notes = Vec::new();
+        for method in [Method::Fourier, Method::Grid] {
+            let times = series(report, method);
+            notes.push(match crossover(&times, &direct) {
+                Err(first) => format!(
+                    "{} is faster than Direct from the smallest L measured ({first})",
+                    method.short()
+                ),
+                Ok(Some(l)) => format!("{} overtakes Direct at L ≈ {l:.1}", method.short()),
+                Ok(None) => format!(
+                    "{} is slower than Direct at every L measured",
+                    method.short()
+                ),
+            });
+        }
+        // The faster O(L³) route at each L.
+        let best: Vec<(f64, f64)> = series(report, Method::Grid)
+            .into_iter()
+            .zip(series(report, Method::Fourier))
+            .map(|(g, f)| (g.0, g.1.min(f.1)))
+            .collect();
+        let beats_direct_from_6 = best
+            .iter()
+            .zip(&direct)
+            .filter(|(b, _)| b.0 >= 6.0)
+            .all(|(b, d)| b.1 < d.1);
+        notes.push(format!(
+            "the faster of Fourier and Grid {} Direct at every L from 6 to 10",
+            if beats_direct_from_6 {
+                "beats"
+            } else {
+                "does not beat"
             }
-            Ok(Some(l)) => format!("Grid overtakes Direct at L ≈ {l:.1}"),
-            Ok(None) => "Grid is slower than Direct at every L measured".into(),
-        };
+        ));
         let at8 = |s: &[(f64, f64)]| s.iter().find(|p| p.0 == 8.0).map(|p| p.1);
-        let ratio = match (at8(&cg), at8(&grid)) {
-            (Some(c), Some(g)) => {
-                format!("; at L = 8 Grid is {:.1}× faster than cg_product", c / g)
-            }
-            _ => String::new(),
-        };
-        report.finding(format!("{setting}: {cross}{ratio}"));
+        if let (Some(c), Some(b)) = (at8(&cg), at8(&best)) {
+            notes.push(format!(
+                "at L = 8 it is {:.1}× faster than cg_product",
+                c / b
+            ));
+        }
+        report.finding(format!("{setting}: {}", notes.join("; ")));
+        let curves: Vec<plot::Curve> = methods
+            .iter()
+            .map(|&m| (m.short().to_string(), series(report, m)))
+            .collect();
+        panels.push((format!("{setting}, n·c = {rows}"), curves));
+    }
+    let path = format!("benchmarks/so3_products_{}.png", plot::slug(&report.device));
+    match plot::time_against_l(&path, &panels) {
+        Ok(()) => report.figure(
+            "Gaunt and CG products: median time against L (log scale)".into(),
+            path,
+        ),
+        Err(e) => println!("no plot: {e}"),
     }
     Ok(())
 }

@@ -7,8 +7,8 @@
 // O(L³) per row; every stage in workgroup memory. The Gauss–Legendre rings come in mirrored
 // pairs (cos β_{n−1−i} = −cos β_i) and Θ_lm(π − β) = (−1)^{l+m}·Θ_lm(β), so both Legendre
 // steps run over half the rings: A_i, A_mirror = E ± O (the sums over even and odd l + m),
-// and the analysis adds B_i + (−1)^{l+m}·B_mirror. Sizes (checked by the host): l1, l2 ≤ 16,
-// n_β·(l1 + l2 + 2) ≤ 759, n_β·(2·lmax_out + 1) ≤ 1035.
+// and the analysis weighs B_i + (−1)^{l+m}·B_mirror. Sizes (checked by the host): l1, l2 ≤ 16,
+// n_β·(l1 + l2 + 2) ≤ 759, 2·⌈n_β/2⌉·(2·lmax_out + 1) ≤ 1035.
 
 struct Params {
     rows: u32,           // n·c
@@ -29,7 +29,7 @@ struct Params {
     _pad2: u32,
 }
 
-const WORKGROUP: u32 = 256u;
+const WORKGROUP: u32 = 64u; // lavapipe pays per invocation at every barrier; a GPU keeps 64-wide groups busy
 const X2: u32 = 289u; // x2's place in `coefficients`: after dim(16) entries of x1
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -42,7 +42,7 @@ fn read_x2(i: u32) -> f32 { return x2[i]; }
 
 var<workgroup> coefficients: array<f32, 578>; // x1, x2
 var<workgroup> rings: array<vec2<f32>, 759>;  // c_k, k ≥ 0, of every ring of x1, then of x2
-var<workgroup> products: array<f32, 1035>;    // B
+var<workgroup> products: array<f32, 1035>;    // B_i ± B_i' per mirrored pair
 
 // The complex Fourier coefficient c_k of a ring series whose c_0.. are at rings[base..]:
 // the series is real, so c_{−k} = conj(c_k).
@@ -71,11 +71,21 @@ fn parity_sum(i: u32, base: u32, first: i32, l: i32, k: i32) -> vec2<f32> {
     return sum;
 }
 
+// c_k of a ring of degree l whose c_0.. are at rings[first..], 0 past the degree.
+fn ring_coefficient_or_zero(first: u32, l: i32, k: i32) -> vec2<f32> {
+    let c = ring_coefficient(first, clamp(k, -l, l));
+    return select(vec2<f32>(0.0, 0.0), c, abs(k) <= l);
+}
+
+fn complex_mul(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
+    return vec2<f32>(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x);
+}
+
 fn index(l: i32, m: i32) -> u32 {
     return u32(l * l + m + l);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(64)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -141,22 +151,53 @@ fn main(
     }
     workgroupBarrier();
 
-    // The product along α, ring by ring, on the rings' Fourier coefficients (ring_product
-    // in src/so3/grid.rs): e_k = Σ c1_{k1}·c2_{k−k1}, B[0] = e_0, B[k] = Re e_k,
-    // B[−k] = −Im e_k. One thread per (ring, k ≥ 0).
+    // The product along α on the rings' Fourier coefficients (ring_product in
+    // src/so3/grid.rs): e_k = Σ c1_{k1}·c2_{k−k1}, B[0] = e_0, B[k] = Re e_k, B[−k] = −Im e_k.
+    // One thread per mirrored ring pair (i, i') and pair of outputs (k, k + 1): c2_{k+1−k1} is
+    // the previous term's c2_{k−k1}, so each load serves two products. Stored as the
+    // pair's sum and difference, B_i ± B_i', which is what the analysis weighs (a middle
+    // ring is its own mirror: both are B_i).
     let wo = 2u * p.lmax_out + 1u;
-    for (var e = lid; e < p.n_beta * (p.lmax_out + 1u); e += WORKGROUP) {
-        let i = e / (p.lmax_out + 1u);
-        let k = i32(e % (p.lmax_out + 1u));
-        var product = vec2<f32>(0.0, 0.0);
-        for (var k1 = max(-l1, k - l2); k1 <= min(l1, k + l2); k1++) {
-            let c1 = ring_coefficient(i * h1, k1);
-            let c2 = ring_coefficient(rings2 + i * h2, k - k1);
-            product += vec2<f32>(c1.x * c2.x - c1.y * c2.y, c1.x * c2.y + c1.y * c2.x);
+    let blocks = p.lmax_out / 2u + 1u;
+    for (var e = lid; e < pairs * blocks; e += WORKGROUP) {
+        let i = e / blocks;
+        let k = 2 * i32(e % blocks);
+        let mirror = p.n_beta - 1u - i;
+        let rings1 = array<u32, 2>(i * h1, mirror * h1);
+        let rings2_of = array<u32, 2>(rings2 + i * h2, rings2 + mirror * h2);
+        var low = array<vec2<f32>, 2>(vec2<f32>(0.0), vec2<f32>(0.0));  // e_k, ring i then i'
+        var high = array<vec2<f32>, 2>(vec2<f32>(0.0), vec2<f32>(0.0)); // e_{k+1}
+        var previous = array<vec2<f32>, 2>(vec2<f32>(0.0), vec2<f32>(0.0)); // c2_{k+1−k1}
+        let start = max(-l1, k - l2);
+        for (var r = 0; r < 2; r++) {
+            previous[r] = ring_coefficient_or_zero(rings2_of[r], l2, k + 1 - start);
         }
-        products[i * wo + u32(k + lo)] = product.x;
-        if k > 0 {
-            products[i * wo + u32(lo - k)] = -product.y;
+        for (var k1 = start; k1 <= min(l1, k + 1 + l2); k1++) {
+            for (var r = 0; r < 2; r++) {
+                let c1 = ring_coefficient_or_zero(rings1[r], l1, k1);
+                let c2 = ring_coefficient_or_zero(rings2_of[r], l2, k - k1);
+                low[r] += complex_mul(c1, c2);
+                high[r] += complex_mul(c1, previous[r]);
+                previous[r] = c2;
+            }
+        }
+        let sum_at = i * 2u * wo;
+        let difference_at = sum_at + wo;
+        for (var t = 0; t < 2; t++) {
+            let kt = k + t;
+            if kt > lo {
+                break;
+            }
+            let a = select(low[0], high[0], t == 1);
+            let b = select(low[1], high[1], t == 1);
+            let plus = select(a + b, a, mirror == i);
+            let minus = select(a - b, a, mirror == i);
+            products[sum_at + u32(kt + lo)] = plus.x;
+            products[difference_at + u32(kt + lo)] = minus.x;
+            if kt > 0 {
+                products[sum_at + u32(lo - kt)] = -plus.y;
+                products[difference_at + u32(lo - kt)] = -minus.y;
+            }
         }
     }
     workgroupBarrier();
@@ -171,17 +212,13 @@ fn main(
             l -= 1;
         }
         let m = i32(lm) - l * l - l;
-        // Mirrored rings share (w_i/2)·Θ_lm up to the parity sign (−1)^{l+m}.
-        let parity = select(1.0, -1.0, ((l + m) & 1) == 1);
-        let column = u32(m + lo);
+        // Mirrored rings share (w_i/2)·Θ_lm up to the parity sign (−1)^{l+m}: weigh the
+        // pair's sum (even l + m) or difference (odd). The middle ring's "pair" is itself,
+        // stored as B in both and weighed once.
+        let column = u32(m + lo) + select(0u, wo, ((l + m) & 1) == 1);
         var sum = 0.0;
-        for (var i = 0u; i < p.n_beta / 2u; i++) {
-            let mirrored = products[i * wo + column] + parity * products[(p.n_beta - 1u - i) * wo + column];
-            sum += tables[p.weighted_offset + i * d_table + lm] * mirrored;
-        }
-        if p.n_beta % 2u == 1u {
-            let middle = p.n_beta / 2u;
-            sum += tables[p.weighted_offset + middle * d_table + lm] * products[middle * wo + column];
+        for (var i = 0u; i < pairs; i++) {
+            sum += tables[p.weighted_offset + i * d_table + lm] * products[i * 2u * wo + column];
         }
         out[p.out_offset + row * d_out + lm] = sum;
     }

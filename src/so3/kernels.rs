@@ -240,12 +240,12 @@ struct GridParams {
 
 /// Whether the workgroup arrays of gaunt_grid.wgsl hold this plan: inputs of degree ≤ 16
 /// (`coefficients`), both inputs' complex ring coefficients c_k, k ≥ 0 (`rings`, 759) and
-/// the output's (`products`, 1035).
+/// the output's, as sum and difference per mirrored ring pair (`products`, 1035).
 pub(super) fn grid_fits(plan: &GridPlan) -> bool {
     let nb = plan.n_beta;
     plan.l1.max(plan.l2) <= 16
         && nb * (plan.l1 + plan.l2 + 2) <= 759
-        && nb * (2 * plan.lmax_out + 1) <= 1035
+        && 2 * nb.div_ceil(2) * (2 * plan.lmax_out + 1) <= 1035
 }
 
 /// The Gaunt product on the grid of `plan`, one workgroup per (sample, channel) row.

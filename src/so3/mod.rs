@@ -72,7 +72,8 @@ pub enum GauntMethod {
     Direct,
     /// 2D Fourier coefficients convolved by FFT (Luo et al., ICLR 2024; see [`fourier`]
     /// and [`fft`]). On the GPU each product is one zero-padded FFT grid of at most
-    /// [`fft::FFT_CAPACITY`] entries in one workgroup: about l1 + l2 ≤ 20.
+    /// [`fft::FFT_CAPACITY`] entries in one workgroup: l1 + l2 ≤ 22 and l1 + l2 + lmax_out ≤ 44
+    /// (0..10 ⊗ 0..10 → 0..20 fits).
     Fourier,
     /// Pointwise product on a Gauss–Legendre × uniform grid exact for the degree (The Price
     /// of Freedom), in the separable form: O(L³) per product (see [`grid`]). On the GPU
@@ -260,7 +261,7 @@ fn gaunt_transformed(
                 GauntMethod::Fourier => {
                     let plan = fourier::FourierPlan::new(l1, l2, lmax_out);
                     if !kernels::fourier_fits(&plan) {
-                        return Err(too_large("about l1 + l2 ≤ 20 (0..10 ⊗ 0..10 → 0..20 fits)"));
+                        return Err(too_large("a padded FFT grid of 2048 entries: l1 + l2 ≤ 22 and l1 + l2 + lmax_out ≤ 44"));
                     }
                     kernels::gaunt_fourier(gpu, &plan, inputs, c, broadcast, out.buffer())?;
                 }
