@@ -953,6 +953,7 @@ mod fft {
         for (rows, cols) in shapes {
             for direction in [FftDirection::Forward, FftDirection::Inverse] {
                 let err = error(&ctx, 3, rows, cols, direction);
+                eprintln!("{rows}×{cols} {direction:?}: {err:.1e}");
                 assert!(err < 1e-5, "{rows}×{cols} {direction:?}: {err:e}");
             }
         }

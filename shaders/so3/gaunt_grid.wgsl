@@ -99,7 +99,6 @@ fn main(
     let l1 = i32(p.l1);
     let l2 = i32(p.l2);
     let lo = i32(p.lmax_out);
-    let lt = i32(p.l_table);
     let d1 = (p.l1 + 1u) * (p.l1 + 1u);
     let d2 = (p.l2 + 1u) * (p.l2 + 1u);
     let d_out = (p.lmax_out + 1u) * (p.lmax_out + 1u);
