@@ -9,7 +9,7 @@ use super::products::ProductTable;
 use super::reference::{dim, recursion};
 use crate::gpu::dispatch::{row_blocks, Window};
 use crate::gpu::pool::PooledBuffer;
-use crate::gpu::{binding, shader, GpuDevice, Shader};
+use crate::gpu::{binding, shader, GpuDevice, Kernel, Shader};
 use crate::{Result, Tensor};
 
 const SPHERICAL_HARMONICS: Shader = shader!("so3/spherical_harmonics.wgsl");
@@ -160,6 +160,38 @@ fn sample_blocks(
         .collect()
 }
 
+/// Runs a product kernel once per block of [`sample_blocks`], bound as
+/// `[params, x1, x2, tables…, out]`; `launch(rows, windows)` gives a block's uniform and
+/// workgroup count.
+fn launch_products<P: bytemuck::Pod>(
+    gpu: &GpuDevice,
+    kernel: &Kernel,
+    blocks: Vec<(usize, [Window; 3])>,
+    [x1, x2]: [&Tensor; 2],
+    tables: &[&wgpu::Buffer],
+    out: &wgpu::Buffer,
+    launch: impl Fn(usize, &[Window; 3]) -> (P, u32),
+) -> Result<()> {
+    let mut launches = Vec::new();
+    for (rows, windows) in blocks {
+        let (params, groups) = launch(rows, &windows);
+        launches.push((gpu.uniform(&params)?, windows, groups));
+    }
+    gpu.submit(|encoder| {
+        for (uniform, [w1, w2, wo], groups) in &launches {
+            let mut resources = vec![
+                uniform.buffer().as_entire_binding(),
+                binding(x1.buffer(), w1),
+                binding(x2.buffer(), w2),
+            ];
+            resources.extend(tables.iter().map(|t| t.as_entire_binding()));
+            resources.push(binding(out, wo));
+            gpu.dispatch(encoder, kernel, &resources, *groups);
+        }
+        Ok(())
+    })
+}
+
 /// `out[s, c, :] = table(x1[s, c, :], x2[s, c or 0, :])` for `samples × channels` rows.
 pub(super) fn sparse_product(
     gpu: &GpuDevice,
@@ -187,34 +219,29 @@ pub(super) fn sparse_product(
         bytemuck::cast_slice(&table.starts).to_vec()
     })?;
     let d3 = table.starts.len() - 1;
-    let mut launches = Vec::new();
-    for (rows, [w1, w2, wo]) in sample_blocks(gpu, OP, [x1, x2], channels, broadcast, d3, out)? {
-        let uniform = gpu.uniform(&ProductParams {
-            rows: rows as u32,
-            d1: x1.shape()[2] as u32,
-            d2: x2.shape()[2] as u32,
-            d3: d3 as u32,
-            group: if broadcast { channels as u32 } else { 1 },
-            x1_offset: w1.skip,
-            x2_offset: w2.skip,
-            out_offset: wo.skip,
-        })?;
-        launches.push((uniform, [w1, w2, wo], rows.div_ceil(PRODUCT_ROWS) as u32));
-    }
-    gpu.submit(|encoder| {
-        for (uniform, [w1, w2, wo], groups) in &launches {
-            let resources = [
-                uniform.buffer().as_entire_binding(),
-                binding(x1.buffer(), w1),
-                binding(x2.buffer(), w2),
-                terms.buffer().as_entire_binding(),
-                starts.buffer().as_entire_binding(),
-                binding(out, wo),
-            ];
-            gpu.dispatch(encoder, &kernel, &resources, *groups);
-        }
-        Ok(())
-    })
+    let blocks = sample_blocks(gpu, OP, [x1, x2], channels, broadcast, d3, out)?;
+    let tables = [terms.buffer(), starts.buffer()];
+    launch_products(
+        gpu,
+        &kernel,
+        blocks,
+        [x1, x2],
+        &tables,
+        out,
+        |rows, [w1, w2, wo]| {
+            let params = ProductParams {
+                rows: rows as u32,
+                d1: x1.shape()[2] as u32,
+                d2: x2.shape()[2] as u32,
+                d3: d3 as u32,
+                group: if broadcast { channels as u32 } else { 1 },
+                x1_offset: w1.skip,
+                x2_offset: w2.skip,
+                out_offset: wo.skip,
+            };
+            (params, rows.div_ceil(PRODUCT_ROWS) as u32)
+        },
+    )
 }
 
 const GAUNT_GRID: Shader = shader!("so3/gaunt_grid.wgsl");
@@ -267,40 +294,42 @@ pub(super) fn gaunt_grid(
             .collect();
         bytemuck::cast_slice(&all).to_vec()
     })?;
-    let d3 = dim(plan.lmax_out);
-    let mut launches = Vec::new();
-    for (rows, [w1, w2, wo]) in sample_blocks(gpu, OP, [x1, x2], channels, broadcast, d3, out)? {
-        let uniform = gpu.uniform(&GridParams {
-            rows: rows as u32,
-            channels: channels as u32,
-            broadcast: broadcast as u32,
-            l1: plan.l1 as u32,
-            l2: plan.l2 as u32,
-            lmax_out: plan.lmax_out as u32,
-            n_beta: plan.n_beta as u32,
-            l_table: plan.l_table as u32,
-            theta_offset: 0,
-            weighted_offset: plan.theta.len() as u32,
-            x1_offset: w1.skip,
-            x2_offset: w2.skip,
-            out_offset: wo.skip,
-            _pad: [0; 3],
-        })?;
-        launches.push((uniform, [w1, w2, wo], rows as u32));
-    }
-    gpu.submit(|encoder| {
-        for (uniform, [w1, w2, wo], groups) in &launches {
-            let resources = [
-                uniform.buffer().as_entire_binding(),
-                binding(x1.buffer(), w1),
-                binding(x2.buffer(), w2),
-                tables.buffer().as_entire_binding(),
-                binding(out, wo),
-            ];
-            gpu.dispatch(encoder, &kernel, &resources, *groups);
-        }
-        Ok(())
-    })
+    let blocks = sample_blocks(
+        gpu,
+        OP,
+        [x1, x2],
+        channels,
+        broadcast,
+        dim(plan.lmax_out),
+        out,
+    )?;
+    launch_products(
+        gpu,
+        &kernel,
+        blocks,
+        [x1, x2],
+        &[tables.buffer()],
+        out,
+        |rows, [w1, w2, wo]| {
+            let params = GridParams {
+                rows: rows as u32,
+                channels: channels as u32,
+                broadcast: broadcast as u32,
+                l1: plan.l1 as u32,
+                l2: plan.l2 as u32,
+                lmax_out: plan.lmax_out as u32,
+                n_beta: plan.n_beta as u32,
+                l_table: plan.l_table as u32,
+                theta_offset: 0,
+                weighted_offset: plan.theta.len() as u32,
+                x1_offset: w1.skip,
+                x2_offset: w2.skip,
+                out_offset: wo.skip,
+                _pad: [0; 3],
+            };
+            (params, rows as u32)
+        },
+    )
 }
 
 /// The `override` constants of so3/fft.inc.wgsl for a row-major `[rows, cols]` grid, and its
@@ -447,38 +476,39 @@ pub(super) fn gaunt_fourier(
         let all: Vec<[f32; 2]> = theta.chain(projection).collect();
         bytemuck::cast_slice(&all).to_vec()
     })?;
-    let d3 = dim(plan.lmax_out);
-    let mut launches = Vec::new();
-    for (rows, [w1, w2, wo]) in sample_blocks(gpu, OP, [x1, x2], channels, broadcast, d3, out)? {
-        let uniform = gpu.uniform(&FourierParams {
-            rows: rows as u32,
-            channels: channels as u32,
-            broadcast: broadcast as u32,
-            l1: plan.l1 as u32,
-            l2: plan.l2 as u32,
-            lmax_out: plan.lmax_out as u32,
-            l_table: plan.l_table as u32,
-            product_degree: (plan.l1 + plan.l2) as u32,
-            projection_offset: plan.theta.len() as u32,
-            x1_offset: w1.skip,
-            x2_offset: w2.skip,
-            out_offset: wo.skip,
-        })?;
-        launches.push((uniform, [w1, w2, wo], rows as u32));
-    }
-    gpu.submit(|encoder| {
-        for (uniform, [w1, w2, wo], groups) in &launches {
-            let resources = [
-                uniform.buffer().as_entire_binding(),
-                binding(x1.buffer(), w1),
-                binding(x2.buffer(), w2),
-                tables.buffer().as_entire_binding(),
-                twiddles.buffer().as_entire_binding(),
-                positions.buffer().as_entire_binding(),
-                binding(out, wo),
-            ];
-            gpu.dispatch(encoder, &kernel, &resources, *groups);
-        }
-        Ok(())
-    })
+    let blocks = sample_blocks(
+        gpu,
+        OP,
+        [x1, x2],
+        channels,
+        broadcast,
+        dim(plan.lmax_out),
+        out,
+    )?;
+    let buffers = [tables.buffer(), twiddles.buffer(), positions.buffer()];
+    launch_products(
+        gpu,
+        &kernel,
+        blocks,
+        [x1, x2],
+        &buffers,
+        out,
+        |rows, [w1, w2, wo]| {
+            let params = FourierParams {
+                rows: rows as u32,
+                channels: channels as u32,
+                broadcast: broadcast as u32,
+                l1: plan.l1 as u32,
+                l2: plan.l2 as u32,
+                lmax_out: plan.lmax_out as u32,
+                l_table: plan.l_table as u32,
+                product_degree: (plan.l1 + plan.l2) as u32,
+                projection_offset: plan.theta.len() as u32,
+                x1_offset: w1.skip,
+                x2_offset: w2.skip,
+                out_offset: wo.skip,
+            };
+            (params, rows as u32)
+        },
+    )
 }
