@@ -2,10 +2,11 @@
 //! the SU(2) coefficients (Condon–Shortley, exact from the `wigners` crate) turned real by
 //! the complex↔real change of basis with its `(−i)^l` factor, Frobenius norm 1.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use num_complex::Complex64;
+
+use super::memo::Memo;
 
 /// Largest degree the SO(3) module accepts.
 pub const MAX_L: usize = 24;
@@ -93,20 +94,6 @@ pub fn clebsch_gordan(l1: usize, l2: usize, l3: usize) -> Option<Arc<Vec<f64>>> 
     if l1.max(l2).max(l3) > MAX_L {
         return None;
     }
-    type Cache = Mutex<HashMap<(usize, usize, usize), Arc<Vec<f64>>>>;
-    static CACHE: OnceLock<Cache> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    if let Some(c) = cache
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&(l1, l2, l3))
-    {
-        return Some(c.clone());
-    }
-    let c = Arc::new(compute(l1, l2, l3));
-    cache
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert((l1, l2, l3), c.clone());
-    Some(c)
+    static CACHE: Memo<(usize, usize, usize), Vec<f64>> = Memo::new();
+    Some(CACHE.get_or_build((l1, l2, l3), || compute(l1, l2, l3)))
 }

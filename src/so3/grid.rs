@@ -13,6 +13,9 @@
 //! in α equal a convolution of the two series' coefficients ([`ring_product`]): O(l1·l2)
 //! per ring instead of O(n_α·L). Both paths use it; the sampled form stays for the tests.
 
+use std::sync::Arc;
+
+use super::memo::Memo;
 use super::quadrature::gauss_legendre;
 use super::reference::{dim, spherical_harmonics_f64};
 
@@ -111,6 +114,13 @@ impl GridPlan {
             theta_weighted,
             phi: phi_table,
         }
+    }
+
+    /// [`new`](Self::new), built once per process for each degree triple (a plan at
+    /// 10 ⊗ 10 → 20 takes ~20 ms to build).
+    pub fn shared(l1: usize, l2: usize, lmax_out: usize) -> Arc<GridPlan> {
+        static PLANS: Memo<(usize, usize, usize), GridPlan> = Memo::new();
+        PLANS.get_or_build((l1, l2, lmax_out), || GridPlan::new(l1, l2, lmax_out))
     }
 
     /// The Legendre step: `A_i[m] = Σ_l Θ_lm(β_i)·x_lm` for ring i, m = −l..=l.

@@ -5,6 +5,7 @@ pub mod cg;
 pub mod fft;
 pub mod fourier;
 pub mod grid;
+mod memo;
 pub mod products;
 pub mod quadrature;
 pub mod reference;
@@ -245,12 +246,12 @@ fn gaunt_transformed(
             let group = if broadcast { c } else { 1 };
             let y = match method {
                 GauntMethod::Fourier => fourier::gaunt_fourier(
-                    &fourier::FourierPlan::new(l1, l2, lmax_out),
+                    &fourier::FourierPlan::shared(l1, l2, lmax_out),
                     &a,
                     &b,
                     group,
                 ),
-                _ => grid::gaunt_grid(&grid::GridPlan::new(l1, l2, lmax_out), &a, &b, group),
+                _ => grid::gaunt_grid(&grid::GridPlan::shared(l1, l2, lmax_out), &a, &b, group),
             };
             ctx.host_result(y, &shape)
         }
@@ -259,14 +260,14 @@ fn gaunt_transformed(
             let inputs = [x1, x2];
             match method {
                 GauntMethod::Fourier => {
-                    let plan = fourier::FourierPlan::new(l1, l2, lmax_out);
+                    let plan = fourier::FourierPlan::shared(l1, l2, lmax_out);
                     if !kernels::fourier_fits(&plan) {
                         return Err(too_large("a padded FFT grid of 2048 entries: l1 + l2 ≤ 22 and l1 + l2 + lmax_out ≤ 44"));
                     }
                     kernels::gaunt_fourier(gpu, &plan, inputs, c, broadcast, out.buffer())?;
                 }
                 _ => {
-                    let plan = grid::GridPlan::new(l1, l2, lmax_out);
+                    let plan = grid::GridPlan::shared(l1, l2, lmax_out);
                     if !kernels::grid_fits(&plan) {
                         return Err(too_large("l1, l2 ≤ 16 and about l1 + l2 + lmax_out ≤ 44"));
                     }

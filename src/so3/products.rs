@@ -4,10 +4,10 @@
 //! with `T` the CG coefficients of every allowed path, or the Gaunt coefficients
 //! `(1/4π)∫ Y_i1·Y_i2·Y_i3 dΩ`.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use super::cg::clebsch_gordan;
+use super::memo::Memo;
 use super::quadrature::sphere_rule;
 use super::reference::{dim, spherical_harmonics_f64};
 
@@ -66,13 +66,13 @@ pub fn product_table(
     l2max: usize,
     lmax_out: usize,
 ) -> Arc<ProductTable> {
-    type Cache = Mutex<HashMap<(Coefficients, usize, usize, usize), Arc<ProductTable>>>;
-    static CACHE: OnceLock<Cache> = OnceLock::new();
-    let key = (kind, l1max, l2max, lmax_out);
-    let cache = CACHE.get_or_init(Default::default);
-    if let Some(t) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-        return t.clone();
-    }
+    static CACHE: Memo<(Coefficients, usize, usize, usize), ProductTable> = Memo::new();
+    CACHE.get_or_build((kind, l1max, l2max, lmax_out), || {
+        build_table(kind, l1max, l2max, lmax_out)
+    })
+}
+
+fn build_table(kind: Coefficients, l1max: usize, l2max: usize, lmax_out: usize) -> ProductTable {
     let mut by_output: Vec<Vec<(u32, u32, f64)>> = vec![Vec::new(); dim(lmax_out)];
     for l1 in 0..=l1max {
         for l2 in 0..=l2max {
@@ -104,12 +104,7 @@ pub fn product_table(
         terms.extend(group);
         starts.push(terms.len() as u32);
     }
-    let table = Arc::new(ProductTable { terms, starts });
-    cache
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(key, table.clone());
-    table
+    ProductTable { terms, starts }
 }
 
 /// The product on the CPU in f64: `x1 [rows, d1]`, `x2 [rows or rows/c, d2]` (one x2 row per
