@@ -33,7 +33,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("messages: [{edges}, {channels}, {}]", reference::dim(l_out));
 
     // Rotate the edges and the features: the messages rotate the same way.
-    let rotation = [[0.0, -1.0, 0.0], [0.6, 0.0, -0.8], [0.8, 0.0, 0.6]];
+    let rotation =
+        so3::Rotation::from_matrix([[0.0, -1.0, 0.0], [0.6, 0.0, -0.8], [0.8, 0.0, 0.6]])?;
     let d = so3::wigner_d(l_out, &rotation)?;
     let rotated_vectors: Vec<f32> = vectors
         .chunks_exact(3)

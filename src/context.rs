@@ -3,36 +3,8 @@
 use std::sync::Arc;
 
 use crate::gpu::pool::MemoryTracker;
-use crate::gpu::GpuDevice;
-use crate::tensor::{DType, Storage, Tensor};
+use crate::gpu::{GpuDevice, GpuOptions};
 use crate::{Error, Result};
-
-/// Options for [`Context::gpu_with`].
-#[derive(Clone, Debug)]
-pub struct GpuOptions {
-    /// Which adapter to prefer when there are several.
-    pub power_preference: wgpu::PowerPreference,
-    /// Caps the bytes of one storage binding below the device's own limit, so that the
-    /// splitting of large tensors across bindings can be exercised at small sizes.
-    pub max_binding_bytes: Option<u64>,
-    /// Fills every freshly allocated output with NaN before a kernel writes it, so that an
-    /// element the kernel forgets to write shows up in a comparison. For tests.
-    pub poison_outputs: bool,
-    /// Caps the workgroups per dimension of a dispatch below the device's limit (65 535),
-    /// so that grids folded into two dimensions can be exercised with few workgroups.
-    pub max_workgroups_per_dimension: Option<u32>,
-}
-
-impl Default for GpuOptions {
-    fn default() -> Self {
-        GpuOptions {
-            power_preference: wgpu::PowerPreference::HighPerformance,
-            max_binding_bytes: None,
-            poison_outputs: false,
-            max_workgroups_per_dimension: None,
-        }
-    }
-}
 
 /// Bytes held by a context's tensors and scratch buffers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -165,96 +137,8 @@ impl Context {
         self.gpu_device().map(|gpu| gpu.binding.max_bytes)
     }
 
-    /// An f32 tensor holding a copy of `data`, row-major with `shape`.
-    pub fn tensor(&self, data: &[f32], shape: &[usize]) -> Result<Tensor> {
-        self.tensor_as(data, shape, DType::F32)
-    }
-
-    /// An f16 tensor holding a copy of `data`.
-    pub fn tensor_f16(&self, data: &[half::f16], shape: &[usize]) -> Result<Tensor> {
-        let wide: Vec<f32> = data.iter().map(|x| x.to_f32()).collect();
-        self.tensor_as(&wide, shape, DType::F16)
-    }
-
-    /// A bf16 tensor holding a copy of `data`.
-    pub fn tensor_bf16(&self, data: &[half::bf16], shape: &[usize]) -> Result<Tensor> {
-        let wide: Vec<f32> = data.iter().map(|x| x.to_f32()).collect();
-        self.tensor_as(&wide, shape, DType::BF16)
-    }
-
-    /// A tensor stored as `dtype`, holding `data` rounded to it (to nearest, ties to even).
-    pub fn tensor_as(&self, data: &[f32], shape: &[usize], dtype: DType) -> Result<Tensor> {
-        let expected = element_count("tensor", "shape", shape)?;
-        if data.len() != expected {
-            return Err(Error::DataLength {
-                len: data.len(),
-                shape: shape.to_vec(),
-                expected,
-            });
-        }
-        let storage = match &*self.backend {
-            Backend::Cpu(memory) => {
-                Storage::host(data.iter().map(|&x| dtype.round(x)).collect(), memory)
-            }
-            Backend::Gpu(gpu) => Storage::Device(gpu.upload(&dtype.encode(data))?),
-        };
-        Ok(Tensor::new(self.clone(), shape.to_vec(), dtype, storage))
-    }
-
-    /// A tensor of zeros.
-    pub fn zeros(&self, shape: &[usize]) -> Result<Tensor> {
-        let len = element_count("zeros", "shape", shape)?;
-        let storage = match &*self.backend {
-            Backend::Cpu(memory) => Storage::host(vec![0.0; len], memory),
-            Backend::Gpu(gpu) => {
-                let buffer = gpu.storage(len)?;
-                gpu.submit(|encoder| {
-                    encoder.clear_buffer(buffer.buffer(), 0, None);
-                    Ok(())
-                })?;
-                Storage::Device(buffer)
-            }
-        };
-        Ok(Tensor::new(
-            self.clone(),
-            shape.to_vec(),
-            DType::F32,
-            storage,
-        ))
-    }
-
-    /// An output tensor whose every element the caller's kernel will write (NaN first when
-    /// poisoning, so that a missed element is caught).
-    pub(crate) fn output(&self, shape: &[usize]) -> Result<Tensor> {
-        let len = element_count("output", "shape", shape)?;
-        let storage = match &*self.backend {
-            Backend::Cpu(memory) => Storage::host(vec![f32::NAN; len], memory),
-            Backend::Gpu(gpu) => Storage::Device(gpu.storage(len)?),
-        };
-        Ok(Tensor::new(
-            self.clone(),
-            shape.to_vec(),
-            DType::F32,
-            storage,
-        ))
-    }
-
-    /// An f32 tensor holding the f64 result of a CPU-path computation, rounded.
-    pub(crate) fn host_result(&self, data: Vec<f64>, shape: &[usize]) -> Result<Tensor> {
-        let data: Vec<f32> = data.into_iter().map(|x| x as f32).collect();
-        match &*self.backend {
-            Backend::Cpu(memory) => Ok(Tensor::new(
-                self.clone(),
-                shape.to_vec(),
-                DType::F32,
-                Storage::host(data, memory),
-            )),
-            Backend::Gpu(_) => self.tensor(&data, shape),
-        }
-    }
-
     /// Blocks until every kernel submitted so far has finished. Kernels run asynchronously:
-    /// a call returns once its work is queued, and [`Tensor::to_vec`] waits for it.
+    /// a call returns once its work is queued, and [`Tensor::to_vec`](crate::Tensor::to_vec) waits for it.
     pub fn synchronize(&self) -> Result<()> {
         match &*self.backend {
             Backend::Cpu(_) => Ok(()),
@@ -302,48 +186,15 @@ impl Context {
         }
     }
 
+    /// Whether `other` is a handle to this same context.
+    pub(crate) fn same_as(&self, other: &Context) -> bool {
+        Arc::ptr_eq(&self.backend, &other.backend)
+    }
+
     pub(crate) fn gpu_device(&self) -> Option<&GpuDevice> {
         match &*self.backend {
             Backend::Cpu(_) => None,
             Backend::Gpu(gpu) => Some(gpu),
         }
     }
-
-    /// `Err` unless `tensor` was made by this context.
-    pub(crate) fn check_owns(
-        &self,
-        op: &'static str,
-        arg: &'static str,
-        tensor: &Tensor,
-    ) -> Result<()> {
-        if Arc::ptr_eq(&self.backend, &tensor.context().backend) {
-            Ok(())
-        } else {
-            Err(Error::ContextMismatch {
-                op,
-                arg,
-                arg_device: tensor.context().device_name(),
-                device: self.device_name(),
-            })
-        }
-    }
-}
-
-/// The number of elements of `shape`; `Err` when it is zero or overflows.
-pub(crate) fn element_count(op: &'static str, arg: &'static str, shape: &[usize]) -> Result<usize> {
-    let count = shape
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| Error::Shape {
-            op,
-            message: format!("`{arg}` {shape:?} has more elements than memory can address"),
-        })?;
-    if count == 0 {
-        return Err(Error::Empty {
-            op,
-            arg,
-            shape: shape.to_vec(),
-        });
-    }
-    Ok(count)
 }

@@ -21,21 +21,30 @@
 //! ```
 
 pub mod attention;
+// Timing, error measures and device ceilings serve the tests, benches and examples of this
+// repository; they are public for them, not part of the library's surface.
+#[doc(hidden)]
 pub mod bench;
+#[doc(hidden)]
 pub mod compare;
 mod context;
 pub mod dora;
+mod dtype;
 mod error;
 mod gpu;
 pub mod linalg;
 pub mod mfac;
+mod op;
+#[doc(hidden)]
 pub mod roofline;
 pub mod so3;
 mod tensor;
 
-pub use context::{Context, GpuOptions, MemoryStats};
+pub use context::{Context, MemoryStats};
+pub use dtype::DType;
 pub use error::{Error, Result};
-pub use tensor::{DType, Tensor};
+pub use gpu::GpuOptions;
+pub use tensor::Tensor;
 /// The wgpu this crate is built on, for [`Context::from_wgpu`] and [`Context::device_type`].
 pub use wgpu;
 

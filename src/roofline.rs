@@ -3,8 +3,8 @@
 //! machines (lavapipe included) read the same way.
 
 use crate::bench::time_calls;
-use crate::gpu::{shader, GpuDevice, Shader, ELEMENTWISE_WORKGROUP};
-use crate::{Context, Result};
+use crate::gpu::{shader, Bound, GpuDevice, Shader, ELEMENTWISE_WORKGROUP};
+use crate::{op, Context, Result};
 
 const COPY: Shader = shader!("roofline/copy.wgsl");
 const FMA: Shader = shader!("roofline/fma.wgsl");
@@ -36,9 +36,9 @@ pub fn measure(ctx: &Context) -> Result<DeviceRates> {
 /// Copy bandwidth in GB/s (read + written), from a large copy kernel (GPU) or `memcpy`
 /// (CPU path).
 pub fn copy_bandwidth(ctx: &Context) -> Result<f64> {
-    match ctx.gpu_device() {
-        Some(gpu) => gpu_copy_bandwidth(ctx, gpu),
-        None => {
+    op::choose(
+        ctx,
+        || {
             let len = (COPY_BYTES / 4) as usize;
             let src = vec![1.0f32; len];
             let mut dst = vec![0.0f32; len];
@@ -49,8 +49,9 @@ pub fn copy_bandwidth(ctx: &Context) -> Result<f64> {
             })?
             .median;
             Ok(2.0 * COPY_BYTES as f64 / seconds / 1e9)
-        }
-    }
+        },
+        |gpu| gpu_copy_bandwidth(ctx, gpu),
+    )
 }
 
 fn gpu_copy_bandwidth(ctx: &Context, gpu: &GpuDevice) -> Result<f64> {
@@ -70,21 +71,16 @@ fn gpu_copy_bandwidth(ctx: &Context, gpu: &GpuDevice) -> Result<f64> {
     let src = gpu.storage(len)?;
     let dst = gpu.storage(len)?;
     gpu.fill(src.buffer(), len as u64, 1.0)?;
-    let uniform = gpu.uniform(&Params {
+    let params = Params {
         len: (len / 4) as u32,
         _pad: [0; 3],
-    })?;
+    };
     let groups = (len as u64 / 4).div_ceil(ELEMENTWISE_WORKGROUP as u64) as u32;
+    let bindings = [Bound::whole(src.buffer()), Bound::whole(dst.buffer())];
     let seconds = time_calls(ctx, 1.0, || {
-        gpu.submit(|encoder| {
-            let resources = [
-                uniform.buffer().as_entire_binding(),
-                src.buffer().as_entire_binding(),
-                dst.buffer().as_entire_binding(),
-            ];
-            gpu.dispatch(encoder, &kernel, &resources, groups);
-            Ok(())
-        })
+        let mut recording = gpu.recording();
+        recording.dispatch(&kernel, &params, &bindings, groups)?;
+        recording.submit()
     })?
     .median;
     Ok(2.0 * bytes as f64 / seconds / 1e9)
@@ -93,10 +89,7 @@ fn gpu_copy_bandwidth(ctx: &Context, gpu: &GpuDevice) -> Result<f64> {
 /// f32 FMA throughput in GFLOP/s (an FMA counts as two flops): independent FMA chains on
 /// every thread (GPU), or on every core (CPU path).
 pub fn fma_rate(ctx: &Context) -> Result<f64> {
-    match ctx.gpu_device() {
-        Some(gpu) => gpu_fma_rate(ctx, gpu),
-        None => cpu_fma_rate(ctx),
-    }
+    op::choose(ctx, || cpu_fma_rate(ctx), |gpu| gpu_fma_rate(ctx, gpu))
 }
 
 fn gpu_fma_rate(ctx: &Context, gpu: &GpuDevice) -> Result<f64> {
@@ -111,19 +104,14 @@ fn gpu_fma_rate(ctx: &Context, gpu: &GpuDevice) -> Result<f64> {
     let out = gpu.storage(FMA_THREADS as usize)?;
     let groups = FMA_THREADS / ELEMENTWISE_WORKGROUP;
     let launch = |iterations: u32| -> Result<()> {
-        let uniform = gpu.uniform(&Params {
+        let params = Params {
             iterations,
             threads: FMA_THREADS,
             _pad: [0; 2],
-        })?;
-        gpu.submit(|encoder| {
-            let resources = [
-                uniform.buffer().as_entire_binding(),
-                out.buffer().as_entire_binding(),
-            ];
-            gpu.dispatch(encoder, &kernel, &resources, groups);
-            Ok(())
-        })
+        };
+        let mut recording = gpu.recording();
+        recording.dispatch(&kernel, &params, &[Bound::whole(out.buffer())], groups)?;
+        recording.submit()
     };
     // Lengthen the loop until one launch takes 10 ms, so that launch overhead is noise.
     let mut iterations = 16u32;

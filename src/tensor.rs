@@ -1,87 +1,13 @@
-//! [`Tensor`]: an f32, row-major array on a context's device.
+//! [`Tensor`]: a row-major array on a context's device, and the methods of [`Context`] that
+//! make tensors.
 
 use std::sync::Arc;
 
-use crate::context::Context;
+use crate::context::{Backend, Context};
+use crate::dtype::DType;
 use crate::gpu::pool::{MemoryTracker, PooledBuffer};
+use crate::gpu::Operand;
 use crate::{Error, Result};
-
-/// How a tensor's elements are stored. Arithmetic is f32 whatever the storage: half-precision
-/// tensors are widened when a kernel reads them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum DType {
-    /// IEEE binary32.
-    F32,
-    /// IEEE binary16 (`half::f16`), stored two per 32-bit word on the GPU.
-    F16,
-    /// bfloat16 (`half::bf16`): the top 16 bits of an f32, stored two per 32-bit word.
-    BF16,
-}
-
-impl DType {
-    /// Bytes per element.
-    pub fn size(self) -> usize {
-        match self {
-            DType::F32 => 4,
-            DType::F16 | DType::BF16 => 2,
-        }
-    }
-
-    /// `x` rounded to the nearest value this dtype holds (ties to even).
-    pub fn round(self, x: f32) -> f32 {
-        match self {
-            DType::F32 => x,
-            DType::F16 => half::f16::from_f32(x).to_f32(),
-            DType::BF16 => half::bf16::from_f32(x).to_f32(),
-        }
-    }
-
-    /// Bytes of a device buffer holding `len` elements (whole 32-bit words).
-    pub(crate) fn buffer_bytes(self, len: usize) -> u64 {
-        (len * self.size()).div_ceil(4) as u64 * 4
-    }
-
-    /// The elements' device representation, padded to whole 32-bit words.
-    pub(crate) fn encode(self, data: &[f32]) -> Vec<u8> {
-        let mut bytes: Vec<u8> = match self {
-            DType::F32 => bytemuck::cast_slice(data).to_vec(),
-            DType::F16 => data
-                .iter()
-                .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
-                .collect(),
-            DType::BF16 => data
-                .iter()
-                .flat_map(|&x| half::bf16::from_f32(x).to_le_bytes())
-                .collect(),
-        };
-        bytes.resize(self.buffer_bytes(data.len()) as usize, 0);
-        bytes
-    }
-
-    /// The first `len` elements of a device representation, as f32.
-    pub(crate) fn decode(self, bytes: &[u8], len: usize) -> Vec<f32> {
-        let halves = || bytes.chunks_exact(2).take(len).map(|b| [b[0], b[1]]);
-        match self {
-            DType::F32 => bytemuck::pod_collect_to_vec(&bytes[..len * 4]),
-            DType::F16 => halves()
-                .map(|b| half::f16::from_le_bytes(b).to_f32())
-                .collect(),
-            DType::BF16 => halves()
-                .map(|b| half::bf16::from_le_bytes(b).to_f32())
-                .collect(),
-        }
-    }
-}
-
-impl std::fmt::Display for DType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            DType::F32 => "f32",
-            DType::F16 => "f16",
-            DType::BF16 => "bf16",
-        })
-    }
-}
 
 /// An array, row-major, living on its [`Context`]'s device: in device memory on a GPU
 /// context, in host memory on the CPU context. Elements are f32 unless the tensor was made
@@ -136,6 +62,16 @@ impl Tensor {
         }
     }
 
+    /// An f32 tensor around a device buffer a kernel computed.
+    pub(crate) fn from_device(ctx: &Context, buffer: PooledBuffer, shape: &[usize]) -> Tensor {
+        Tensor::new(
+            ctx.clone(),
+            shape.to_vec(),
+            DType::F32,
+            Storage::Device(buffer),
+        )
+    }
+
     /// How the elements are stored.
     pub fn dtype(&self) -> DType {
         self.dtype
@@ -177,7 +113,7 @@ impl Tensor {
     /// The same data under another shape with the same number of elements (a copy on the
     /// device).
     pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
-        let len = crate::context::element_count("reshape", "shape", shape)?;
+        let len = element_count("reshape", "shape", shape)?;
         if len != self.len() {
             return Err(Error::Shape {
                 op: "reshape",
@@ -195,10 +131,9 @@ impl Tensor {
                 let gpu = self.gpu()?;
                 let bytes = self.dtype.buffer_bytes(len);
                 let copy = gpu.storage_bytes(bytes)?;
-                gpu.submit(|encoder| {
-                    encoder.copy_buffer_to_buffer(buffer.buffer(), 0, copy.buffer(), 0, bytes);
-                    Ok(())
-                })?;
+                let mut recording = gpu.recording();
+                recording.copy(buffer.buffer(), 0, copy.buffer(), 0, bytes);
+                recording.submit()?;
                 Storage::Device(copy)
             }
         };
@@ -226,11 +161,160 @@ impl Tensor {
         }
     }
 
+    /// This tensor as an operand of a launch, split with its rows of `row_len` elements.
+    pub(crate) fn rows(&self, arg: &'static str, row_len: usize) -> Operand<'_> {
+        Operand::rows(arg, self.buffer(), self.dtype, row_len)
+    }
+
+    /// This tensor as an operand bound whole (all its elements) in every block.
+    pub(crate) fn all(&self, arg: &'static str) -> Operand<'_> {
+        Operand::range(arg, self.buffer(), self.dtype, 0, self.len())
+    }
+
+    /// The binding name and dtype of each tensor, for [`GpuDevice::kernel_for`](crate::gpu::GpuDevice::kernel_for).
+    pub(crate) fn operands<'a, const N: usize>(
+        names: [&'a str; N],
+        tensors: [&Tensor; N],
+    ) -> Vec<(&'a str, DType)> {
+        names
+            .into_iter()
+            .zip(tensors)
+            .map(|(n, t)| (n, t.dtype()))
+            .collect()
+    }
+
     fn gpu(&self) -> Result<&crate::gpu::GpuDevice> {
         self.ctx
             .gpu_device()
             .ok_or_else(|| Error::Gpu("device tensor on a CPU context".into()))
     }
+}
+
+impl Context {
+    /// An f32 tensor holding a copy of `data`, row-major with `shape`.
+    pub fn tensor(&self, data: &[f32], shape: &[usize]) -> Result<Tensor> {
+        self.tensor_as(data, shape, DType::F32)
+    }
+
+    /// An f16 tensor holding a copy of `data`.
+    pub fn tensor_f16(&self, data: &[half::f16], shape: &[usize]) -> Result<Tensor> {
+        let wide: Vec<f32> = data.iter().map(|x| x.to_f32()).collect();
+        self.tensor_as(&wide, shape, DType::F16)
+    }
+
+    /// A bf16 tensor holding a copy of `data`.
+    pub fn tensor_bf16(&self, data: &[half::bf16], shape: &[usize]) -> Result<Tensor> {
+        let wide: Vec<f32> = data.iter().map(|x| x.to_f32()).collect();
+        self.tensor_as(&wide, shape, DType::BF16)
+    }
+
+    /// A tensor stored as `dtype`, holding `data` rounded to it (to nearest, ties to even).
+    pub fn tensor_as(&self, data: &[f32], shape: &[usize], dtype: DType) -> Result<Tensor> {
+        let expected = element_count("tensor", "shape", shape)?;
+        if data.len() != expected {
+            return Err(Error::DataLength {
+                len: data.len(),
+                shape: shape.to_vec(),
+                expected,
+            });
+        }
+        let storage = match &*self.backend {
+            Backend::Cpu(memory) => {
+                Storage::host(data.iter().map(|&x| dtype.round(x)).collect(), memory)
+            }
+            Backend::Gpu(gpu) => Storage::Device(gpu.upload(&dtype.encode(data))?),
+        };
+        Ok(Tensor::new(self.clone(), shape.to_vec(), dtype, storage))
+    }
+
+    /// A tensor of zeros.
+    pub fn zeros(&self, shape: &[usize]) -> Result<Tensor> {
+        let len = element_count("zeros", "shape", shape)?;
+        let storage = match &*self.backend {
+            Backend::Cpu(memory) => Storage::host(vec![0.0; len], memory),
+            Backend::Gpu(gpu) => {
+                let buffer = gpu.storage(len)?;
+                let mut recording = gpu.recording();
+                recording.clear(buffer.buffer());
+                recording.submit()?;
+                Storage::Device(buffer)
+            }
+        };
+        Ok(Tensor::new(
+            self.clone(),
+            shape.to_vec(),
+            DType::F32,
+            storage,
+        ))
+    }
+
+    /// An output tensor whose every element the caller's kernel will write (NaN first when
+    /// poisoning, so that a missed element is caught).
+    pub(crate) fn output(&self, shape: &[usize]) -> Result<Tensor> {
+        let len = element_count("output", "shape", shape)?;
+        let storage = match &*self.backend {
+            Backend::Cpu(memory) => Storage::host(vec![f32::NAN; len], memory),
+            Backend::Gpu(gpu) => Storage::Device(gpu.storage(len)?),
+        };
+        Ok(Tensor::new(
+            self.clone(),
+            shape.to_vec(),
+            DType::F32,
+            storage,
+        ))
+    }
+
+    /// An f32 tensor holding the f64 result of a CPU-path computation, rounded.
+    pub(crate) fn host_result(&self, data: Vec<f64>, shape: &[usize]) -> Result<Tensor> {
+        let data: Vec<f32> = data.into_iter().map(|x| x as f32).collect();
+        match &*self.backend {
+            Backend::Cpu(memory) => Ok(Tensor::new(
+                self.clone(),
+                shape.to_vec(),
+                DType::F32,
+                Storage::host(data, memory),
+            )),
+            Backend::Gpu(_) => self.tensor(&data, shape),
+        }
+    }
+
+    /// `Err` unless `tensor` was made by this context.
+    pub(crate) fn check_owns(
+        &self,
+        op: &'static str,
+        arg: &'static str,
+        tensor: &Tensor,
+    ) -> Result<()> {
+        if self.same_as(tensor.context()) {
+            Ok(())
+        } else {
+            Err(Error::ContextMismatch {
+                op,
+                arg,
+                arg_device: tensor.context().device_name(),
+                device: self.device_name(),
+            })
+        }
+    }
+}
+
+/// The number of elements of `shape`; `Err` when it is zero or overflows.
+pub(crate) fn element_count(op: &'static str, arg: &'static str, shape: &[usize]) -> Result<usize> {
+    let count = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| Error::Shape {
+            op,
+            message: format!("`{arg}` {shape:?} has more elements than memory can address"),
+        })?;
+    if count == 0 {
+        return Err(Error::Empty {
+            op,
+            arg,
+            shape: shape.to_vec(),
+        });
+    }
+    Ok(count)
 }
 
 impl std::fmt::Debug for Tensor {

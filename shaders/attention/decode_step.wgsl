@@ -10,6 +10,8 @@
 //
 // A workgroup owns 256 columns of one head; features go through workgroup memory 256 at a time.
 
+// #include "util/workgroup.inc.wgsl"
+
 struct Params {
     heads: u32,
     dk: u32,
@@ -39,7 +41,7 @@ var<workgroup> ssq_q: array<f32, WORKGROUP>;
 var<workgroup> largest_k: array<f32, WORKGROUP>;
 var<workgroup> phi_q: array<f32, WORKGROUP>;
 var<workgroup> phi_k: array<f32, WORKGROUP>;
-var<workgroup> partial: array<f32, WORKGROUP>;
+// #include "util/workgroup_sum.inc.wgsl"
 
 // (max, Σ (x/max)²) of two parts, as one.
 fn combine_ssq(m1: f32, s1: f32, m2: f32, s2: f32) -> vec2<f32> {
@@ -70,7 +72,7 @@ fn main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let group = wid.x + wid.y * nwg.x;
+    let group = workgroup_index(wid, nwg);
     if group >= p.heads * p.col_blocks {
         return;
     }
@@ -165,17 +167,10 @@ fn main(
         workgroupBarrier();
     }
 
-    partial[lid] = denominator_part;
-    workgroupBarrier();
-    for (var w = WORKGROUP / 2u; w > 0u; w /= 2u) {
-        if lid < w {
-            partial[lid] += partial[lid + w];
-        }
-        workgroupBarrier();
-    }
+    let denominator = workgroup_sum(lid, denominator_part);
     if c < p.dv {
         let eps = select(p.eps, p.eps * f32(p.count), p.norm_aware == 1u) * scale * scale * scale;
-        out[head * p.dv + c] = numerator / max(partial[0] + eps, 1.1754944e-38);
+        out[head * p.dv + c] = numerator / max(denominator + eps, 1.1754944e-38);
     }
     if c == 0u {
         state_out[base + state_len - 1u] = f32(e_new);

@@ -5,6 +5,8 @@
 // ε·2^-3e). The buffer must start zeroed. NaN and ±inf are skipped here: they reach the
 // output through the attention sums themselves, in the rows they touch.
 
+// #include "util/workgroup.inc.wgsl"
+
 struct Params {
     heads: u32,
     head_len: u32,      // n·dk elements per head
@@ -32,7 +34,7 @@ fn main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let group = wid.x + wid.y * nwg.x;
+    let group = workgroup_index(wid, nwg);
     if group >= p.heads * p.groups_per_head {
         return;
     }

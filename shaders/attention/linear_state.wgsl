@@ -11,6 +11,8 @@
 
 // #include "attention/linear_common.inc.wgsl"
 
+// #include "util/workgroup.inc.wgsl"
+
 const TILE: u32 = 32u;
 const LANES: u32 = 8u; // threads per tile row; each holds TILE / LANES = 4 columns
 
@@ -31,7 +33,7 @@ fn main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let group = wid.x + wid.y * nwg.x;
+    let group = workgroup_index(wid, nwg);
     if group >= p.total_groups {
         return;
     }

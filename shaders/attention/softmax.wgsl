@@ -5,6 +5,8 @@
 // accumulator rescaled by exp(m_old − m_new) whenever the max grows.
 // Thread layout as in linear_output.wgsl: 32 rows × 8 lanes, 4 columns per lane.
 
+// #include "util/workgroup.inc.wgsl"
+
 struct Params {
     heads: u32,
     n: u32,
@@ -47,7 +49,7 @@ fn main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let group = wid.x + wid.y * nwg.x;
+    let group = workgroup_index(wid, nwg);
     if group >= p.total_groups {
         return;
     }

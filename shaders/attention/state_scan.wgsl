@@ -2,6 +2,8 @@
 // thread per state entry: causal calls get the exclusive prefix (split c then holds the state
 // of every key before chunk c), non-causal calls the total (written to split 0).
 
+// #include "util/workgroup.inc.wgsl"
+
 struct Params {
     heads: u32,
     splits: u32,
@@ -18,7 +20,7 @@ fn main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let index = (wid.x + wid.y * nwg.x) * 256u + lid;
+    let index = workgroup_index(wid, nwg) * 256u + lid;
     if index >= p.heads * p.width {
         return;
     }

@@ -5,6 +5,8 @@
 // A workgroup covers 256 consecutive columns (coalesced) of ROWS rows; each thread computes
 // g once for its column and walks down the rows.
 
+// #include "util/workgroup.inc.wgsl"
+
 struct Params {
     rows: u32,          // rows in this block
     d_out: u32,
@@ -37,7 +39,7 @@ fn main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let group = wid.x + wid.y * nwg.x;
+    let group = workgroup_index(wid, nwg);
     let j = (group % p.col_blocks) * 256u + lid;
     if group >= p.total_groups || j >= p.d_out {
         return;

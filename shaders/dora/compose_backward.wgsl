@@ -5,6 +5,8 @@
 // A workgroup covers 64 columns × CHUNK rows; its 4 lanes per column stride over the rows
 // and meet in workgroup memory. magnitude_grad.wgsl then sums the chunks: d_m = Σ_c partial / norm.
 
+// #include "util/workgroup.inc.wgsl"
+
 struct Params {
     rows: u32,         // rows in this block
     d_out: u32,
@@ -46,7 +48,7 @@ fn main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let group = wid.x + wid.y * nwg.x;
+    let group = workgroup_index(wid, nwg);
     if group >= p.total_groups { // uniform for the workgroup
         return;
     }

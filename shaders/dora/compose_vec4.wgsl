@@ -3,6 +3,8 @@
 // scalar ones). Same formula, same order:
 //   g = m / max(norm, 1e-12);  y = base + (g − 1)⊙base + g⊙(s·lora)
 
+// #include "util/workgroup.inc.wgsl"
+
 struct Params {
     rows: u32,          // rows in this block
     d_out4: u32,        // d_out / 4
@@ -29,7 +31,7 @@ fn main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let group = wid.x + wid.y * nwg.x;
+    let group = workgroup_index(wid, nwg);
     let j = (group % p.col_blocks) * 256u + lid;
     if group >= p.total_groups || j >= p.d_out4 {
         return;

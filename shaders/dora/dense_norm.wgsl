@@ -1,6 +1,9 @@
 // Dense DoRA weight norm, the baseline that materialises D = B·A as PEFT does, one workgroup
 // per row j:  norm_j = ‖W_j + s·D_j‖₂
 
+// #include "util/workgroup.inc.wgsl"
+// #include "util/workgroup_sum.inc.wgsl"
+
 struct Params {
     d_in: u32,
     rows: u32,
@@ -20,7 +23,7 @@ fn read_w(i: u32) -> f32 { return w[i]; }
 @group(0) @binding(2) var<storage, read> d: array<f32>;
 @group(0) @binding(3) var<storage, read_write> norm: array<f32>;
 
-var<workgroup> partial: array<f32, 256>;
+const WORKGROUP: u32 = 256u;
 
 @compute @workgroup_size(256)
 fn main(
@@ -28,7 +31,7 @@ fn main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let row = wid.x + wid.y * nwg.x;
+    let row = workgroup_index(wid, nwg);
     if row >= p.rows { // uniform for the workgroup
         return;
     }
@@ -37,15 +40,8 @@ fn main(
         let x = read_w(p.w_offset + row * p.d_in + i) + p.scale * d[p.d_offset + row * p.d_in + i];
         sum = fma(x, x, sum);
     }
-    partial[lid] = sum;
-    workgroupBarrier();
-    for (var stride = 128u; stride > 0u; stride >>= 1u) {
-        if lid < stride {
-            partial[lid] += partial[lid + stride];
-        }
-        workgroupBarrier();
-    }
+    let total = workgroup_sum(lid, sum);
     if lid == 0u {
-        norm[p.out_offset + row] = sqrt(partial[0]);
+        norm[p.out_offset + row] = sqrt(total);
     }
 }

@@ -1,6 +1,8 @@
 // Second stage of the compose backward: d_m_j = (Σ_c partial[c, j]) / max(norm_j, 1e-12),
 // since ∂y/∂m_j = (base + s·lora) / max(norm_j, 1e-12).
 
+// #include "util/workgroup.inc.wgsl"
+
 struct Params {
     d_out: u32,
     chunks: u32,
@@ -19,7 +21,7 @@ fn main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let j = (wid.x + wid.y * nwg.x) * 256u + lid;
+    let j = workgroup_index(wid, nwg) * 256u + lid;
     if j >= p.d_out {
         return;
     }

@@ -4,6 +4,9 @@
 // Σ_r B_jr·2s·U_jr is the cross term 2s·B_j·U_j and Σ_r B_jr·s²·(BG)_jr the Gram term
 // s²·B_j G B_jᵀ. The low-rank terms are skipped when s = 0 (low_rank = 0).
 
+// #include "util/workgroup.inc.wgsl"
+// #include "util/workgroup_sum.inc.wgsl"
+
 struct Params {
     d_in: u32,
     r: u32,
@@ -30,7 +33,7 @@ fn read_b(i: u32) -> f32 { return b[i]; }
 @group(0) @binding(4) var<storage, read> bg: array<f32>;
 @group(0) @binding(5) var<storage, read_write> norm: array<f32>;
 
-var<workgroup> partial: array<f32, 256>;
+const WORKGROUP: u32 = 256u;
 
 @compute @workgroup_size(256)
 fn main(
@@ -38,7 +41,7 @@ fn main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let row = wid.x + wid.y * nwg.x;
+    let row = workgroup_index(wid, nwg);
     if row >= p.rows { // uniform for the workgroup
         return;
     }
@@ -54,15 +57,8 @@ fn main(
             sum += read_b(p.b_offset + at) * (p.two_s * u[p.u_offset + at] + p.s_squared * bg[p.bg_offset + at]);
         }
     }
-    partial[lid] = sum;
-    workgroupBarrier();
-    for (var stride = 128u; stride > 0u; stride >>= 1u) {
-        if lid < stride {
-            partial[lid] += partial[lid + stride];
-        }
-        workgroupBarrier();
-    }
+    let total = workgroup_sum(lid, sum);
     if lid == 0u {
-        norm[p.out_offset + row] = sqrt(max(partial[0], 0.0));
+        norm[p.out_offset + row] = sqrt(max(total, 0.0));
     }
 }

@@ -10,6 +10,8 @@
 // than one storage binding into windows (the offsets). Reads outside the block give 0, so
 // any m, n, k works.
 
+// #include "util/workgroup.inc.wgsl"
+
 struct Params {
     m: u32, n: u32, k: u32, tiles_n: u32,
     a_offset: u32, a_stride_m: u32, a_stride_k: u32, accumulate: u32,
@@ -71,7 +73,7 @@ fn main(
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(local_invocation_index) lidx: u32,
 ) {
-    let tile = wid.x + wid.y * nwg.x;
+    let tile = workgroup_index(wid, nwg);
     // The same for every thread of the workgroup, so the barriers below stay uniform.
     if tile >= p.total_tiles {
         return;

@@ -2,6 +2,8 @@
 // C[i,j] = Σ_k op(A)[i,k] · op(B)[k,j] (+ C[i,j] when accumulating), same parameters as
 // matmul.wgsl, tiles of 16×16 outputs.
 
+// #include "util/workgroup.inc.wgsl"
+
 struct Params {
     m: u32, n: u32, k: u32, tiles_n: u32,
     a_offset: u32, a_stride_m: u32, a_stride_k: u32, accumulate: u32,
@@ -26,7 +28,7 @@ fn main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
 ) {
-    let tile = wid.x + wid.y * nwg.x;
+    let tile = workgroup_index(wid, nwg);
     let row = (tile / p.tiles_n) * TILE + lid.y;
     let col = (tile % p.tiles_n) * TILE + lid.x;
     if tile >= p.total_tiles || row >= p.m || col >= p.n {

@@ -6,6 +6,8 @@
 // gram (static):           vector v is gradient v: a is row v of the Gram matrix G·Gᵀ.
 // One workgroup per vector; O(m²) for Woodbury.
 
+// #include "util/workgroup.inc.wgsl"
+
 struct Params {
     count: u32,      // gradients in use (rows of R)
     chunks: u32,
@@ -32,7 +34,7 @@ fn main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let v = wid.x + wid.y * nwg.x;
+    let v = workgroup_index(wid, nwg);
     if v >= p.vectors {
         return;
     }

@@ -4,6 +4,8 @@
 // R may come in several blocks of rows (one per storage binding): the first launch starts
 // from x/λ (or 1/λ), the next ones subtract their rows from what is there.
 
+// #include "util/workgroup.inc.wgsl"
+
 struct Params {
     rows: u32,        // rows of R in this launch
     d: u32,
@@ -32,7 +34,7 @@ fn main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let index = (wid.x + wid.y * nwg.x) * 256u + lid;
+    let index = workgroup_index(wid, nwg) * 256u + lid;
     if index >= p.vectors * p.d {
         return;
     }

@@ -4,6 +4,8 @@
 // coefficients.wgsl adds the chunks. A workgroup covers 8 rows × one chunk; 32 lanes walk a
 // row's chunk in coalesced steps, then one lane adds their 32 sums.
 
+// #include "util/workgroup.inc.wgsl"
+
 struct Params {
     rows: u32,         // rows of R in this launch
     d: u32,
@@ -35,7 +37,7 @@ fn main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let group = wid.x + wid.y * nwg.x;
+    let group = workgroup_index(wid, nwg);
     if group >= p.row_blocks * p.chunks {
         return;
     }

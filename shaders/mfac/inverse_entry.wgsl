@@ -19,7 +19,7 @@ const WORKGROUP: u32 = 256u;
 @group(0) @binding(2) var<storage, read> denominators: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-var<workgroup> sums: array<f32, WORKGROUP>;
+// #include "util/workgroup_sum.inc.wgsl"
 
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) lid: u32) {
@@ -28,15 +28,8 @@ fn main(@builtin(local_invocation_index) lid: u32) {
         let row = p.r_offset + t * p.d;
         acc += r[row + p.i] * r[row + p.j] / denominators[p.row0 + t];
     }
-    sums[lid] = acc;
-    workgroupBarrier();
-    for (var width = WORKGROUP / 2u; width > 0u; width /= 2u) {
-        if lid < width {
-            sums[lid] += sums[lid + width];
-        }
-        workgroupBarrier();
-    }
+    let total = workgroup_sum(lid, acc);
     if lid == 0u {
-        out[p.slot] = sums[0];
+        out[p.slot] = total;
     }
 }

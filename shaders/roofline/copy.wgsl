@@ -1,6 +1,8 @@
 // Copy probe: dst[i] = src[i], one vec4 per thread. Its bytes read + written per second is
 // the device's own copy bandwidth, the yardstick for memory-bound kernels.
 
+// #include "util/workgroup.inc.wgsl"
+
 struct Params {
     len: u32, // vec4 elements
     _pad0: u32,
@@ -18,7 +20,7 @@ fn main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let i = (wid.x + wid.y * nwg.x) * 256u + lid;
+    let i = workgroup_index(wid, nwg) * 256u + lid;
     if i < p.len {
         dst[i] = src[i];
     }

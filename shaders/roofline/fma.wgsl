@@ -3,6 +3,8 @@
 // The multiplier is just under 1, so the values stay finite for any iteration count; the
 // sum is stored so that the compiler cannot drop the work.
 
+// #include "util/workgroup.inc.wgsl"
+
 struct Params {
     iterations: u32,
     threads: u32,
@@ -19,7 +21,7 @@ fn main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let i = (wid.x + wid.y * nwg.x) * 256u + lid;
+    let i = workgroup_index(wid, nwg) * 256u + lid;
     if i >= p.threads {
         return;
     }

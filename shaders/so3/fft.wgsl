@@ -5,6 +5,8 @@
 
 // #include "so3/fft.inc.wgsl"
 
+// #include "util/workgroup.inc.wgsl"
+
 struct Params {
     grids: u32,
     inverse: u32,
@@ -25,7 +27,7 @@ fn main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let grid = wid.x + wid.y * nwg.x;
+    let grid = workgroup_index(wid, nwg);
     if grid >= p.grids {
         return;
     }

@@ -11,6 +11,8 @@
 
 // #include "so3/fft.inc.wgsl"
 
+// #include "util/workgroup.inc.wgsl"
+
 struct Params {
     rows: u32,             // n·c
     channels: u32,
@@ -82,7 +84,7 @@ fn main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let row = wid.x + wid.y * nwg.x;
+    let row = workgroup_index(wid, nwg);
     if row >= p.rows {
         return;
     }

@@ -7,8 +7,11 @@
 // O(L³) per row; every stage in workgroup memory. The Gauss–Legendre rings come in mirrored
 // pairs (cos β_{n−1−i} = −cos β_i) and Θ_lm(π − β) = (−1)^{l+m}·Θ_lm(β), so both Legendre
 // steps run over half the rings: A_i, A_mirror = E ± O (the sums over even and odd l + m),
-// and the analysis weighs B_i + (−1)^{l+m}·B_mirror. Sizes (checked by the host): l1, l2 ≤ 16,
-// n_β·(l1 + l2 + 2) ≤ 759, 2·⌈n_β/2⌉·(2·lmax_out + 1) ≤ 1035.
+// and the analysis weighs B_i + (−1)^{l+m}·B_mirror. Sizes (checked by the host from the
+// constants below): l1, l2 ≤ MAX_DEGREE, n_β·(l1 + l2 + 2) ≤ RINGS,
+// 2·⌈n_β/2⌉·(2·lmax_out + 1) ≤ PRODUCTS.
+
+// #include "util/workgroup.inc.wgsl"
 
 struct Params {
     rows: u32,           // n·c
@@ -30,7 +33,11 @@ struct Params {
 }
 
 const WORKGROUP: u32 = 64u; // lavapipe pays per invocation at every barrier; a GPU keeps 64-wide groups busy
-const X2: u32 = 289u; // x2's place in `coefficients`: after dim(16) entries of x1
+const MAX_DEGREE: u32 = 16u; // of either input
+const X2: u32 = 289u; // x2's place in `coefficients`: after dim(MAX_DEGREE) entries of x1
+const COEFFICIENTS: u32 = 578u; // 2·X2
+const RINGS: u32 = 759u; // complex c_k, k ≥ 0, of both inputs on every ring: n_β·(l1 + l2 + 2)
+const PRODUCTS: u32 = 1035u; // 2·⌈n_β/2⌉·(2·lmax_out + 1)
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x1: array<f32>;
@@ -40,9 +47,9 @@ fn read_x2(i: u32) -> f32 { return x2[i]; }
 @group(0) @binding(3) var<storage, read> tables: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-var<workgroup> coefficients: array<f32, 578>; // x1, x2
-var<workgroup> rings: array<vec2<f32>, 759>;  // c_k, k ≥ 0, of every ring of x1, then of x2
-var<workgroup> products: array<f32, 1035>;    // B_i ± B_i' per mirrored pair
+var<workgroup> coefficients: array<f32, COEFFICIENTS>; // x1, x2
+var<workgroup> rings: array<vec2<f32>, RINGS>;  // c_k, k ≥ 0, of every ring of x1, then of x2
+var<workgroup> products: array<f32, PRODUCTS>;  // B_i ± B_i' per mirrored pair
 
 // The complex Fourier coefficient c_k of a ring series whose c_0.. are at rings[base..]:
 // the series is real, so c_{−k} = conj(c_k).
@@ -91,7 +98,7 @@ fn main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let row = wid.x + wid.y * nwg.x;
+    let row = workgroup_index(wid, nwg);
     if row >= p.rows {
         return;
     }

@@ -6,6 +6,8 @@
 // A workgroup takes ROWS rows: it stages their x1 and x2 coefficients in workgroup memory,
 // then each thread walks the terms of its output indices once for all ROWS rows.
 
+// #include "util/workgroup.inc.wgsl"
+
 struct Params {
     rows: u32,   // x1 rows (samples × channels) in this block
     d1: u32,
@@ -40,7 +42,7 @@ fn main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let row0 = (wid.x + wid.y * nwg.x) * ROWS;
+    let row0 = workgroup_index(wid, nwg) * ROWS;
     if row0 >= p.rows { // uniform for the workgroup
         return;
     }

@@ -5,6 +5,8 @@
 // A zero vector gives Y_0 = 1 and zeros (as do vectors below f32's smallest normal number,
 // 1.2e-38, on devices that flush those to zero).
 
+// #include "util/workgroup.inc.wgsl"
+
 struct Params {
     n: u32,          // vectors in this block
     lmax: u32,
@@ -33,7 +35,7 @@ fn main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let t = (wid.x + wid.y * nwg.x) * 64u + lid;
+    let t = workgroup_index(wid, nwg) * 64u + lid;
     if t >= p.n {
         return;
     }

@@ -2,6 +2,8 @@
 //   op 0: out = alpha·x          op 1: out = x + y          op 2: out = x · y[i mod cols]
 //   op 3: out = x / y            op 4: out = x + alpha      op 5: out = alpha·x + beta·y
 
+// #include "util/workgroup.inc.wgsl"
+
 struct Params {
     len: u32,
     cols: u32,
@@ -28,7 +30,7 @@ fn main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let i = (wid.x + wid.y * nwg.x) * 256u + lid;
+    let i = workgroup_index(wid, nwg) * 256u + lid;
     if i >= p.len {
         return;
     }

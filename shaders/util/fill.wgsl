@@ -2,6 +2,8 @@
 // Used to poison fresh outputs with NaN in tests, so that an element a kernel forgets to
 // write cannot pass for a correct one.
 
+// #include "util/workgroup.inc.wgsl"
+
 struct Params {
     len: u32,
     skip: u32,
@@ -18,7 +20,7 @@ fn main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let i = (wid.x + wid.y * nwg.x) * 256u + lid;
+    let i = workgroup_index(wid, nwg) * 256u + lid;
     if i < p.len {
         out[p.skip + i] = p.value;
     }

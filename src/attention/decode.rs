@@ -2,11 +2,9 @@
 
 use super::reference::{self, feature_len, State};
 use super::FeatureMap;
-use crate::context::Backend;
-use crate::gpu::dispatch::Window;
 use crate::gpu::pool::PooledBuffer;
-use crate::gpu::specialize::operands;
-use crate::gpu::{binding, shader, Shader};
+use crate::gpu::{shader, Bound, Operand, Shader};
+use crate::op::Resident;
 use crate::{Context, Error, Result, Tensor};
 
 const DECODE_STEP: Shader = shader!("attention/decode_step.wgsl");
@@ -26,16 +24,16 @@ struct StepParams {
     eps: f32,
 }
 
-enum Heads {
-    Cpu(Vec<State>),
-    /// Two copies of every head's `[features][dv + 1]` state and key-scale exponent: a step
-    /// reads one and writes the other (`current` is the one holding the state).
-    Gpu {
-        states: [PooledBuffer; 2],
-        window: Window,
-        current: usize,
-    },
+/// Two copies of every head's `[features][dv + 1]` state and key-scale exponent on the
+/// device: a step reads one and writes the other (`current` is the one holding the state).
+struct DeviceHeads {
+    states: [PooledBuffer; 2],
+    len: usize,
+    current: usize,
 }
+
+/// Every head's state: f64 on the CPU path, on the device on the GPU path.
+type Heads = Resident<Vec<State>, DeviceHeads>;
 
 /// The state of causal linear attention for every (batch, head), advanced one token at a
 /// time in O(features·dv) per head: after t steps, [`step`](Self::step) returns what
@@ -88,25 +86,27 @@ impl LinearDecoder {
                 });
             }
         }
-        let state = match &*ctx.backend {
-            Backend::Cpu(_) => Heads::Cpu(vec![State::new(map, dk, dv); batch * heads]),
-            Backend::Gpu(gpu) => {
-                let len = (batch * heads * (feature_len(map, dk) * (dv + 1) + 1)) as u64;
-                let states = [gpu.storage_bytes(len * 4)?, gpu.storage_bytes(len * 4)?];
-                let window = gpu
-                    .binding
-                    .window(OP, "state", 0, len, states[0].buffer().size())?;
-                gpu.submit(|encoder| {
-                    encoder.clear_buffer(states[0].buffer(), 0, None);
-                    Ok(())
-                })?;
-                Heads::Gpu {
+        let state = Heads::new(
+            ctx,
+            || Ok(vec![State::new(map, dk, dv); batch * heads]),
+            |gpu| {
+                let len = batch * heads * (feature_len(map, dk) * (dv + 1) + 1);
+                let states = [
+                    gpu.storage_bytes(len as u64 * 4)?,
+                    gpu.storage_bytes(len as u64 * 4)?,
+                ];
+                gpu.binding
+                    .bind_all(OP, &[Operand::fixed("state", states[0].buffer(), len)])?;
+                let mut recording = gpu.recording();
+                recording.clear(states[0].buffer());
+                recording.submit()?;
+                Ok(DeviceHeads {
                     states,
-                    window,
+                    len,
                     current: 0,
-                }
-            }
-        };
+                })
+            },
+        )?;
         Ok(LinearDecoder {
             ctx: ctx.clone(),
             map,
@@ -144,8 +144,11 @@ impl LinearDecoder {
                 });
             }
         }
-        let out = match &mut self.state {
-            Heads::Cpu(heads) => {
+        let (map, count) = (self.map, self.position + 1);
+        let ctx = &self.ctx;
+        let out = self.state.with_mut(
+            ctx,
+            |heads| {
                 let mut out = Vec::with_capacity(b * h * dv);
                 for (i, state) in heads.iter_mut().enumerate() {
                     state.push(
@@ -154,50 +157,43 @@ impl LinearDecoder {
                     );
                     out.extend(state.query(&q.host()[i * dk..(i + 1) * dk]));
                 }
-                self.ctx.host_result(out, &[b, h, dv])?
-            }
-            Heads::Gpu {
-                states,
-                window,
-                current,
-            } => {
-                let gpu = self.ctx.gpu_device().ok_or(Error::NoAdapter)?;
-                let out = self.ctx.output(&[b, h, dv])?;
-                let kernel = gpu.kernel_for(&DECODE_STEP, &operands(["q", "k", "v"], [q, k, v]))?;
+                ctx.host_result(out, &[b, h, dv])
+            },
+            |heads, gpu| {
+                let out = gpu.output(&[b, h, dv])?;
+                let operands = Tensor::operands(["q", "k", "v"], [q, k, v]);
+                let kernel = gpu.kernel_for(&DECODE_STEP, &operands)?;
                 let col_blocks = (dv + 1).div_ceil(COLUMNS);
-                let uniform = gpu.uniform(&StepParams {
+                let params = StepParams {
                     heads: (b * h) as u32,
                     dk: dk as u32,
                     dv: dv as u32,
-                    features: feature_len(self.map, dk) as u32,
-                    norm_aware: (self.map == FeatureMap::NormAware) as u32,
-                    count: (self.position + 1) as u32,
+                    features: feature_len(map, dk) as u32,
+                    norm_aware: (map == FeatureMap::NormAware) as u32,
+                    count: count as u32,
                     col_blocks: col_blocks as u32,
                     eps: reference::EPS as f32,
-                })?;
-                let limits = gpu.binding;
-                let window_of = |arg, t: &Tensor| {
-                    limits.window_of(OP, arg, t.dtype(), 0, t.len() as u64, t.buffer().size())
                 };
-                let inputs = [window_of("q", q)?, window_of("k", k)?, window_of("v", v)?];
-                let out_window = window_of("out", &out)?;
-                gpu.submit(|encoder| {
-                    let resources = [
-                        uniform.buffer().as_entire_binding(),
-                        binding(q.buffer(), &inputs[0]),
-                        binding(k.buffer(), &inputs[1]),
-                        binding(v.buffer(), &inputs[2]),
-                        binding(states[*current].buffer(), window),
-                        binding(states[1 - *current].buffer(), window),
-                        binding(out.buffer(), &out_window),
-                    ];
-                    gpu.dispatch(encoder, &kernel, &resources, (b * h * col_blocks) as u32);
-                    Ok(())
-                })?;
-                *current = 1 - *current;
-                out
-            }
-        };
+                let [read, written] = [heads.current, 1 - heads.current];
+                let [wq, wk, wv, wo, from, to] = gpu.binding.bind_all(
+                    OP,
+                    &[
+                        q.all("q"),
+                        k.all("k"),
+                        v.all("v"),
+                        out.all("out"),
+                        Operand::fixed("state", heads.states[read].buffer(), heads.len),
+                        Operand::fixed("state", heads.states[written].buffer(), heads.len),
+                    ],
+                )?;
+                let mut recording = gpu.recording();
+                let bindings: [Bound<'_>; 6] = [wq, wk, wv, from, to, wo];
+                recording.dispatch(&kernel, &params, &bindings, (b * h * col_blocks) as u32)?;
+                recording.submit()?;
+                heads.current = written;
+                Ok(out)
+            },
+        )?;
         self.position += 1;
         Ok(out)
     }

@@ -2,10 +2,9 @@
 
 use super::reference::feature_len;
 use super::{Dims, FeatureMap};
-use crate::gpu::dispatch::{BindingLimits, Window};
-use crate::gpu::specialize::operands;
-use crate::gpu::{binding, shader, GpuDevice, Shader, ELEMENTWISE_WORKGROUP};
-use crate::{Error, Result, Tensor};
+use crate::gpu::{shader, Operand, Shader, ELEMENTWISE_WORKGROUP};
+use crate::op::Gpu;
+use crate::{Result, Tensor};
 
 const KEY_MAX: Shader = shader!("attention/key_max.wgsl");
 const LINEAR_STATE: Shader = shader!("attention/linear_state.wgsl");
@@ -14,62 +13,24 @@ const LINEAR_OUTPUT: Shader = shader!("attention/linear_output.wgsl");
 const SOFTMAX: Shader = shader!("attention/softmax.wgsl");
 
 /// Rows and columns of every tile (TILE in the shaders); also the causal chunk length.
-const TILE: usize = 32;
+use crate::gpu::shader_constants::attention_linear_state::TILE;
 /// Elements of k per workgroup of key_max.wgsl (WORKGROUP · PER_THREAD).
-const KEY_MAX_SPAN: usize = 256 * 16;
+const KEY_MAX_SPAN: usize = {
+    use crate::gpu::shader_constants::attention_key_max::{PER_THREAD, WORKGROUP};
+    WORKGROUP * PER_THREAD
+};
 /// Workgroups the non-causal state pass aims for, so that even one head fills a large GPU.
 const STATE_WORKGROUPS: usize = 1024;
 
-/// Blocks of whole heads `(first_head, heads)` such that every per-head array fits one
-/// binding; `per_head` lists each array's name and elements per head.
-fn head_blocks(
-    op: &'static str,
-    heads: usize,
-    per_head: &[(&'static str, usize)],
-    limits: &BindingLimits,
-) -> Result<Vec<(usize, usize)>> {
-    let max = limits.max_elements();
-    let mut block = heads;
-    for &(arg, len) in per_head {
-        let fit = (max / len.max(1) as u64) as usize;
-        if fit == 0 {
-            return Err(Error::TooLarge {
-                op,
-                arg,
-                bytes: len as u64 * 4,
-                limit: limits.max_bytes,
-            });
-        }
-        block = block.min(fit);
-    }
-    Ok((0..heads)
-        .step_by(block)
-        .map(|h0| (h0, block.min(heads - h0)))
-        .collect())
-}
-
-/// Windows of q, k, v and the output for heads `h0 .. h0 + heads`.
-fn head_windows(
-    op: &'static str,
-    limits: &BindingLimits,
-    dims: Dims,
-    inputs: [&Tensor; 3],
-    out: &wgpu::Buffer,
-    (h0, heads): (usize, usize),
-) -> Result<[Window; 4]> {
+/// The per-head operands q, k, v and the output, split with the heads.
+fn head_operands<'a>(dims: Dims, [q, k, v]: [&'a Tensor; 3], out: &'a Tensor) -> [Operand<'a>; 4] {
     let Dims { n, dk, dv, .. } = dims;
-    let [q, k, v] = inputs;
-    let window = |arg, t: &Tensor, d: usize| {
-        let (first, len) = ((h0 * n * d) as u64, (heads * n * d) as u64);
-        limits.window_of(op, arg, t.dtype(), first, len, t.buffer().size())
-    };
-    let (first, len) = ((h0 * n * dv) as u64, (heads * n * dv) as u64);
-    Ok([
-        window("q", q, dk)?,
-        window("k", k, dk)?,
-        window("v", v, dv)?,
-        limits.window(op, "out", first, len, out.size())?,
-    ])
+    [
+        q.rows("q", n * dk),
+        k.rows("k", n * dk),
+        v.rows("v", n * dv),
+        out.rows("out", n * dv),
+    ]
 }
 
 #[repr(C)]
@@ -133,50 +94,53 @@ fn key_splits(dims: Dims, tiles_per_head: usize, causal: bool) -> (usize, usize)
 
 /// Linear attention: key scale (norm-aware), per-split states, scan, then the queries.
 pub(super) fn linear(
-    gpu: &GpuDevice,
+    gpu: &Gpu<'_>,
     dims: Dims,
     map: FeatureMap,
     causal: bool,
     inputs: [&Tensor; 3],
-    out: &wgpu::Buffer,
+    out: &Tensor,
 ) -> Result<()> {
     const OP: &str = "attention::linear";
     let Dims { heads, n, dk, dv } = dims;
-    let [q, k, v] = inputs;
+    let [_, k, v] = inputs;
     let norm_aware = map == FeatureMap::NormAware;
     let features = feature_len(map, dk);
     let (f_tiles, v_tiles) = (features.div_ceil(TILE), dv.div_ceil(TILE));
     let (splits, keys_per_split) = key_splits(dims, f_tiles * v_tiles, causal);
     let state_len = splits * features * (dv + 1);
     let limits = gpu.binding;
-    let blocks = head_blocks(
+    let blocks = limits.row_blocks(
         OP,
         heads,
         &[("q", n * dk), ("v", n * dv), ("chunk states", state_len)],
-        &limits,
     )?;
-    let block_heads = blocks.iter().map(|b| b.1).max().unwrap_or(1);
-    let state_elements = (block_heads * state_len) as u64;
-    let state = gpu.storage_bytes(state_elements * 4)?;
-    let state_window =
-        limits.window(OP, "chunk states", 0, state_elements, state.buffer().size())?;
+    let block_heads = blocks.iter().map(|b| b.count).max().unwrap_or(1);
+    let state_elements = block_heads * state_len;
+    let state = gpu.storage_bytes(state_elements as u64 * 4)?;
     // One u32 per head: the largest |k| (norm-aware); zero, and never read, for elu+1.
     let key_max = gpu.storage_bytes(heads as u64 * 4)?;
-    let key_max_window =
-        limits.window(OP, "key scales", 0, heads as u64, key_max.buffer().size())?;
+    let [scales, state] = limits.bind_all(
+        OP,
+        &[
+            Operand::fixed("key scales", key_max.buffer(), heads),
+            Operand::fixed("chunk states", state.buffer(), state_elements),
+        ],
+    )?;
 
-    let kernels = (
-        gpu.kernel_for(&KEY_MAX, &operands(["k"], [k]))?,
-        gpu.kernel_for(&LINEAR_STATE, &operands(["k", "v"], [k, v]))?,
-        gpu.kernel(&STATE_SCAN)?,
-        gpu.kernel_for(&LINEAR_OUTPUT, &operands(["q", "k", "v"], [q, k, v]))?,
-    );
+    let key_max_kernel = gpu.kernel_for(&KEY_MAX, &Tensor::operands(["k"], [k]))?;
+    let state_kernel = gpu.kernel_for(&LINEAR_STATE, &Tensor::operands(["k", "v"], [k, v]))?;
+    let scan_kernel = gpu.kernel(&STATE_SCAN)?;
+    let output_kernel =
+        gpu.kernel_for(&LINEAR_OUTPUT, &Tensor::operands(["q", "k", "v"], inputs))?;
     let key_max_groups = (n * dk).div_ceil(KEY_MAX_SPAN);
     let chunks = n.div_ceil(TILE);
-    let mut launches = Vec::new();
+    let operands = head_operands(dims, inputs, out);
+    let mut recording = gpu.recording();
+    recording.clear(key_max.buffer());
     for block in blocks {
-        let (h0, bh) = block;
-        let [wq, wk, wv, wo] = head_windows(OP, &limits, dims, inputs, out, block)?;
+        let (h0, bh) = (block.first, block.count);
+        let [wq, wk, wv, wo] = limits.bind(OP, block, &operands)?;
         let params = |total_groups: usize| LinearParams {
             heads: bh as u32,
             n: n as u32,
@@ -190,80 +154,52 @@ pub(super) fn linear(
             f_tiles: f_tiles as u32,
             v_tiles: v_tiles as u32,
             total_groups: total_groups as u32,
-            q_offset: wq.skip,
-            k_offset: wk.skip,
-            v_offset: wv.skip,
-            out_offset: wo.skip,
+            q_offset: wq.skip(),
+            k_offset: wk.skip(),
+            v_offset: wv.skip(),
+            out_offset: wo.skip(),
             scale_offset: h0 as u32,
             eps: super::reference::EPS as f32,
             _pad: [0; 2],
         };
-        let state_groups = bh * splits * f_tiles * v_tiles;
-        let output_groups = bh * chunks * v_tiles;
-        let uniforms = [
-            gpu.uniform(&KeyMaxParams {
+        if norm_aware {
+            let key_max_params = KeyMaxParams {
                 heads: bh as u32,
                 head_len: (n * dk) as u32,
                 groups_per_head: key_max_groups as u32,
-                k_offset: wk.skip,
+                k_offset: wk.skip(),
                 first_head: h0 as u32,
                 _pad: [0; 3],
-            })?,
-            gpu.uniform(&params(state_groups))?,
-            gpu.uniform(&ScanParams {
-                heads: bh as u32,
-                splits: splits as u32,
-                width: (features * (dv + 1)) as u32,
-                causal: causal as u32,
-            })?,
-            gpu.uniform(&params(output_groups))?,
-        ];
-        let groups = [
-            bh * key_max_groups,
-            state_groups,
-            (bh * features * (dv + 1)).div_ceil(ELEMENTWISE_WORKGROUP as usize),
-            output_groups,
-        ];
-        launches.push((uniforms, [wq, wk, wv, wo], groups));
-    }
-
-    gpu.submit(|encoder| {
-        encoder.clear_buffer(key_max.buffer(), 0, None);
-        let (key_max_kernel, state_kernel, scan_kernel, output_kernel) = &kernels;
-        let scales = binding(key_max.buffer(), &key_max_window);
-        let state = binding(state.buffer(), &state_window);
-        for (uniforms, [wq, wk, wv, wo], groups) in &launches {
-            if norm_aware {
-                let resources = [
-                    uniforms[0].buffer().as_entire_binding(),
-                    binding(k.buffer(), wk),
-                    scales.clone(),
-                ];
-                gpu.dispatch(encoder, key_max_kernel, &resources, groups[0] as u32);
-            }
-            let resources = [
-                uniforms[1].buffer().as_entire_binding(),
-                binding(k.buffer(), wk),
-                binding(v.buffer(), wv),
-                scales.clone(),
-                state.clone(),
-            ];
-            gpu.dispatch(encoder, state_kernel, &resources, groups[1] as u32);
-            let resources = [uniforms[2].buffer().as_entire_binding(), state.clone()];
-            gpu.dispatch(encoder, scan_kernel, &resources, groups[2] as u32);
-            let resources = [
-                uniforms[3].buffer().as_entire_binding(),
-                binding(q.buffer(), wq),
-                binding(k.buffer(), wk),
-                binding(v.buffer(), wv),
-                scales.clone(),
-                state.clone(),
-                binding(out, wo),
-            ];
-            gpu.dispatch(encoder, output_kernel, &resources, groups[3] as u32);
+            };
+            let groups = (bh * key_max_groups) as u32;
+            recording.dispatch(&key_max_kernel, &key_max_params, &[wk, scales], groups)?;
         }
-        Ok(())
-    })
+        let state_groups = bh * splits * f_tiles * v_tiles;
+        let bindings = [wk, wv, scales, state];
+        recording.dispatch(
+            &state_kernel,
+            &params(state_groups),
+            &bindings,
+            state_groups as u32,
+        )?;
+        let scan = ScanParams {
+            heads: bh as u32,
+            splits: splits as u32,
+            width: (features * (dv + 1)) as u32,
+            causal: causal as u32,
+        };
+        let scan_groups = (bh * features * (dv + 1)).div_ceil(ELEMENTWISE_WORKGROUP as usize);
+        recording.dispatch(&scan_kernel, &scan, &[state], scan_groups as u32)?;
+        let output_groups = bh * chunks * v_tiles;
+        let bindings = [wq, wk, wv, scales, state, wo];
+        recording.dispatch(
+            &output_kernel,
+            &params(output_groups),
+            &bindings,
+            output_groups as u32,
+        )?;
+    }
+    recording.submit()
 }
 
 #[repr(C)]
@@ -288,26 +224,25 @@ struct SoftmaxParams {
 /// Exact softmax attention, online (flash-attention style), a workgroup per 32 queries ×
 /// 32 value columns of a head.
 pub(super) fn softmax(
-    gpu: &GpuDevice,
+    gpu: &Gpu<'_>,
     dims: Dims,
     causal: bool,
     inputs: [&Tensor; 3],
-    out: &wgpu::Buffer,
+    out: &Tensor,
 ) -> Result<()> {
     const OP: &str = "attention::softmax";
     let Dims { heads, n, dk, dv } = dims;
-    let [q, k, v] = inputs;
-    let limits = gpu.binding;
-    let kernel = gpu.kernel_for(&SOFTMAX, &operands(["q", "k", "v"], [q, k, v]))?;
-    let blocks = head_blocks(OP, heads, &[("q", n * dk), ("v", n * dv)], &limits)?;
+    let kernel = gpu.kernel_for(&SOFTMAX, &Tensor::operands(["q", "k", "v"], inputs))?;
+    let blocks = gpu
+        .binding
+        .blocks(OP, heads, head_operands(dims, inputs, out))?;
     let v_tiles = dv.div_ceil(TILE);
-    let mut launches = Vec::new();
-    for block in blocks {
-        let windows = head_windows(OP, &limits, dims, inputs, out, block)?;
-        let [wq, wk, wv, wo] = windows;
-        let groups = block.1 * n.div_ceil(TILE) * v_tiles;
-        let uniform = gpu.uniform(&SoftmaxParams {
-            heads: block.1 as u32,
+    let mut recording = gpu.recording();
+    recording.dispatch_blocks(&kernel, &blocks, |block| {
+        let [wq, wk, wv, wo] = block.bound;
+        let groups = block.rows.count * n.div_ceil(TILE) * v_tiles;
+        let params = SoftmaxParams {
+            heads: block.rows.count as u32,
             n: n as u32,
             dk: dk as u32,
             dv: dv as u32,
@@ -315,26 +250,14 @@ pub(super) fn softmax(
             k_tiles: dk.div_ceil(TILE) as u32,
             v_tiles: v_tiles as u32,
             total_groups: groups as u32,
-            q_offset: wq.skip,
-            k_offset: wk.skip,
-            v_offset: wv.skip,
-            out_offset: wo.skip,
+            q_offset: wq.skip(),
+            k_offset: wk.skip(),
+            v_offset: wv.skip(),
+            out_offset: wo.skip(),
             scale: 1.0 / (dk as f32).sqrt(),
             _pad: [0; 3],
-        })?;
-        launches.push((uniform, windows, groups));
-    }
-    gpu.submit(|encoder| {
-        for (uniform, [wq, wk, wv, wo], groups) in &launches {
-            let resources = [
-                uniform.buffer().as_entire_binding(),
-                binding(q.buffer(), wq),
-                binding(k.buffer(), wk),
-                binding(v.buffer(), wv),
-                binding(out, wo),
-            ];
-            gpu.dispatch(encoder, &kernel, &resources, *groups as u32);
-        }
-        Ok(())
-    })
+        };
+        (params, groups as u32)
+    })?;
+    recording.submit()
 }

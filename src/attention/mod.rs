@@ -30,8 +30,7 @@ pub mod reference;
 pub use decode::LinearDecoder;
 pub use reference::Dims;
 
-use crate::context::Backend;
-use crate::{Context, Error, Result, Tensor};
+use crate::{op, Context, Error, Result, Tensor};
 
 /// The feature map φ of linear attention.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -121,17 +120,14 @@ pub fn linear(
 ) -> Result<Tensor> {
     let dims = attention_args(ctx, "attention::linear", q, k, v)?;
     let shape = [q.shape()[0], q.shape()[1], dims.n, dims.dv];
-    match &*ctx.backend {
-        Backend::Cpu(_) => {
-            let out = reference::linear_recurrent(q.host(), k.host(), v.host(), dims, map, causal);
-            ctx.host_result(out, &shape)
-        }
-        Backend::Gpu(gpu) => {
-            let out = ctx.output(&shape)?;
-            kernels::linear(gpu, dims, map, causal, [q, k, v], out.buffer())?;
-            Ok(out)
-        }
-    }
+    let cpu = || {
+        let out = reference::linear_recurrent(q.host(), k.host(), v.host(), dims, map, causal);
+        Ok([out])
+    };
+    let [out] = op::run(ctx, [&shape], cpu, |gpu, [out]| {
+        kernels::linear(gpu, dims, map, causal, [q, k, v], out)
+    })?;
+    Ok(out)
 }
 
 /// Exact softmax attention, the baseline: `out_i = Σ_j softmax_j(q_i·k_j/√dk) v_j` over j
@@ -140,15 +136,19 @@ pub fn linear(
 pub fn softmax(ctx: &Context, q: &Tensor, k: &Tensor, v: &Tensor, causal: bool) -> Result<Tensor> {
     let dims = attention_args(ctx, "attention::softmax", q, k, v)?;
     let shape = [q.shape()[0], q.shape()[1], dims.n, dims.dv];
-    match &*ctx.backend {
-        Backend::Cpu(_) => {
-            let out = reference::softmax(q.host(), k.host(), v.host(), dims, causal);
-            ctx.host_result(out, &shape)
-        }
-        Backend::Gpu(gpu) => {
-            let out = ctx.output(&shape)?;
-            kernels::softmax(gpu, dims, causal, [q, k, v], out.buffer())?;
-            Ok(out)
-        }
-    }
+    let [out] = op::run(
+        ctx,
+        [&shape],
+        || {
+            Ok([reference::softmax(
+                q.host(),
+                k.host(),
+                v.host(),
+                dims,
+                causal,
+            )])
+        },
+        |gpu, [out]| kernels::softmax(gpu, dims, causal, [q, k, v], out),
+    )?;
+    Ok(out)
 }

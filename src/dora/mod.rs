@@ -21,8 +21,7 @@
 mod kernels;
 pub mod reference;
 
-use crate::context::Backend;
-use crate::{linalg, Context, Error, Result, Tensor};
+use crate::{linalg, op, Context, Error, Result, Tensor};
 
 /// Dimensions of a LoRA adapter on a `[d_out, d_in]` weight: A is `[r, d_in]`, B `[d_out, r]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,7 +37,7 @@ pub struct LoraShape {
 impl LoraShape {
     /// The shape of `w [d_out,d_in]`, `a [r,d_in]`, `b [d_out,r]`; `Err` naming the first
     /// argument that does not fit.
-    pub fn of(op: &'static str, w: &[usize], a: &[usize], b: &[usize]) -> Result<LoraShape> {
+    pub(crate) fn of(op: &'static str, w: &[usize], a: &[usize], b: &[usize]) -> Result<LoraShape> {
         let &[d_out, d_in] = w else {
             return Err(shape_error(
                 op,
@@ -116,26 +115,23 @@ pub fn weight_norm(
     scale: f32,
 ) -> Result<Tensor> {
     let shape = lora_args(ctx, "dora::weight_norm", w, a, b, scale)?;
-    match &*ctx.backend {
-        Backend::Cpu(_) => {
-            let norm = reference::weight_norm(w.host(), a.host(), b.host(), shape, scale as f64);
-            ctx.host_result(norm, &[shape.d_out])
-        }
-        Backend::Gpu(gpu) => {
-            let low_rank = if scale == 0.0 {
-                None
-            } else {
-                let u = linalg::matmul(ctx, w, a, false, true)?; // [d_out, r]
-                let g = linalg::matmul(ctx, a, a, false, true)?; // [r, r]
-                let bg = linalg::matmul(ctx, b, &g, false, false)?; // [d_out, r]
-                Some((u, bg))
-            };
-            let norm = ctx.output(&[shape.d_out])?;
-            let low_rank = low_rank.as_ref().map(|(u, bg)| (u.buffer(), bg.buffer()));
-            kernels::weight_norm(gpu, shape, scale, w, b, low_rank, norm.buffer())?;
-            Ok(norm)
-        }
-    }
+    let cpu = || {
+        let norm = reference::weight_norm(w.host(), a.host(), b.host(), shape, scale as f64);
+        Ok([norm])
+    };
+    let [norm] = op::run(ctx, [&[shape.d_out]], cpu, |gpu, [norm]| {
+        let low_rank = if scale == 0.0 {
+            None
+        } else {
+            let u = linalg::matmul(ctx, w, a, false, true)?; // [d_out, r]
+            let g = linalg::matmul(ctx, a, a, false, true)?; // [r, r]
+            let bg = linalg::matmul(ctx, b, &g, false, false)?; // [d_out, r]
+            Some([u, bg])
+        };
+        let low_rank = low_rank.as_ref().map(|[u, bg]| [u, bg]);
+        kernels::weight_norm(gpu, shape, scale, [w, b], low_rank, norm)
+    })?;
+    Ok(norm)
 }
 
 /// The baseline that materialises `B·A` (`[d_out, d_in]`) as Hugging Face PEFT does, then
@@ -148,19 +144,15 @@ pub fn weight_norm_dense(
     scale: f32,
 ) -> Result<Tensor> {
     let shape = lora_args(ctx, "dora::weight_norm_dense", w, a, b, scale)?;
-    match &*ctx.backend {
-        Backend::Cpu(_) => {
-            let norm =
-                reference::weight_norm_dense(w.host(), a.host(), b.host(), shape, scale as f64);
-            ctx.host_result(norm, &[shape.d_out])
-        }
-        Backend::Gpu(gpu) => {
-            let ba = linalg::matmul(ctx, b, a, false, false)?; // [d_out, d_in]
-            let norm = ctx.output(&[shape.d_out])?;
-            kernels::dense_norm(gpu, shape, scale, w, ba.buffer(), norm.buffer())?;
-            Ok(norm)
-        }
-    }
+    let cpu = || {
+        let norm = reference::weight_norm_dense(w.host(), a.host(), b.host(), shape, scale as f64);
+        Ok([norm])
+    };
+    let [norm] = op::run(ctx, [&[shape.d_out]], cpu, |gpu, [norm]| {
+        let ba = linalg::matmul(ctx, b, a, false, false)?; // [d_out, d_in]
+        kernels::dense_norm(gpu, shape, scale, w, &ba, norm)
+    })?;
+    Ok(norm)
 }
 
 /// Checks the compose arguments; returns `(n, d_out)`.
@@ -228,30 +220,21 @@ pub fn compose(
     scale: f32,
 ) -> Result<Tensor> {
     let (n, d_out) = compose_args(ctx, "dora::compose", base, lora, magnitude, norm, scale)?;
-    match &*ctx.backend {
-        Backend::Cpu(_) => {
-            let y = reference::compose(
-                base.host(),
-                lora.host(),
-                magnitude.host(),
-                norm.host(),
-                scale as f64,
-            );
-            ctx.host_result(y, &[n, d_out])
-        }
-        Backend::Gpu(gpu) => {
-            let y = ctx.output(&[n, d_out])?;
-            kernels::compose(
-                gpu,
-                n,
-                d_out,
-                scale,
-                [base, lora, magnitude, norm],
-                y.buffer(),
-            )?;
-            Ok(y)
-        }
-    }
+    let cpu = || {
+        let (m, s) = (magnitude.host(), scale as f64);
+        Ok([reference::compose(
+            base.host(),
+            lora.host(),
+            m,
+            norm.host(),
+            s,
+        )])
+    };
+    let [y] = op::run(ctx, [&[n, d_out]], cpu, |gpu, [y]| {
+        let inputs = [base, lora, magnitude, norm];
+        kernels::compose(gpu, [n, d_out], scale, inputs, y)
+    })?;
+    Ok(y)
 }
 
 /// The same function as the sequence of separate element-wise kernels that PEFT's formula
@@ -274,12 +257,12 @@ pub fn compose_unfused(
         norm,
         scale,
     )?;
-    match &*ctx.backend {
-        Backend::Cpu(_) => compose(ctx, base, lora, magnitude, norm, scale),
-        Backend::Gpu(gpu) => {
-            kernels::compose_unfused(ctx, gpu, n, d_out, scale, base, lora, magnitude, norm)
-        }
-    }
+    // The CPU path has one f64 formula for both; the unfused steps exist only on the GPU.
+    op::choose(
+        ctx,
+        || compose(ctx, base, lora, magnitude, norm, scale),
+        |gpu| kernels::compose_unfused(gpu, [n, d_out], scale, [base, lora, magnitude, norm]),
+    )
 }
 
 /// Gradients of the compose (see [`compose_backward`]).
@@ -318,40 +301,31 @@ pub fn compose_backward(
             ),
         ));
     }
-    match &*ctx.backend {
-        Backend::Cpu(_) => {
-            let (db, dl, dm) = reference::compose_backward(
-                dy.host(),
-                base.host(),
-                lora.host(),
-                magnitude.host(),
-                norm.host(),
-                scale as f64,
-            );
-            Ok(ComposeGrads {
-                base: ctx.host_result(db, &[n, d_out])?,
-                lora: ctx.host_result(dl, &[n, d_out])?,
-                magnitude: ctx.host_result(dm, &[d_out])?,
-            })
-        }
-        Backend::Gpu(gpu) => {
-            let grads = ComposeGrads {
-                base: ctx.output(&[n, d_out])?,
-                lora: ctx.output(&[n, d_out])?,
-                magnitude: ctx.output(&[d_out])?,
-            };
-            kernels::compose_backward(
-                ctx,
-                gpu,
-                n,
-                d_out,
-                scale,
-                [dy, base, lora, magnitude, norm],
-                [&grads.base, &grads.lora, &grads.magnitude].map(Tensor::buffer),
-            )?;
-            Ok(grads)
-        }
-    }
+    let cpu = || {
+        let (db, dl, dm) = reference::compose_backward(
+            dy.host(),
+            base.host(),
+            lora.host(),
+            magnitude.host(),
+            norm.host(),
+            scale as f64,
+        );
+        Ok([db, dl, dm])
+    };
+    let [base, lora, magnitude] = op::run(
+        ctx,
+        [&[n, d_out], &[n, d_out], &[d_out]],
+        cpu,
+        |gpu, grads| {
+            let inputs = [dy, base, lora, magnitude, norm];
+            kernels::compose_backward(gpu, [n, d_out], scale, inputs, grads)
+        },
+    )?;
+    Ok(ComposeGrads {
+        base,
+        lora,
+        magnitude,
+    })
 }
 
 /// The DoRA layer, all on the device: `base = x·Wᵀ`, `lora = (x·Aᵀ)·Bᵀ`,

@@ -13,7 +13,7 @@
 //! f16 uses WGSL's `unpack2x16float`; bf16 has no WGSL type and is widened by a shift (it is
 //! the top half of an f32).
 
-use crate::tensor::DType;
+use crate::dtype::DType;
 use crate::{Error, Result};
 
 /// The source of `shader` with each named operand read as its dtype; `Err` when the shader
@@ -52,18 +52,6 @@ pub(crate) fn specialize(label: &str, source: &str, operands: &[(&str, DType)]) 
     Ok(out)
 }
 
-/// The operands of a kernel: each binding name with the dtype of the tensor bound to it.
-pub(crate) fn operands<'a, const N: usize>(
-    names: [&'a str; N],
-    tensors: [&crate::Tensor; N],
-) -> Vec<(&'a str, DType)> {
-    names
-        .into_iter()
-        .zip(tensors)
-        .map(|(n, t)| (n, t.dtype()))
-        .collect()
-}
-
 /// The cache key of a specialization: `"base=f16,lora=bf16"`, empty when all are f32.
 pub(crate) fn variant_key(operands: &[(&str, DType)]) -> String {
     operands
@@ -81,36 +69,27 @@ mod tests {
     /// Every shader with `read_<name>` loaders validates with naga in every dtype.
     #[test]
     fn every_half_precision_form_validates() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
         let mut checked = 0;
-        for family in std::fs::read_dir(&root).unwrap() {
-            for file in std::fs::read_dir(family.unwrap().path()).unwrap() {
-                let path = file.unwrap().path();
-                if path.to_string_lossy().ends_with(".inc.wgsl") {
-                    continue; // checked inside the kernels that include it
-                }
-                let label = path.display().to_string();
-                let text = std::fs::read_to_string(&path).unwrap();
-                let source = crate::gpu::resolve_includes(&label, &text).unwrap();
-                let names: Vec<&str> = source
-                    .split("fn read_")
-                    .skip(1)
-                    .filter_map(|rest| rest.split('(').next())
-                    .collect();
-                for dtype in [DType::F16, DType::BF16] {
-                    let operands: Vec<(&str, DType)> = names.iter().map(|n| (*n, dtype)).collect();
-                    let specialized = specialize(&label, &source, &operands).unwrap();
-                    let module = naga::front::wgsl::parse_str(&specialized).unwrap_or_else(|e| {
-                        panic!("{label} {dtype}: {}", e.emit_to_string(&specialized))
-                    });
-                    naga::valid::Validator::new(
-                        naga::valid::ValidationFlags::all(),
-                        naga::valid::Capabilities::all(),
-                    )
-                    .validate(&module)
-                    .unwrap_or_else(|e| panic!("{label} {dtype}: {e:?}"));
-                    checked += !names.is_empty() as usize;
-                }
+        for (label, text) in crate::gpu::includes::kernels() {
+            let source = crate::gpu::includes::expand(text).unwrap();
+            let names: Vec<&str> = source
+                .split("fn read_")
+                .skip(1)
+                .filter_map(|rest| rest.split('(').next())
+                .collect();
+            for dtype in [DType::F16, DType::BF16] {
+                let operands: Vec<(&str, DType)> = names.iter().map(|n| (*n, dtype)).collect();
+                let specialized = specialize(label, &source, &operands).unwrap();
+                let module = naga::front::wgsl::parse_str(&specialized).unwrap_or_else(|e| {
+                    panic!("{label} {dtype}: {}", e.emit_to_string(&specialized))
+                });
+                naga::valid::Validator::new(
+                    naga::valid::ValidationFlags::all(),
+                    naga::valid::Capabilities::all(),
+                )
+                .validate(&module)
+                .unwrap_or_else(|e| panic!("{label} {dtype}: {e:?}"));
+                checked += !names.is_empty() as usize;
             }
         }
         assert!(checked >= 14, "only {checked} specializations checked");

@@ -12,10 +12,11 @@
 //! # }
 //! ```
 
+pub(crate) mod elementwise;
 pub mod reference;
 
-use crate::gpu::{binding, shader, GpuDevice, Shader};
-use crate::{Context, Error, Result, Tensor};
+use crate::gpu::{shader, Bound, GpuDevice, Shader};
+use crate::{op, Context, Error, Result, Tensor};
 
 /// Dimensions of `C[m,n] = op(A)[m,k] · op(B)[k,n]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,17 +134,13 @@ fn run(
     ctx.check_owns(op, "a", a)?;
     ctx.check_owns(op, "b", b)?;
     let g = Gemm::of(op, a.shape(), b.shape(), transpose_a, transpose_b)?;
-    match ctx.gpu_device() {
-        None => {
-            let c = reference::matmul(a.host(), b.host(), g);
-            ctx.host_result(c, &[g.m, g.n])
-        }
-        Some(gpu) => {
-            let c = ctx.output(&[g.m, g.n])?;
-            launch(gpu, op, kernel, g, a, b, c.buffer())?;
-            Ok(c)
-        }
-    }
+    let [c] = op::run(
+        ctx,
+        [&[g.m, g.n]],
+        || Ok([reference::matmul(a.host(), b.host(), g)]),
+        |gpu, [c]| launch(gpu, op, kernel, g, a, b, c.buffer()),
+    )?;
+    Ok(c)
 }
 
 /// Uniforms of both GEMM shaders.
@@ -233,8 +230,8 @@ fn launch(
             kk * g.n + j
         }
     };
-    // One dispatch per block; uniforms are written before the single submit.
-    let mut launches = Vec::new();
+    // One dispatch per block of (m, n, k), all in one submission.
+    let mut recording = gpu.recording();
     for i0 in (0..g.m).step_by(bm) {
         let m = bm.min(g.m - i0);
         for j0 in (0..g.n).step_by(bn) {
@@ -269,22 +266,16 @@ fn launch(
                     c_stride_m: g.n as u32,
                     _pad: [0; 2],
                 };
-                launches.push((gpu.uniform(&params)?, [wa, wb, wc], total_tiles as u32));
+                let bindings = [
+                    Bound::window(a, wa),
+                    Bound::window(b, wb),
+                    Bound::window(c, wc),
+                ];
+                recording.dispatch(&pipeline, &params, &bindings, total_tiles as u32)?;
             }
         }
     }
-    gpu.submit(|encoder| {
-        for (uniform, [wa, wb, wc], groups) in &launches {
-            let resources = [
-                uniform.buffer().as_entire_binding(),
-                binding(a, wa),
-                binding(b, wb),
-                binding(c, wc),
-            ];
-            gpu.dispatch(encoder, &pipeline, &resources, *groups);
-        }
-        Ok(())
-    })
+    recording.submit()
 }
 
 #[cfg(test)]

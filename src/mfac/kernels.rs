@@ -2,10 +2,9 @@
 //! R (V for the static inverse, the window's gradients for the sliding one), split into
 //! blocks of rows that fit one storage binding.
 
-use crate::gpu::dispatch::{row_blocks, Window};
+use crate::gpu::dispatch::Rows;
 use crate::gpu::pool::PooledBuffer;
-use crate::gpu::specialize::operands;
-use crate::gpu::{binding, shader, GpuDevice, Shader, ELEMENTWISE_WORKGROUP};
+use crate::gpu::{shader, Bound, GpuDevice, Operand, Shader, ELEMENTWISE_WORKGROUP};
 use crate::{Error, Result, Tensor};
 
 const FACTOR: Shader = shader!("mfac/factor.wgsl");
@@ -43,35 +42,29 @@ pub(super) fn factor(
     stride: usize,
     damp: f32,
 ) -> Result<Factorization> {
-    let square = (count * count) as u64;
-    let limits = gpu.binding;
+    let square = count * count;
     let kernel = gpu.kernel(&FACTOR)?;
-    let work = gpu.storage_bytes(square * 4)?;
-    let w = gpu.storage_bytes(square * 4)?;
+    let work = gpu.storage_bytes(square as u64 * 4)?;
+    let w = gpu.storage_bytes(square as u64 * 4)?;
     let denominators = gpu.storage_bytes(count as u64 * 4)?;
-    let windows = [
-        limits.window(op, "gram", 0, (stride * stride) as u64, gram.size())?,
-        limits.window(op, "m×m factor", 0, square, work.buffer().size())?,
-        limits.window(op, "m×m factor", 0, square, w.buffer().size())?,
-        limits.window(op, "pivots", 0, count as u64, denominators.buffer().size())?,
-    ];
-    let uniform = gpu.uniform(&FactorParams {
+    let bound = gpu.binding.bind_all(
+        op,
+        &[
+            Operand::fixed("gram", gram, stride * stride),
+            Operand::fixed("m×m factor", work.buffer(), square),
+            Operand::fixed("m×m factor", w.buffer(), square),
+            Operand::fixed("pivots", denominators.buffer(), count),
+        ],
+    )?;
+    let params = FactorParams {
         count: count as u32,
         stride: stride as u32,
         damp,
         _pad: 0,
-    })?;
-    gpu.submit(|encoder| {
-        let resources = [
-            uniform.buffer().as_entire_binding(),
-            binding(gram, &windows[0]),
-            binding(work.buffer(), &windows[1]),
-            binding(w.buffer(), &windows[2]),
-            binding(denominators.buffer(), &windows[3]),
-        ];
-        gpu.dispatch(encoder, &kernel, &resources, 1);
-        Ok(())
-    })?;
+    };
+    let mut recording = gpu.recording();
+    recording.dispatch(&kernel, &params, &bound, 1)?;
+    recording.submit()?;
     Ok(Factorization { w, denominators })
 }
 
@@ -137,31 +130,22 @@ struct CombineParams {
     _pad: u32,
 }
 
-/// Blocks of rows `(row0, rows, window)` of the first `count` rows of `r [*, d]`.
-fn r_blocks(
+/// Blocks of rows of the first `count` rows of `r [*, d]`, each with R's binding.
+fn r_blocks<'a>(
     gpu: &GpuDevice,
     op: &'static str,
     arg: &'static str,
-    r: &Tensor,
+    r: &'a Tensor,
     count: usize,
     d: usize,
-) -> Result<Vec<(usize, usize, Window)>> {
-    let limits = gpu.binding;
-    row_blocks(op, arg, count, d, &limits)?
+) -> Result<Vec<(Rows, Bound<'a>)>> {
+    let operand = [r.rows(arg, d)];
+    Ok(gpu
+        .binding
+        .blocks(op, count, operand)?
         .into_iter()
-        .map(|(row0, rows)| {
-            let first = (row0 * d) as u64;
-            let window = limits.window_of(
-                op,
-                arg,
-                r.dtype(),
-                first,
-                (rows * d) as u64,
-                r.buffer().size(),
-            )?;
-            Ok((row0, rows, window))
-        })
-        .collect()
+        .map(|block| (block.rows, block.bound[0]))
+        .collect())
 }
 
 /// The coefficients `c` (`[k, count]`) for the vectors `x [k, d]` against the first
@@ -178,34 +162,39 @@ pub(super) fn coefficients(
     let k = x.len() / d;
     let limits = gpu.binding;
     let blocks = r_blocks(gpu, op, "grads", r, count, d)?;
-    let wx = limits.window(op, "x", 0, x.len() as u64, x.buffer().size())?;
-    let row_groups: usize = blocks.iter().map(|b| b.1.div_ceil(DOT_ROWS)).sum();
+    let row_groups: usize = blocks.iter().map(|b| b.0.count.div_ceil(DOT_ROWS)).sum();
     let chunks = DOT_WORKGROUPS
         .div_ceil(row_groups.max(1))
         .clamp(1, d.div_ceil(ELEMENTWISE_WORKGROUP as usize));
     let chunk_len = d.div_ceil(chunks).div_ceil(32) * 32;
     let chunks = d.div_ceil(chunk_len);
-    let partial_len = (k * chunks * count) as u64;
-    let partial = gpu.storage_bytes(partial_len * 4)?;
-    let wp = limits.window(op, "partial dots", 0, partial_len, partial.buffer().size())?;
-    let dots = gpu.kernel_for(&DOTS, &operands(["r"], [r]))?;
-    let mut launches = Vec::new();
-    for &(row0, rows, window) in &blocks {
-        let row_blocks = rows.div_ceil(DOT_ROWS);
-        let uniform = gpu.uniform(&DotsParams {
-            rows: rows as u32,
+    let partial_len = k * chunks * count;
+    let partial = gpu.storage_bytes(partial_len as u64 * 4)?;
+    let [wx, wp] = limits.bind_all(
+        op,
+        &[
+            Operand::fixed("x", x.buffer(), x.len()),
+            Operand::fixed("partial dots", partial.buffer(), partial_len),
+        ],
+    )?;
+    let dots = gpu.kernel_for(&DOTS, &Tensor::operands(["r"], [r]))?;
+    let mut recording = gpu.recording();
+    for &(rows, wr) in &blocks {
+        let row_blocks = rows.count.div_ceil(DOT_ROWS);
+        let params = DotsParams {
+            rows: rows.count as u32,
             d: d as u32,
             vectors: k as u32,
             chunk_len: chunk_len as u32,
             chunks: chunks as u32,
             row_blocks: row_blocks as u32,
-            row0: row0 as u32,
+            row0: rows.first as u32,
             all_rows: count as u32,
-            r_offset: window.skip,
-            x_offset: wx.skip,
+            r_offset: wr.skip(),
+            x_offset: wx.skip(),
             _pad: [0; 2],
-        })?;
-        launches.push((uniform, window, row_blocks * chunks));
+        };
+        recording.dispatch(&dots, &params, &[wr, wx, wp], (row_blocks * chunks) as u32)?;
     }
 
     let kernel = gpu.kernel(&COEFFICIENTS)?;
@@ -215,7 +204,7 @@ pub(super) fn coefficients(
         Coefficients::GramRow { slot, stride, .. } => (2, slot, stride),
         Coefficients::Gram { .. } => (3, 0, count),
     };
-    let uniform = gpu.uniform(&CoefficientParams {
+    let params = CoefficientParams {
         count: count as u32,
         chunks: chunks as u32,
         mode,
@@ -224,10 +213,9 @@ pub(super) fn coefficients(
         all_rows: count as u32,
         vectors: k as u32,
         _pad: 0,
-    })?;
-    let scratch_len = (2 * k * count) as u64;
-    let scratch = gpu.storage_bytes(scratch_len * 4)?;
-    let ws = limits.window(op, "coefficients", 0, scratch_len, scratch.buffer().size())?;
+    };
+    let scratch_len = 2 * k * count;
+    let scratch = gpu.storage_bytes(scratch_len as u64 * 4)?;
     let coefficients = match how {
         Coefficients::GramRow { .. } | Coefficients::Gram { .. } => None,
         _ => Some(gpu.storage_bytes((k * count) as u64 * 4)?),
@@ -240,36 +228,23 @@ pub(super) fn coefficients(
             (partial.buffer(), 1, partial.buffer(), 1)
         }
     };
-    let ww = limits.window(op, "m×m factor", 0, w_len as u64, w_buffer.size())?;
-    let wd = limits.window(op, "pivots", 0, d_len as u64, d_buffer.size())?;
     let (out_buffer, out_len) = match (&how, &coefficients) {
         (Coefficients::GramRow { gram, stride, .. }, _) => (*gram, stride * stride),
         (Coefficients::Gram { gram }, _) => (*gram, count * count),
         (_, Some(c)) => (c.buffer(), k * count),
         (_, None) => (scratch.buffer(), k * count), // not reached: allocated above
     };
-    let wo = limits.window(op, "coefficients", 0, out_len as u64, out_buffer.size())?;
-    gpu.submit(|encoder| {
-        for (uniform, window, groups) in &launches {
-            let resources = [
-                uniform.buffer().as_entire_binding(),
-                binding(r.buffer(), window),
-                binding(x.buffer(), &wx),
-                binding(partial.buffer(), &wp),
-            ];
-            gpu.dispatch(encoder, &dots, &resources, *groups as u32);
-        }
-        let resources = [
-            uniform.buffer().as_entire_binding(),
-            binding(partial.buffer(), &wp),
-            binding(w_buffer, &ww),
-            binding(d_buffer, &wd),
-            binding(scratch.buffer(), &ws),
-            binding(out_buffer, &wo),
-        ];
-        gpu.dispatch(encoder, &kernel, &resources, k as u32);
-        Ok(())
-    })?;
+    let [ww, wd, ws, wo] = limits.bind_all(
+        op,
+        &[
+            Operand::fixed("m×m factor", w_buffer, w_len),
+            Operand::fixed("pivots", d_buffer, d_len),
+            Operand::fixed("coefficients", scratch.buffer(), scratch_len),
+            Operand::fixed("coefficients", out_buffer, out_len),
+        ],
+    )?;
+    recording.dispatch(&kernel, &params, &[wp, ww, wd, ws, wo], k as u32)?;
+    recording.submit()?;
     Ok(coefficients)
 }
 
@@ -288,59 +263,43 @@ pub(super) fn combine(
     k: usize,
 ) -> Result<()> {
     let d = *r.shape().last().unwrap_or(&1);
-    let limits = gpu.binding;
-    let kernel = gpu.kernel_for(&COMBINE, &operands(["r"], [r]))?;
+    let kernel = gpu.kernel_for(&COMBINE, &Tensor::operands(["r"], [r]))?;
     let blocks = r_blocks(gpu, op, "grads", r, count, d)?;
-    let wo = limits.window(op, "out", 0, (k * d) as u64, out.size())?;
     let coefficient_len = if x.is_some() { k * count } else { count };
-    let wc = limits.window(
-        op,
-        "coefficients",
-        0,
-        coefficient_len as u64,
-        coefficients.size(),
-    )?;
     // Without x (the diagonal) the x slot is bound to the coefficients and never read.
-    let (x_buffer, wx) = match x {
-        Some(x) => (
-            x.buffer(),
-            limits.window(op, "x", 0, x.len() as u64, x.buffer().size())?,
-        ),
-        None => (coefficients, wc),
+    let x_operand = match x {
+        Some(x) => Operand::fixed("x", x.buffer(), x.len()),
+        None => Operand::fixed("coefficients", coefficients, coefficient_len),
     };
-    let mut launches = Vec::new();
+    let [wx, wc, wo] = gpu.binding.bind_all(
+        op,
+        &[
+            x_operand,
+            Operand::fixed("coefficients", coefficients, coefficient_len),
+            Operand::fixed("out", out, k * d),
+        ],
+    )?;
+    let groups = (k * d).div_ceil(ELEMENTWISE_WORKGROUP as usize) as u32;
+    let mut recording = gpu.recording();
     // With no rows at all (never: count ≥ 1), nothing would write `out`.
-    for (index, &(row0, rows, window)) in blocks.iter().enumerate() {
-        let uniform = gpu.uniform(&CombineParams {
-            rows: rows as u32,
+    for (index, &(rows, wr)) in blocks.iter().enumerate() {
+        let params = CombineParams {
+            rows: rows.count as u32,
             d: d as u32,
             vectors: k as u32,
-            row0: row0 as u32,
+            row0: rows.first as u32,
             all_rows: count as u32,
             first: (index == 0) as u32,
             diagonal: x.is_none() as u32,
             damp,
-            r_offset: window.skip,
-            x_offset: wx.skip,
-            out_offset: wo.skip,
+            r_offset: wr.skip(),
+            x_offset: wx.skip(),
+            out_offset: wo.skip(),
             _pad: 0,
-        })?;
-        launches.push((uniform, window));
+        };
+        recording.dispatch(&kernel, &params, &[wr, wx, wc, wo], groups)?;
     }
-    let groups = (k * d).div_ceil(ELEMENTWISE_WORKGROUP as usize) as u32;
-    gpu.submit(|encoder| {
-        for (uniform, window) in &launches {
-            let resources = [
-                uniform.buffer().as_entire_binding(),
-                binding(r.buffer(), window),
-                binding(x_buffer, &wx),
-                binding(coefficients, &wc),
-                binding(out, &wo),
-            ];
-            gpu.dispatch(encoder, &kernel, &resources, groups);
-        }
-        Ok(())
-    })
+    recording.submit()
 }
 
 #[repr(C)]
@@ -365,38 +324,31 @@ pub(super) fn entry_sum(
     (i, j): (usize, usize),
 ) -> Result<f64> {
     let (m, d) = (v.shape()[0], v.shape()[1]);
-    let limits = gpu.binding;
     let kernel = gpu.kernel(&INVERSE_ENTRY)?;
     let blocks = r_blocks(gpu, op, "v", v, m, d)?;
     let out = gpu.storage_bytes(blocks.len() as u64 * 4)?;
-    let wo = limits.window(op, "entry", 0, blocks.len() as u64, out.buffer().size())?;
-    let wd = limits.window(op, "pivots", 0, m as u64, denominators.size())?;
-    let mut launches = Vec::new();
-    for (slot, &(row0, rows, window)) in blocks.iter().enumerate() {
-        let uniform = gpu.uniform(&EntryParams {
-            rows: rows as u32,
+    let [wd, wo] = gpu.binding.bind_all(
+        op,
+        &[
+            Operand::fixed("pivots", denominators, m),
+            Operand::fixed("entry", out.buffer(), blocks.len()),
+        ],
+    )?;
+    let mut recording = gpu.recording();
+    for (slot, &(rows, wr)) in blocks.iter().enumerate() {
+        let params = EntryParams {
+            rows: rows.count as u32,
             d: d as u32,
             i: i as u32,
             j: j as u32,
-            row0: row0 as u32,
+            row0: rows.first as u32,
             slot: slot as u32,
-            r_offset: window.skip,
+            r_offset: wr.skip(),
             _pad: 0,
-        })?;
-        launches.push((uniform, window));
+        };
+        recording.dispatch(&kernel, &params, &[wr, wd, wo], 1)?;
     }
-    gpu.submit(|encoder| {
-        for (uniform, window) in &launches {
-            let resources = [
-                uniform.buffer().as_entire_binding(),
-                binding(v.buffer(), window),
-                binding(denominators, &wd),
-                binding(out.buffer(), &wo),
-            ];
-            gpu.dispatch(encoder, &kernel, &resources, 1);
-        }
-        Ok(())
-    })?;
+    recording.submit()?;
     let bytes = gpu.read(out.buffer(), blocks.len() as u64 * 4)?;
     let sums: &[f32] = bytemuck::cast_slice(&bytes);
     Ok(sums.iter().map(|&s| s as f64).sum())

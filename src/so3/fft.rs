@@ -4,15 +4,14 @@
 //!
 //! A length `n = r_0·r_1·…` is split into radices (4s first, then 2, 3, 5 and any larger
 //! prime, each done as a plain r-point DFT), so every length whose prime factors are at most
-//! [`MAX_RADIX`] works; the Gaunt route pads to lengths with factors 2, 3 and 5 only
-//! ([`smooth_length`]). [`fft2`] runs the kernel alone, for tests and for users; the CPU
-//! path (and the reference the tests compare with) is rustfft's.
+//! [`MAX_RADIX`] works; the Gaunt route pads to lengths with factors 2, 3 and 5 only.
+//! [`fft2`] runs the kernel alone, for tests and for users; the CPU path (and the reference
+//! the tests compare with) is rustfft's.
 
 use num_complex::Complex64;
 use rustfft::FftPlanner;
 
-use crate::context::Backend;
-use crate::{Context, Error, Result, Tensor};
+use crate::{op, Context, Error, Result, Tensor};
 
 /// Complex entries one grid may hold (the workgroup array `spectrum`, 16 KiB).
 pub const FFT_CAPACITY: usize = 2048;
@@ -94,6 +93,42 @@ pub(crate) fn twiddles(n: usize) -> Vec<[f32; 2]> {
         .collect()
 }
 
+/// The `override` constants of fft.inc.wgsl for a row-major `[rows, cols]` grid: the
+/// lengths, the stage counts, and the radices packed a byte each (stage t in byte t % 4 of
+/// the low word for t < 4, else of the high word). Both lengths must pass [`fft2_fits`].
+pub(crate) fn kernel_constants([rows, cols]: [usize; 2]) -> Vec<(&'static str, f64)> {
+    let radices = |n: usize| radices(n).unwrap_or_default();
+    let packed = |n: usize, words: std::ops::Range<usize>| {
+        radices(n)
+            .iter()
+            .enumerate()
+            .filter(|(t, _)| words.contains(t))
+            .map(|(t, &r)| (r as u32) << (8 * (t % 4)))
+            .sum::<u32>() as f64
+    };
+    vec![
+        ("FFT_U", rows as f64),
+        ("FFT_V", cols as f64),
+        ("FFT_U_STAGES", radices(rows).len() as f64),
+        ("FFT_V_STAGES", radices(cols).len() as f64),
+        ("FFT_U_RADICES_LO", packed(rows, 0..4)),
+        ("FFT_U_RADICES_HI", packed(rows, 4..8)),
+        ("FFT_V_RADICES_LO", packed(cols, 0..4)),
+        ("FFT_V_RADICES_HI", packed(cols, 4..8)),
+    ]
+}
+
+/// The kernel's tables for a `[rows, cols]` grid: the twiddles `w_n^k` of both lengths
+/// (rows' first), and their digit-reversed orders.
+pub(crate) fn kernel_tables([rows, cols]: [usize; 2]) -> (Vec<[f32; 2]>, Vec<u32>) {
+    let twiddles = [rows, cols].into_iter().flat_map(twiddles).collect();
+    let positions = [rows, cols]
+        .into_iter()
+        .flat_map(|n| digit_reversed(&radices(n).unwrap_or_default()))
+        .collect();
+    (twiddles, positions)
+}
+
 /// The 2D transform of row-major `[rows, cols]` grids (several back to back) in f64, by
 /// rustfft: the CPU path of [`fft2`] and the reference of its tests.
 pub fn fft2_reference(
@@ -164,21 +199,17 @@ pub fn fft2(ctx: &Context, x: &Tensor, direction: FftDirection) -> Result<Tensor
             ),
         });
     }
-    match &*ctx.backend {
-        Backend::Cpu(_) => {
-            let data: Vec<Complex64> = x
-                .host()
-                .chunks(2)
-                .map(|p| Complex64::new(p[0] as f64, p[1] as f64))
-                .collect();
-            let y = fft2_reference(&data, rows, cols, direction);
-            let flat = y.iter().flat_map(|z| [z.re, z.im]).collect();
-            ctx.host_result(flat, x.shape())
-        }
-        Backend::Gpu(gpu) => {
-            let out = ctx.output(x.shape())?;
-            super::kernels::fft2(gpu, x, [rows, cols], direction, out.buffer())?;
-            Ok(out)
-        }
-    }
+    let cpu = || {
+        let data: Vec<Complex64> = x
+            .host()
+            .chunks(2)
+            .map(|p| Complex64::new(p[0] as f64, p[1] as f64))
+            .collect();
+        let y = fft2_reference(&data, rows, cols, direction);
+        Ok([y.iter().flat_map(|z| [z.re, z.im]).collect()])
+    };
+    let [y] = op::run(ctx, [x.shape()], cpu, |gpu, [y]| {
+        super::kernels::fft2(gpu, x, [rows, cols], direction, y)
+    })?;
+    Ok(y)
 }

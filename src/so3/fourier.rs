@@ -116,6 +116,18 @@ impl FourierPlan {
         PLANS.get_or_build((l1, l2, lmax_out), || FourierPlan::new(l1, l2, lmax_out))
     }
 
+    /// The kernel's table: `t^{lm}_u`, then `K^{lm}_u` with the ½ of the real part and the
+    /// FFTs' `1/(n_u·n_v)` folded in, as f32 (re, im) pairs.
+    pub(crate) fn gpu_table(&self) -> Vec<[f32; 2]> {
+        let scale = 0.5 / (self.n_u * self.n_v) as f64;
+        let theta = self.theta.iter().map(|z| [z.re as f32, z.im as f32]);
+        let projection = self
+            .projection()
+            .into_iter()
+            .map(|z| [(z.re * scale) as f32, (z.im * scale) as f32]);
+        theta.chain(projection).collect()
+    }
+
     /// The half-period projection `K^{lm}_u = Σ_{u'} t^{lm}_{u'}·J(u + u')` for l ≤ lmax_out,
     /// u = −(l1 + l2)..=l1 + l2: `[dim(lmax_out)][2(l1 + l2) + 1]`. With
     /// `S = Σ_u H_{u,m}·K^{lm}_u`, [`from_fourier`](Self::from_fourier) is `½·Re S` (m ≥ 0)

@@ -123,6 +123,14 @@ impl GridPlan {
         PLANS.get_or_build((l1, l2, lmax_out), || GridPlan::new(l1, l2, lmax_out))
     }
 
+    /// The kernel's table: `Θ_lm(β_i)`, then `(w_i/2)·Θ_lm(β_i)`, as f32.
+    pub(crate) fn gpu_table(&self) -> Vec<f32> {
+        [&self.theta, &self.theta_weighted]
+            .into_iter()
+            .flat_map(|t| t.iter().map(|&v| v as f32))
+            .collect()
+    }
+
     /// The Legendre step: `A_i[m] = Σ_l Θ_lm(β_i)·x_lm` for ring i, m = −l..=l.
     pub fn ring(&self, x: &[f64], l: usize, i: usize) -> Vec<f64> {
         let d = dim(self.l_table);

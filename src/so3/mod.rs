@@ -1,23 +1,35 @@
 //! SO(3): real spherical harmonics, Clebsch–Gordan and Gaunt tensor products, in e3nn-jax's
 //! basis (index `l² + m + l`, component normalisation), each with an f64 CPU reference.
 
-pub mod cg;
+mod cg;
 pub mod fft;
-pub mod fourier;
-pub mod grid;
 mod memo;
-pub mod products;
-pub mod quadrature;
 pub mod reference;
+mod rotation;
 
+// The machinery of the products (tables, plans, quadrature): public for the tests of this
+// repository, which check each piece against the others; users call the functions below and
+// the f64 oracles of `reference`.
+#[doc(hidden)]
+pub mod fourier;
+#[doc(hidden)]
+pub mod grid;
+#[doc(hidden)]
+pub mod products;
+#[doc(hidden)]
+pub mod quadrature;
+
+#[doc(hidden)]
 pub use products::Coefficients;
 
 pub use cg::{clebsch_gordan, MAX_L};
+pub use rotation::Rotation;
 
 mod kernels;
 
-use crate::context::Backend;
-use crate::{Context, Error, Result, Tensor};
+use kernels::ProductShape;
+
+use crate::{op, Context, Error, Result, Tensor};
 
 /// Real spherical harmonics, identical to e3nn-jax 0.21
 /// `spherical_harmonics(irreps, v, normalize=True, normalization="component")`:
@@ -53,17 +65,13 @@ pub fn spherical_harmonics(ctx: &Context, vectors: &Tensor, lmax: usize) -> Resu
             message: format!("must be at most {MAX_L}, got {lmax}"),
         });
     }
-    match &*ctx.backend {
-        Backend::Cpu(_) => {
-            let y = reference::spherical_harmonics(vectors.host(), lmax);
-            ctx.host_result(y, &[n, reference::dim(lmax)])
-        }
-        Backend::Gpu(gpu) => {
-            let out = ctx.output(&[n, reference::dim(lmax)])?;
-            kernels::spherical_harmonics(gpu, vectors, n, lmax, out.buffer())?;
-            Ok(out)
-        }
-    }
+    let [y] = op::run(
+        ctx,
+        [&[n, reference::dim(lmax)]],
+        || Ok([reference::spherical_harmonics(vectors.host(), lmax)]),
+        |gpu, [y]| kernels::spherical_harmonics(gpu, vectors, lmax, y),
+    )?;
+    Ok(y)
 }
 
 /// How [`gaunt_product`] computes the product of two functions on the sphere.
@@ -159,27 +167,26 @@ fn product(
     let (n, c, l1, l2, broadcast) = product_args(ctx, op, x1, x2, lmax_out)?;
     let table = products::product_table(kind, l1, l2, lmax_out);
     let d3 = reference::dim(lmax_out);
-    match &*ctx.backend {
-        Backend::Cpu(_) => {
-            let wide = |t: &Tensor| t.host().iter().map(|&x| x as f64).collect::<Vec<f64>>();
-            let group = if broadcast { c } else { 1 };
-            let y = products::apply(
-                &table,
-                &wide(x1),
-                x1.shape()[2],
-                &wide(x2),
-                x2.shape()[2],
-                group,
-            );
-            ctx.host_result(y, &[n, c, d3])
-        }
-        Backend::Gpu(gpu) => {
-            let out = ctx.output(&[n, c, d3])?;
-            let key = format!("{kind:?}/{l1}/{l2}/{lmax_out}");
-            kernels::sparse_product(gpu, key, &table, [x1, x2], c, broadcast, out.buffer())?;
-            Ok(out)
-        }
-    }
+    let cpu = || {
+        let group = if broadcast { c } else { 1 };
+        let (d1, d2) = (x1.shape()[2], x2.shape()[2]);
+        Ok([products::apply(&table, &wide(x1), d1, &wide(x2), d2, group)])
+    };
+    let [y] = op::run(ctx, [&[n, c, d3]], cpu, |gpu, [y]| {
+        let key = format!("{kind:?}/{l1}/{l2}/{lmax_out}");
+        let shape = ProductShape {
+            channels: c,
+            broadcast,
+            d3,
+        };
+        kernels::sparse_product(gpu, key, &table, [x1, x2], &shape, y)
+    })?;
+    Ok(y)
+}
+
+/// A tensor's elements widened to f64, for a CPU body.
+fn wide(t: &Tensor) -> Vec<f64> {
+    t.host().iter().map(|&x| x as f64).collect()
 }
 
 /// Channel-wise Clebsch–Gordan tensor product over all paths, weight 1:
@@ -239,76 +246,57 @@ fn gaunt_transformed(
              got {l1} ⊗ {l2} → {lmax_out}"
         ),
     };
-    match &*ctx.backend {
-        Backend::Cpu(_) => {
-            let wide = |t: &Tensor| t.host().iter().map(|&x| x as f64).collect::<Vec<f64>>();
-            let (a, b) = (wide(x1), wide(x2));
-            let group = if broadcast { c } else { 1 };
-            let y = match method {
-                GauntMethod::Fourier => fourier::gaunt_fourier(
-                    &fourier::FourierPlan::shared(l1, l2, lmax_out),
-                    &a,
-                    &b,
-                    group,
-                ),
-                _ => grid::gaunt_grid(&grid::GridPlan::shared(l1, l2, lmax_out), &a, &b, group),
-            };
-            ctx.host_result(y, &shape)
-        }
-        Backend::Gpu(gpu) => {
-            let out = ctx.output(&shape)?;
-            let inputs = [x1, x2];
-            match method {
-                GauntMethod::Fourier => {
-                    let plan = fourier::FourierPlan::shared(l1, l2, lmax_out);
-                    if !kernels::fourier_fits(&plan) {
-                        return Err(too_large("a padded FFT grid of 2048 entries: l1 + l2 ≤ 22 and l1 + l2 + lmax_out ≤ 44"));
-                    }
-                    kernels::gaunt_fourier(gpu, &plan, inputs, c, broadcast, out.buffer())?;
+    let cpu = || {
+        let (a, b) = (wide(x1), wide(x2));
+        let group = if broadcast { c } else { 1 };
+        Ok([match method {
+            GauntMethod::Fourier => fourier::gaunt_fourier(
+                &fourier::FourierPlan::shared(l1, l2, lmax_out),
+                &a,
+                &b,
+                group,
+            ),
+            _ => grid::gaunt_grid(&grid::GridPlan::shared(l1, l2, lmax_out), &a, &b, group),
+        }])
+    };
+    let [y] = op::run(ctx, [&shape], cpu, |gpu, [y]| {
+        let product = ProductShape {
+            channels: c,
+            broadcast,
+            d3: shape[2],
+        };
+        let inputs = [x1, x2];
+        match method {
+            GauntMethod::Fourier => {
+                let plan = fourier::FourierPlan::shared(l1, l2, lmax_out);
+                if !kernels::fourier_fits(&plan) {
+                    return Err(too_large(
+                        "a padded FFT grid of 2048 entries: l1 + l2 ≤ 22 and l1 + l2 + lmax_out ≤ 44",
+                    ));
                 }
-                _ => {
-                    let plan = grid::GridPlan::shared(l1, l2, lmax_out);
-                    if !kernels::grid_fits(&plan) {
-                        return Err(too_large("l1, l2 ≤ 16 and about l1 + l2 + lmax_out ≤ 44"));
-                    }
-                    kernels::gaunt_grid(gpu, &plan, inputs, c, broadcast, out.buffer())?;
-                }
+                kernels::gaunt_fourier(gpu, &plan, inputs, &product, y)
             }
-            Ok(out)
+            _ => {
+                let plan = grid::GridPlan::shared(l1, l2, lmax_out);
+                if !kernels::grid_fits(&plan) {
+                    return Err(too_large("l1, l2 ≤ 16 and about l1 + l2 + lmax_out ≤ 44"));
+                }
+                kernels::gaunt_grid(gpu, &plan, inputs, &product, y)
+            }
         }
-    }
+    })?;
+    Ok(y)
 }
 
 /// The real Wigner D matrices `D^l(R)`, l = 0..=lmax, in the basis of
 /// [`spherical_harmonics`]: `Y_l(R·u) = D^l(R)·Y_l(u)`, `D¹ = R`; block l is row-major
-/// `(2l+1)×(2l+1)`. `rotation` must be a proper rotation (orthonormal to 1e-6, det +1).
-/// [`reference::rotate_coefficients`] applies them to coefficient rows.
-pub fn wigner_d(lmax: usize, rotation: &reference::Rotation) -> Result<Vec<Vec<f64>>> {
-    const OP: &str = "so3::wigner_d";
+/// `(2l+1)×(2l+1)`. [`reference::rotate_coefficients`] applies them to coefficient rows.
+pub fn wigner_d(lmax: usize, rotation: &Rotation) -> Result<Vec<Vec<f64>>> {
     if lmax > MAX_L {
         return Err(Error::InvalidArgument {
-            op: OP,
+            op: "so3::wigner_d",
             arg: "lmax",
             message: format!("must be at most {MAX_L}, got {lmax}"),
-        });
-    }
-    let r = rotation;
-    let off_orthonormal = (0..3)
-        .flat_map(|i| (0..3).map(move |j| (i, j)))
-        .map(|(i, j)| {
-            ((0..3).map(|k| r[k][i] * r[k][j]).sum::<f64>() - (i == j) as u8 as f64).abs()
-        })
-        .fold(0.0, f64::max);
-    let det = r[0][0] * (r[1][1] * r[2][2] - r[1][2] * r[2][1])
-        - r[0][1] * (r[1][0] * r[2][2] - r[1][2] * r[2][0])
-        + r[0][2] * (r[1][0] * r[2][1] - r[1][1] * r[2][0]);
-    if !(off_orthonormal < 1e-6 && det > 0.0) {
-        return Err(Error::InvalidArgument {
-            op: OP,
-            arg: "rotation",
-            message: format!(
-                "must be a proper rotation: |RᵀR − I| = {off_orthonormal:.1e}, det = {det}"
-            ),
         });
     }
     Ok(reference::wigner_d(lmax, rotation))
@@ -316,8 +304,8 @@ pub fn wigner_d(lmax: usize, rotation: &reference::Rotation) -> Result<Vec<Vec<f
 
 /// Rotates coefficient tensors `[.., (lmax+1)²]` on the device: every row becomes
 /// `x'_l = D^l(R)·x_l` (the coefficients of `f∘R⁻¹`), as one GEMM with the block-diagonal
-/// `D(R)`. `rotation` as in [`wigner_d`].
-pub fn rotate(ctx: &Context, x: &Tensor, rotation: &reference::Rotation) -> Result<Tensor> {
+/// `D(R)`.
+pub fn rotate(ctx: &Context, x: &Tensor, rotation: &Rotation) -> Result<Tensor> {
     const OP: &str = "so3::rotate";
     ctx.check_owns(OP, "x", x)?;
     let lmax = degree(OP, "x", x.shape())?;

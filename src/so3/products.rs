@@ -28,6 +28,22 @@ pub struct ProductTable {
     pub starts: Vec<u32>,
 }
 
+impl ProductTable {
+    /// The kernel's table of terms: `(i1, i2, coefficient, 0)` as f32, never empty (a
+    /// binding may not be).
+    pub(crate) fn gpu_terms(&self) -> Vec<[f32; 4]> {
+        let mut t: Vec<[f32; 4]> = self
+            .terms
+            .iter()
+            .map(|&(i1, i2, w)| [i1 as f32, i2 as f32, w as f32, 0.0])
+            .collect();
+        if t.is_empty() {
+            t.push([0.0; 4]);
+        }
+        t
+    }
+}
+
 /// Gaunt coefficients of `l1 ⊗ l2 → l3`, `[2l1+1][2l2+1][2l3+1]`, by a quadrature rule
 /// exact for degree l1+l2+l3 (the harmonics are polynomials of their degree).
 fn gaunt(l1: usize, l2: usize, l3: usize) -> Vec<f64> {

@@ -1,5 +1,6 @@
 //! CPU reference for the SO(3) kernels, in f64.
 
+use super::Rotation;
 use std::sync::Arc;
 
 use super::cg::clebsch_gordan;
@@ -40,6 +41,28 @@ pub(crate) fn recursion(lmax: usize) -> Vec<(Arc<Vec<f64>>, f64)> {
         .collect()
 }
 
+/// The recursion as the GPU kernel reads it: nonzero `(i, j, k, c_l·C[i,j,k])` of every step
+/// l = 2..=lmax, and `starts[l]..starts[l+1]` delimiting step l.
+pub(crate) fn recursion_table(lmax: usize) -> (Vec<[f32; 4]>, Vec<u32>) {
+    let mut table = Vec::new();
+    let mut starts = vec![0u32; lmax.max(1) + 2];
+    for (l, (cg, c)) in (2..=lmax).zip(recursion(lmax)) {
+        starts[l] = table.len() as u32;
+        let n_out = 2 * l + 1;
+        for (at, &w) in cg.iter().enumerate() {
+            if w != 0.0 {
+                let (i, j, k) = (at / (3 * n_out), (at / n_out) % 3, at % n_out);
+                table.push([i as f32, j as f32, k as f32, (c * w) as f32]);
+            }
+        }
+        starts[l + 1] = table.len() as u32;
+    }
+    if table.is_empty() {
+        table.push([0.0; 4]); // bindings may not be empty
+    }
+    (table, starts)
+}
+
 /// Real spherical harmonics of e3nn-jax 0.21 (`normalize=True`, `normalization="component"`)
 /// for `[n, 3]` vectors: `[n, (lmax+1)²]`, index `l² + (m + l)`, `Σ_m Y_lm(u)² = 2l+1`,
 /// `Y_1 = √3·(x, y, z)/|v|`, higher degrees by the recursion above.
@@ -77,9 +100,6 @@ pub fn spherical_harmonics_f64(vectors: &[f64], lmax: usize) -> Vec<f64> {
     out
 }
 
-/// A 3×3 rotation matrix, row-major: `v' = R·v`.
-pub type Rotation = [[f64; 3]; 3];
-
 /// The real Wigner D matrices `D^l(R)` for l = 0..=lmax in the basis of
 /// [`spherical_harmonics`]: `Y_l(R·u) = D^l(R)·Y_l(u)`; `D^1 = R`. Entry `[l][a·(2l+1) + b]`.
 ///
@@ -115,7 +135,7 @@ pub fn wigner_d(lmax: usize, rotation: &Rotation) -> Vec<Vec<f64>> {
 
 /// `R·v`.
 pub fn rotate_vector(rotation: &Rotation, v: &[f64; 3]) -> [f64; 3] {
-    rotation.map(|row| row[0] * v[0] + row[1] * v[1] + row[2] * v[2])
+    rotation.apply(*v)
 }
 
 /// Rotates coefficient rows `[.., (lmax+1)²]` by the Wigner D matrices of each degree:

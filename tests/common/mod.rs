@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod dora;
+
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use wgkernels::{Context, GpuOptions};
@@ -42,4 +44,22 @@ pub fn rng() -> StdRng {
 /// `len` values uniform in [-1, 1).
 pub fn uniform(rng: &mut StdRng, len: usize) -> Vec<f32> {
     (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+}
+
+/// `max_i |a_i − b_i|`.
+pub fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
+}
+
+/// A uniformly random rotation (from a uniformly random unit quaternion).
+pub fn random_rotation(rng: &mut StdRng) -> wgkernels::so3::Rotation {
+    loop {
+        let q: [f64; 4] = std::array::from_fn(|_| rng.random_range(-1.0..1.0));
+        if q.iter().map(|x| x * x).sum::<f64>() <= 1.0 {
+            return wgkernels::so3::Rotation::from_quaternion(q).expect("a nonzero quaternion");
+        }
+    }
 }

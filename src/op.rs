@@ -1,0 +1,142 @@
+//! The operation layer: the one place that chooses between the CPU reference path and the
+//! GPU path (after candle's `CustomOp`, whose `cpu_fwd` / `cuda_fwd` / `metal_fwd` are
+//! dispatched in one `match`).
+//!
+//! An operation declares its output shapes, its f64 CPU body and its GPU launch, and
+//! [`run`] runs it on the context's backend: on the CPU path the body's f64 results are
+//! rounded into the outputs; on the GPU path the outputs are allocated (NaN-poisoned when
+//! the context poisons) and the launch must write every element. Operations that yield
+//! something else — state kept on the device, a scalar, a composite of other operations —
+//! go through [`choose`], and state made on one path is a [`Resident`].
+//!
+//! Family modules check arguments and state formulas; they never match on the backend.
+
+use std::ops::Deref;
+
+use crate::context::{Backend, Context};
+use crate::gpu::GpuDevice;
+use crate::{Error, Result, Tensor};
+
+/// What a GPU launch gets: the device, and its context for allocating tensors or calling
+/// other operations.
+pub(crate) struct Gpu<'a> {
+    pub ctx: &'a Context,
+    pub device: &'a GpuDevice,
+}
+
+impl Deref for Gpu<'_> {
+    type Target = GpuDevice;
+    fn deref(&self) -> &GpuDevice {
+        self.device
+    }
+}
+
+impl Gpu<'_> {
+    /// A tensor the launch will write every element of (NaN first when poisoning).
+    pub(crate) fn output(&self, shape: &[usize]) -> Result<Tensor> {
+        self.ctx.output(shape)
+    }
+}
+
+/// Runs an operation with `N` tensor outputs of the given shapes: `cpu` returns their
+/// elements in f64 (rounded to f32 here), `gpu` writes them on the device.
+pub(crate) fn run<const N: usize>(
+    ctx: &Context,
+    outputs: [&[usize]; N],
+    cpu: impl FnOnce() -> Result<[Vec<f64>; N]>,
+    gpu: impl FnOnce(&Gpu<'_>, &[Tensor; N]) -> Result<()>,
+) -> Result<[Tensor; N]> {
+    choose(
+        ctx,
+        || {
+            let results = cpu()?;
+            let mut tensors = Vec::with_capacity(N);
+            for (data, shape) in results.into_iter().zip(outputs) {
+                tensors.push(ctx.host_result(data, shape)?);
+            }
+            Ok(to_array(tensors))
+        },
+        |device| {
+            let tensors = outputs
+                .iter()
+                .map(|shape| device.output(shape))
+                .collect::<Result<Vec<_>>>()?;
+            let tensors = to_array(tensors);
+            gpu(device, &tensors)?;
+            Ok(tensors)
+        },
+    )
+}
+
+fn to_array<const N: usize>(tensors: Vec<Tensor>) -> [Tensor; N] {
+    match tensors.try_into() {
+        Ok(array) => array,
+        Err(_) => unreachable!("one tensor per declared output"),
+    }
+}
+
+/// Runs `cpu` on the CPU path, `gpu` on the GPU path.
+pub(crate) fn choose<T>(
+    ctx: &Context,
+    cpu: impl FnOnce() -> Result<T>,
+    gpu: impl FnOnce(&Gpu<'_>) -> Result<T>,
+) -> Result<T> {
+    match &*ctx.backend {
+        Backend::Cpu(_) => cpu(),
+        Backend::Gpu(device) => gpu(&Gpu { ctx, device }),
+    }
+}
+
+/// State of a stateful operation, made on one path and used on the same one: f64 state on
+/// the CPU path, device buffers on the GPU path.
+pub(crate) enum Resident<C, G> {
+    Cpu(C),
+    Gpu(G),
+}
+
+impl<C, G> Resident<C, G> {
+    /// State made by `cpu` or `gpu`, whichever path `ctx` runs.
+    pub(crate) fn new(
+        ctx: &Context,
+        cpu: impl FnOnce() -> Result<C>,
+        gpu: impl FnOnce(&Gpu<'_>) -> Result<G>,
+    ) -> Result<Self> {
+        choose(
+            ctx,
+            || cpu().map(Resident::Cpu),
+            |device| gpu(device).map(Resident::Gpu),
+        )
+    }
+
+    /// Uses the state on its path; `ctx` must be the context that made it.
+    pub(crate) fn with<T>(
+        &self,
+        ctx: &Context,
+        cpu: impl FnOnce(&C) -> Result<T>,
+        gpu: impl FnOnce(&G, &Gpu<'_>) -> Result<T>,
+    ) -> Result<T> {
+        match (self, &*ctx.backend) {
+            (Resident::Cpu(state), Backend::Cpu(_)) => cpu(state),
+            (Resident::Gpu(state), Backend::Gpu(device)) => gpu(state, &Gpu { ctx, device }),
+            _ => Err(stray_state()),
+        }
+    }
+
+    /// [`with`](Self::with), changing the state.
+    pub(crate) fn with_mut<T>(
+        &mut self,
+        ctx: &Context,
+        cpu: impl FnOnce(&mut C) -> Result<T>,
+        gpu: impl FnOnce(&mut G, &Gpu<'_>) -> Result<T>,
+    ) -> Result<T> {
+        match (self, &*ctx.backend) {
+            (Resident::Cpu(state), Backend::Cpu(_)) => cpu(state),
+            (Resident::Gpu(state), Backend::Gpu(device)) => gpu(state, &Gpu { ctx, device }),
+            _ => Err(stray_state()),
+        }
+    }
+}
+
+fn stray_state() -> Error {
+    Error::Gpu("state used on a path other than the one that made it".into())
+}
