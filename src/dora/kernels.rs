@@ -322,3 +322,68 @@ pub(super) fn compose_backward(
     recording.dispatch(&finish, &finish_params, &bound, groups(d_out))?;
     recording.submit()
 }
+
+const NORM_GRADIENT: Shader = shader!("dora/norm_gradient.wgsl");
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct NormGradientParams {
+    rows: u32,
+    r: u32,
+    scale: f32,
+    row0: u32,
+    b_offset: u32,
+    u_offset: u32,
+    bg_offset: u32,
+    db_offset: u32,
+    bc_offset: u32,
+    _pad: [u32; 3],
+}
+
+/// The exact backward's path through the norm: with `c_j = −m_j·∂m_j/norm_j²` (0 where the
+/// norm is clamped), `bc = c⊙B` and `db += s·c⊙(U + s·B·G)`, in place;
+/// `per_row = [magnitude, norm, ∂m (detached)]`, `factors = [B, U, B·G]`.
+pub(super) fn norm_gradient(
+    gpu: &Gpu<'_>,
+    shape: LoraShape,
+    scale: f32,
+    [magnitude, norm, d_magnitude]: [&Tensor; 3],
+    [b, u, bg]: [&Tensor; 3],
+    db: &Tensor,
+    bc: &Tensor,
+) -> Result<()> {
+    const OP: &str = "dora::backward";
+    let LoraShape { d_out, r, .. } = shape;
+    let operands = Tensor::operands(["magnitude", "b"], [magnitude, b]);
+    let kernel = gpu.kernel_for(&NORM_GRADIENT, &operands)?;
+    let operands = [
+        magnitude.all("magnitude"),
+        norm.all("norm"),
+        d_magnitude.all("d_magnitude"),
+        b.rows("b", r),
+        u.rows("u", r),
+        bg.rows("bg", r),
+        db.rows("d_b", r),
+        bc.rows("b·κ/norm", r),
+    ];
+    let blocks = gpu.binding.blocks(OP, d_out, operands)?;
+    let mut recording = gpu.recording();
+    recording.dispatch_blocks(&kernel, &blocks, |block| {
+        let [_, _, _, wb, wu, wbg, wdb, wbc] = block.bound;
+        let len = block.rows.count * r;
+        let params = NormGradientParams {
+            rows: block.rows.count as u32,
+            r: r as u32,
+            scale,
+            row0: block.rows.first as u32,
+            b_offset: wb.skip(),
+            u_offset: wu.skip(),
+            bg_offset: wbg.skip(),
+            db_offset: wdb.skip(),
+            bc_offset: wbc.skip(),
+            _pad: [0; 3],
+        };
+        (params, groups(len))
+    })?;
+    recording.submit()
+}

@@ -18,8 +18,11 @@
 //! # }
 //! ```
 
+mod backward;
 mod kernels;
 pub mod reference;
+
+pub use backward::{backward, LayerGrads, NormGradient};
 
 use crate::{linalg, op, Context, Error, Result, Tensor};
 
@@ -377,22 +380,13 @@ pub fn forward_dense(
     )
 }
 
-type NormFn = fn(&Context, &Tensor, &Tensor, &Tensor, f32) -> Result<Tensor>;
-type ComposeFn = fn(&Context, &Tensor, &Tensor, &Tensor, &Tensor, f32) -> Result<Tensor>;
-
-#[allow(clippy::too_many_arguments)]
-fn forward_with(
+/// Checks the layer's `[x, w, a, b, magnitude]`; returns the adapter's shape.
+fn layer_args(
     ctx: &Context,
     op: &'static str,
-    x: &Tensor,
-    w: &Tensor,
-    a: &Tensor,
-    b: &Tensor,
-    magnitude: &Tensor,
+    [x, w, a, b, magnitude]: [&Tensor; 5],
     scale: f32,
-    norm_fn: NormFn,
-    compose_fn: ComposeFn,
-) -> Result<Tensor> {
+) -> Result<LoraShape> {
     let shape = lora_args(ctx, op, w, a, b, scale)?;
     check_context(ctx, op, &[("x", x), ("magnitude", magnitude)])?;
     match x.shape() {
@@ -418,6 +412,26 @@ fn forward_with(
             ),
         ));
     }
+    Ok(shape)
+}
+
+type NormFn = fn(&Context, &Tensor, &Tensor, &Tensor, f32) -> Result<Tensor>;
+type ComposeFn = fn(&Context, &Tensor, &Tensor, &Tensor, &Tensor, f32) -> Result<Tensor>;
+
+#[allow(clippy::too_many_arguments)]
+fn forward_with(
+    ctx: &Context,
+    op: &'static str,
+    x: &Tensor,
+    w: &Tensor,
+    a: &Tensor,
+    b: &Tensor,
+    magnitude: &Tensor,
+    scale: f32,
+    norm_fn: NormFn,
+    compose_fn: ComposeFn,
+) -> Result<Tensor> {
+    layer_args(ctx, op, [x, w, a, b, magnitude], scale)?;
     let base = linalg::matmul(ctx, x, w, false, true)?;
     let xa = linalg::matmul(ctx, x, a, false, true)?;
     let lora = linalg::matmul(ctx, &xa, b, false, true)?;

@@ -149,3 +149,149 @@ pub fn forward(
 fn f64s(x: &[f32]) -> impl Iterator<Item = f64> + '_ {
     x.iter().map(|&v| v as f64)
 }
+
+/// Gradients of the DoRA layer (see [`layer_backward`]), in f64.
+#[derive(Clone, Debug)]
+pub struct LayerGradients {
+    /// `∂L/∂x`, `[n, d_in]`.
+    pub x: Vec<f64>,
+    /// `∂L/∂A`, `[r, d_in]`.
+    pub a: Vec<f64>,
+    /// `∂L/∂B`, `[d_out, r]`.
+    pub b: Vec<f64>,
+    /// `∂L/∂m`, `[d_out]`.
+    pub magnitude: Vec<f64>,
+}
+
+/// `y = g⊙(x·Wᵀ + s·(x·Aᵀ)·Bᵀ)`, `g = m / max(‖W + s·B·A‖_row, 1e-12)`, every input and
+/// every step in f64, the norm by its definition: the function [`layer_backward`]
+/// differentiates, for finite differences.
+pub fn layer_forward(
+    x: &[f64],
+    w: &[f64],
+    a: &[f64],
+    b: &[f64],
+    magnitude: &[f64],
+    shape: LoraShape,
+    s: f64,
+) -> Vec<f64> {
+    let LoraShape { d_out, d_in, r } = shape;
+    let n = x.len() / d_in;
+    let merged = merged_weight(w, a, b, shape, s);
+    let norm = row_norms(&merged, d_in);
+    let mut y = vec![0.0; n * d_out];
+    for row in 0..n {
+        let x_row = &x[row * d_in..(row + 1) * d_in];
+        let xa: Vec<f64> = (0..r)
+            .map(|t| dot_f64(x_row, &a[t * d_in..(t + 1) * d_in]))
+            .collect();
+        for j in 0..d_out {
+            let base = dot_f64(x_row, &w[j * d_in..(j + 1) * d_in]);
+            let lora = dot_f64(&b[j * r..(j + 1) * r], &xa);
+            y[row * d_out + j] = magnitude[j] / norm[j].max(NORM_EPS) * (base + s * lora);
+        }
+    }
+    y
+}
+
+/// Gradients of `L = Σ dy⊙y` for [`layer_forward`], W frozen. With `exact = false` the norm
+/// is held constant (DoRA §4.3, PEFT):
+/// `∂m_j = Σ_n dy_nj·(base + s·lora)_nj / norm_j`, `d_lora = s·g⊙dy`,
+/// `∂x = (g⊙dy)·W + (d_lora·B)·A`, `∂A = (d_lora·B)ᵀ·x`, `∂B = d_loraᵀ·(x·Aᵀ)`.
+/// With `exact = true` the path through `norm_j = ‖M_j‖`, `M_j = W_j + s·B_j·A`, is added:
+/// with `κ_j = −(m_j/norm_j²)·Σ_n dy_nj·(base + s·lora)_nj` (0 where the norm is clamped),
+/// `∂B_j += κ_j·s·M_j·Aᵀ/norm_j` and `∂A += s·Σ_j κ_j·B_jᵀ·M_j/norm_j`.
+#[allow(clippy::too_many_arguments)]
+pub fn layer_backward(
+    x: &[f64],
+    w: &[f64],
+    a: &[f64],
+    b: &[f64],
+    magnitude: &[f64],
+    shape: LoraShape,
+    s: f64,
+    dy: &[f64],
+    exact: bool,
+) -> LayerGradients {
+    let LoraShape { d_out, d_in, r } = shape;
+    let n = x.len() / d_in;
+    let merged = merged_weight(w, a, b, shape, s);
+    let norm = row_norms(&merged, d_in);
+    let g: Vec<f64> = (0..d_out)
+        .map(|j| magnitude[j] / norm[j].max(NORM_EPS))
+        .collect();
+    let mut grads = LayerGradients {
+        x: vec![0.0; n * d_in],
+        a: vec![0.0; r * d_in],
+        b: vec![0.0; d_out * r],
+        magnitude: vec![0.0; d_out],
+    };
+    let mut sums = vec![0.0; d_out]; // Σ_n dy·(base + s·lora)
+    for row in 0..n {
+        let x_row = &x[row * d_in..(row + 1) * d_in];
+        let xa: Vec<f64> = (0..r)
+            .map(|t| dot_f64(x_row, &a[t * d_in..(t + 1) * d_in]))
+            .collect();
+        let mut lora_back = vec![0.0; r]; // (d_lora·B) of this row
+        for j in 0..d_out {
+            let dy_j = dy[row * d_out + j];
+            let base = dot_f64(x_row, &w[j * d_in..(j + 1) * d_in]);
+            let lora = dot_f64(&b[j * r..(j + 1) * r], &xa);
+            sums[j] += dy_j * (base + s * lora);
+            let (d_base, d_lora) = (g[j] * dy_j, s * g[j] * dy_j);
+            for i in 0..d_in {
+                grads.x[row * d_in + i] += d_base * w[j * d_in + i];
+            }
+            for t in 0..r {
+                lora_back[t] += d_lora * b[j * r + t];
+                grads.b[j * r + t] += d_lora * xa[t];
+            }
+        }
+        for t in 0..r {
+            for i in 0..d_in {
+                grads.x[row * d_in + i] += lora_back[t] * a[t * d_in + i];
+                grads.a[t * d_in + i] += lora_back[t] * x_row[i];
+            }
+        }
+    }
+    for j in 0..d_out {
+        grads.magnitude[j] = sums[j] / norm[j].max(NORM_EPS);
+    }
+    if exact {
+        for j in 0..d_out {
+            if norm[j] <= NORM_EPS {
+                continue; // the clamp: g does not depend on the norm there
+            }
+            let kappa = -magnitude[j] / (norm[j] * norm[j]) * sums[j];
+            let m_j = &merged[j * d_in..(j + 1) * d_in];
+            for t in 0..r {
+                let m_a = dot_f64(m_j, &a[t * d_in..(t + 1) * d_in]);
+                grads.b[j * r + t] += kappa * s * m_a / norm[j];
+                let grad_a = &mut grads.a[t * d_in..(t + 1) * d_in];
+                for (g, &m_ji) in grad_a.iter_mut().zip(m_j) {
+                    *g += s * kappa * b[j * r + t] * m_ji / norm[j];
+                }
+            }
+        }
+    }
+    grads
+}
+
+/// `M = W + s·B·A`, `[d_out, d_in]` (the reference only: the kernels never form it).
+fn merged_weight(w: &[f64], a: &[f64], b: &[f64], shape: LoraShape, s: f64) -> Vec<f64> {
+    let LoraShape { d_out, d_in, r } = shape;
+    (0..d_out * d_in)
+        .map(|at| {
+            let (j, i) = (at / d_in, at % d_in);
+            w[at] + s * (0..r).map(|t| b[j * r + t] * a[t * d_in + i]).sum::<f64>()
+        })
+        .collect()
+}
+
+fn row_norms(m: &[f64], cols: usize) -> Vec<f64> {
+    m.chunks(cols).map(|row| dot_f64(row, row).sqrt()).collect()
+}
+
+fn dot_f64(x: &[f64], y: &[f64]) -> f64 {
+    x.iter().zip(y).map(|(a, b)| a * b).sum()
+}

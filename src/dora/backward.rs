@@ -1,0 +1,151 @@
+//! The DoRA layer's backward ([`backward`]): gradients of x, A, B and the magnitude with W
+//! frozen, the norm detached (DoRA §4.3, PEFT) or differentiated ([`NormGradient`]).
+
+use super::{compose_backward, kernels, reference, weight_norm, LoraShape};
+use crate::linalg::elementwise::{elementwise, Op};
+use crate::{linalg, op, Context, Error, Result, Tensor};
+
+/// How the backward treats the weight norm `‖W + s·B·A‖_row`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NormGradient {
+    /// Held constant, as the DoRA paper (§4.3) and Hugging Face PEFT do: no gradient flows
+    /// through the norm into A and B.
+    Detached,
+    /// Differentiated too, from the factored quantities `U = W·Aᵀ` and `G = A·Aᵀ`: the
+    /// gradient of the layer as written.
+    Exact,
+}
+
+/// Gradients of the DoRA layer (see [`backward`]); each has its input's shape.
+#[derive(Debug)]
+pub struct LayerGrads {
+    /// `∂L/∂x`, `[n, d_in]`.
+    pub x: Tensor,
+    /// `∂L/∂A`, `[r, d_in]`.
+    pub a: Tensor,
+    /// `∂L/∂B`, `[d_out, r]`.
+    pub b: Tensor,
+    /// `∂L/∂m`, `[d_out]`.
+    pub magnitude: Tensor,
+}
+
+/// Backward of [`forward`](super::forward) for an upstream gradient `dy [n, d_out]`, W frozen:
+/// with `g = m / max(norm, 1e-12)` and `d_lora = s·g⊙dy`,
+/// `∂m = Σ_n dy⊙(base + s·lora)/norm`, `∂x = (g⊙dy)·W + (d_lora·B)·A`,
+/// `∂A = (d_lora·B)ᵀ·x`, `∂B = d_loraᵀ·(x·Aᵀ)`; [`NormGradient::Exact`] adds the path
+/// through the norm, `∂B_j += κ_j·s·(U_j + s·B_j·G)/norm_j` and
+/// `∂A += s·Σ_j κ_j·B_jᵀ(W_j + s·B_j·A)/norm_j` with
+/// `κ_j = −(m_j/norm_j²)·Σ_n dy_nj·(base + s·lora)_nj` (0 on rows whose norm is clamped).
+///
+/// On the GPU the forward's base, `x·Aᵀ` and lora are recomputed by GEMM, the element-wise
+/// part is the fused [`compose_backward`], and the Exact terms use `U`, `G` and
+/// `(κ/norm)⊙B` (`[d_out, r]`, `[r, r]`): no `[d_out, d_in]` array besides W is ever held.
+///
+/// ```
+/// use wgkernels::dora::{self, NormGradient};
+/// use wgkernels::Context;
+/// # fn main() -> wgkernels::Result<()> {
+/// let ctx = Context::new()?;
+/// let w = ctx.tensor(&[3.0, 0.0, 0.0, 4.0], &[2, 2])?;
+/// let a = ctx.tensor(&[1.0, 1.0], &[1, 2])?;
+/// let b = ctx.tensor(&[0.5, 0.0], &[2, 1])?;
+/// let m = ctx.tensor(&[3.0, 4.0], &[2])?;
+/// let x = ctx.tensor(&[1.0, 2.0], &[1, 2])?;
+/// let dy = ctx.tensor(&[1.0, 1.0], &[1, 2])?;
+/// let grads = dora::backward(&ctx, &x, &w, &a, &b, &m, 1.0, &dy, NormGradient::Exact)?;
+/// assert_eq!(grads.a.shape(), &[1, 2]);
+/// # Ok(())
+/// # }
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn backward(
+    ctx: &Context,
+    x: &Tensor,
+    w: &Tensor,
+    a: &Tensor,
+    b: &Tensor,
+    magnitude: &Tensor,
+    scale: f32,
+    dy: &Tensor,
+    norm: NormGradient,
+) -> Result<LayerGrads> {
+    const OP: &str = "dora::backward";
+    let shape = super::layer_args(ctx, OP, [x, w, a, b, magnitude], scale)?;
+    let LoraShape { d_out, d_in, r } = shape;
+    let n = x.shape()[0];
+    ctx.check_owns(OP, "dy", dy)?;
+    if dy.shape() != [n, d_out] {
+        return Err(Error::Shape {
+            op: OP,
+            message: format!(
+                "`dy` must be [n, d_out] = [{n}, {d_out}] for `x` {:?} and `w` {:?}, got {:?}",
+                x.shape(),
+                w.shape(),
+                dy.shape()
+            ),
+        });
+    }
+    let exact = norm == NormGradient::Exact;
+    let cpu = || {
+        let wide = |t: &Tensor| t.host().iter().map(|&v| v as f64).collect::<Vec<f64>>();
+        let [x64, w64, a64, b64, m64, dy64] = [x, w, a, b, magnitude, dy].map(wide);
+        let g = reference::layer_backward(
+            &x64,
+            &w64,
+            &a64,
+            &b64,
+            &m64,
+            shape,
+            scale as f64,
+            &dy64,
+            exact,
+        );
+        Ok(LayerGrads {
+            x: ctx.host_result(g.x, &[n, d_in])?,
+            a: ctx.host_result(g.a, &[r, d_in])?,
+            b: ctx.host_result(g.b, &[d_out, r])?,
+            magnitude: ctx.host_result(g.magnitude, &[d_out])?,
+        })
+    };
+    op::choose(ctx, cpu, |gpu| {
+        let base = linalg::matmul(ctx, x, w, false, true)?; // [n, d_out]
+        let xa = linalg::matmul(ctx, x, a, false, true)?; // [n, r]
+        let lora = linalg::matmul(ctx, &xa, b, false, true)?; // [n, d_out]
+        let norm = weight_norm(ctx, w, a, b, scale)?;
+        let grads = compose_backward(ctx, dy, &base, &lora, magnitude, &norm, scale)?;
+        drop((base, lora));
+        let (d_base, d_lora) = (&grads.base, &grads.lora);
+        let lora_back = linalg::matmul(ctx, d_lora, b, false, false)?; // d_lora·B, [n, r]
+        let add = |p: &Tensor, q: &Tensor, alpha: f32, shape: [usize; 2]| {
+            elementwise(ctx, Op::Axpby(1.0, alpha), p, Some(q), shape, &shape)
+        };
+        let dx = add(
+            &linalg::matmul(ctx, d_base, w, false, false)?,
+            &linalg::matmul(ctx, &lora_back, a, false, false)?,
+            1.0,
+            [n, d_in],
+        )?;
+        let mut da = linalg::matmul(ctx, &lora_back, x, true, false)?; // [r, d_in]
+        let db = linalg::matmul(ctx, d_lora, &xa, true, false)?; // [d_out, r]
+        if exact && scale != 0.0 {
+            let u = linalg::matmul(ctx, w, a, false, true)?; // [d_out, r]
+            let gram = linalg::matmul(ctx, a, a, false, true)?; // [r, r]
+            let bg = linalg::matmul(ctx, b, &gram, false, false)?; // [d_out, r]
+            let bc = gpu.output(&[d_out, r])?;
+            let per_row = [magnitude, &norm, &grads.magnitude];
+            kernels::norm_gradient(gpu, shape, scale, per_row, [b, &u, &bg], &db, &bc)?;
+            // ∂A += s·((κ/norm)⊙B)ᵀ·(W + s·B·A) = s·(bcᵀ·W + s·(bcᵀ·B)·A)
+            let bc_w = linalg::matmul(ctx, &bc, w, true, false)?; // [r, d_in]
+            let bc_b = linalg::matmul(ctx, &bc, b, true, false)?; // [r, r]
+            let bc_ba = linalg::matmul(ctx, &bc_b, a, false, false)?; // [r, d_in]
+            let through_norm = add(&bc_w, &bc_ba, scale, [r, d_in])?;
+            da = add(&da, &through_norm, scale, [r, d_in])?;
+        }
+        Ok(LayerGrads {
+            x: dx,
+            a: da,
+            b: db,
+            magnitude: grads.magnitude,
+        })
+    })
+}
