@@ -1,5 +1,6 @@
 //! Criterion benches of the DoRA kernels: factored against dense norm, fused against unfused
-//! compose, the fused backward, forward against the PEFT-style forward.
+//! compose, the fused compose backward, forward against the PEFT-style forward, and the
+//! layer's backward (both norm modes) against the PEFT-style backward.
 //!
 //! Times are per call in steady state: `iters` calls issued back to back, then one wait.
 //! The (4096, 4096, 384) norm runs only on real GPUs (on lavapipe one call takes ~20 s);
@@ -131,5 +132,42 @@ fn forward(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, weight_norm, compose, forward);
+/// The layer's backward, both norm modes, against the PEFT-style dense, unfused one (and the
+/// forward, for the ratio).
+fn backward(c: &mut Criterion) {
+    use dora::NormGradient;
+    let ctx = Context::new().unwrap();
+    let mut rng = StdRng::seed_from_u64(5);
+    let (n, d_out, d_in, r) = (512usize, 1024usize, 1024usize, 64usize);
+    let x = uniform(&ctx, &mut rng, &[n, d_in]);
+    let w = uniform(&ctx, &mut rng, &[d_out, d_in]);
+    let a = uniform(&ctx, &mut rng, &[r, d_in]);
+    let b = uniform(&ctx, &mut rng, &[d_out, r]);
+    let dy = uniform(&ctx, &mut rng, &[n, d_out]);
+    let m = ctx.tensor(&vec![1.0; d_out], &[d_out]).unwrap();
+    let mut group = c.benchmark_group("dora_backward");
+    group.sample_size(10);
+    for (name, mode) in [
+        ("detached", NormGradient::Detached),
+        ("exact", NormGradient::Exact),
+    ] {
+        group.bench_function(name, |bench| {
+            bench.iter_custom(|iters| {
+                steady(&ctx, iters, || {
+                    drop(dora::backward(&ctx, &x, &w, &a, &b, &m, 0.5, &dy, mode).unwrap())
+                })
+            })
+        });
+    }
+    group.bench_function("dense_unfused", |bench| {
+        bench.iter_custom(|iters| {
+            steady(&ctx, iters, || {
+                drop(dora::backward_dense(&ctx, &x, &w, &a, &b, &m, 0.5, &dy).unwrap())
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, weight_norm, compose, forward, backward);
 criterion_main!(benches);

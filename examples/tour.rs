@@ -7,7 +7,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use wgkernels::attention::{self, Dims, FeatureMap};
 use wgkernels::compare::{max_abs_error, relative_error};
-use wgkernels::dora::{self, LoraShape};
+use wgkernels::dora::{self, LoraShape, NormGradient};
 use wgkernels::linalg::{self, Gemm};
 use wgkernels::{mfac, roofline, so3, Context, DType, Result};
 
@@ -167,7 +167,41 @@ fn dora_checks(ctx: &Context, rng: &mut StdRng, checks: &mut Vec<Check>) -> Resu
     let y = dora::forward(ctx, &tx, &tw, &ta, &tb, &tm, s)?.to_vec()?;
     checks.push(Check::new("dora::forward", fshape.clone(), &y, &want));
     let y = dora::forward_dense(ctx, &tx, &tw, &ta, &tb, &tm, s)?.to_vec()?;
-    checks.push(Check::new("dora::forward_dense", fshape, &y, &want));
+    checks.push(Check::new("dora::forward_dense", fshape.clone(), &y, &want));
+    let layer_dy = uniform(rng, n * shape.d_out);
+    let tdy = ctx.tensor(&layer_dy, &[n, shape.d_out])?;
+    let wide = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+    let modes = [
+        (
+            NormGradient::Detached,
+            [
+                "dora::backward (∂x, detached)",
+                "dora::backward (∂A, detached)",
+            ],
+        ),
+        (
+            NormGradient::Exact,
+            ["dora::backward (∂x, exact)", "dora::backward (∂A, exact)"],
+        ),
+    ];
+    for (mode, names) in modes {
+        let exact = mode == NormGradient::Exact;
+        let grads = dora::backward(ctx, &tx, &tw, &ta, &tb, &tm, s, &tdy, mode)?;
+        let want = dora::reference::layer_backward(
+            &wide(&x),
+            &wide(&w),
+            &wide(&a),
+            &wide(&b),
+            &wide(&magnitude),
+            shape,
+            s as f64,
+            &wide(&layer_dy),
+            exact,
+        );
+        for (name, got, want) in [(names[0], &grads.x, &want.x), (names[1], &grads.a, &want.a)] {
+            checks.push(Check::new(name, fshape.clone(), &got.to_vec()?, want));
+        }
+    }
     Ok(())
 }
 

@@ -360,3 +360,35 @@ fn bad_arguments_are_errors() {
         ));
     }
 }
+
+/// The PEFT-style baseline gives the detached gradients.
+#[test]
+fn the_dense_baseline_gives_the_detached_gradients() {
+    let mut rng = common::rng();
+    for ctx in contexts() {
+        let l = layer(&mut rng, [9, 21, 34, 5], 0.7);
+        let LoraShape { d_out, d_in, r } = l.ad.shape;
+        let [w, a, b] = l.ad.upload(&ctx);
+        let x = ctx.tensor(&l.x, &[l.n, d_in]).unwrap();
+        let m = ctx.tensor(&l.m, &[d_out]).unwrap();
+        let dy = ctx.tensor(&l.dy, &[l.n, d_out]).unwrap();
+        let got = dora::backward_dense(&ctx, &x, &w, &a, &b, &m, l.s, &dy).unwrap();
+        let want = l.reference(NormGradient::Detached);
+        for (name, t, w, shape) in [
+            ("x", &got.x, &want.x, vec![l.n, d_in]),
+            ("a", &got.a, &want.a, vec![r, d_in]),
+            ("b", &got.b, &want.b, vec![d_out, r]),
+            ("magnitude", &got.magnitude, &want.magnitude, vec![d_out]),
+        ] {
+            assert_eq!(t.shape(), &shape[..]);
+            let err = wgkernels::compare::relative_error(&t.to_vec().unwrap(), w);
+            assert!(
+                err < GRAD_BOUND,
+                "dense ∂{name}: {err:e} ({})",
+                ctx.device_name()
+            );
+        }
+        let bad_dy = ctx.tensor(&[0.5; 6], &[3, 2]).unwrap();
+        assert!(dora::backward_dense(&ctx, &x, &w, &a, &b, &m, l.s, &bad_dy).is_err());
+    }
+}

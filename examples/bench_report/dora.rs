@@ -241,5 +241,97 @@ fn forward_rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<
         error: Some((relative_error(&got, &want), max_abs_error(&got, &want))),
         notes: format!("transient {} vs dense {}", mb(fused_peak), mb(dense_peak)),
     });
+    backward_rows(ctx, rng, report, [n, d_out, d_in, r], fused_t.median)
+}
+
+/// The layer's backward in both norm modes against the PEFT-style one (dense norm, unfused
+/// element-wise steps, the same GEMMs), with its time over the forward's.
+fn backward_rows(
+    ctx: &Context,
+    rng: &mut StdRng,
+    report: &mut Report,
+    [n, d_out, d_in, r]: [usize; 4],
+    forward_seconds: f64,
+) -> Result<()> {
+    use dora::NormGradient;
+    let (s, shape) = (0.5f32, LoraShape { d_out, d_in, r });
+    let (x, w, a, b, dy) = (
+        uniform(rng, n * d_in),
+        uniform(rng, d_out * d_in),
+        uniform(rng, r * d_in),
+        uniform(rng, d_out * r),
+        uniform(rng, n * d_out),
+    );
+    let magnitude: Vec<f32> = (0..d_out).map(|_| rng.random_range(0.5..2.0)).collect();
+    let t = |v: &[f32], shape: &[usize]| ctx.tensor(v, shape);
+    let (tx, tw, ta, tb, tm, tdy) = (
+        t(&x, &[n, d_in])?,
+        t(&w, &[d_out, d_in])?,
+        t(&a, &[r, d_in])?,
+        t(&b, &[d_out, r])?,
+        t(&magnitude, &[d_out])?,
+        t(&dy, &[n, d_out])?,
+    );
+    let (dense_t, dense_peak, _) = time_and_peak(ctx, || {
+        dora::backward_dense(ctx, &tx, &tw, &ta, &tb, &tm, s, &tdy).map(|g| g.a)
+    })?;
+    let wide = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+    let (nf, dout, din, rr) = (n as f64, d_out as f64, d_in as f64, r as f64);
+    // The forward's three GEMMs again, the norm, then ∂x (two), d_lora·B, ∂A and ∂B.
+    let detached_flops = 2.0
+        * (2.0 * nf * dout * din
+            + 3.0 * nf * din * rr
+            + 3.0 * nf * rr * dout
+            + dout * din * rr
+            + rr * rr * din
+            + dout * rr * rr);
+    // Exact adds U, G, B·G, bcᵀ·W, bcᵀ·B and (bcᵀ·B)·A.
+    let exact_flops = detached_flops
+        + 2.0 * (2.0 * dout * din * rr + rr * rr * din + 2.0 * dout * rr * rr + rr * rr * din);
+    for (mode, flops) in [
+        (NormGradient::Detached, detached_flops),
+        (NormGradient::Exact, exact_flops),
+    ] {
+        let (timing, peak, ga) = time_and_peak(ctx, || {
+            dora::backward(ctx, &tx, &tw, &ta, &tb, &tm, s, &tdy, mode).map(|g| g.a)
+        })?;
+        let want = reference::layer_backward(
+            &wide(&x),
+            &wide(&w),
+            &wide(&a),
+            &wide(&b),
+            &wide(&magnitude),
+            shape,
+            s as f64,
+            &wide(&dy),
+            mode == NormGradient::Exact,
+        );
+        let got = ga.to_vec()?;
+        report.push(Row {
+            kernel: format!("dora::backward ({mode:?})"),
+            shape: format!("n={n}, {d_out}×{d_in}, r={r}"),
+            timing,
+            bytes: ((2 * n * d_in
+                + d_out * d_in
+                + 2 * r * d_in
+                + 2 * d_out * r
+                + 2 * d_out
+                + n * d_out)
+                * 4) as f64,
+            flops,
+            bound: Bound::Compute,
+            baseline: Some((
+                "backward_dense (PEFT-style, detached)".into(),
+                dense_t.median,
+            )),
+            error: Some((relative_error(&got, &want.a), max_abs_error(&got, &want.a))),
+            notes: format!(
+                "{:.2}× the forward's time; transient {} vs dense {}; error of ∂A",
+                timing.median / forward_seconds,
+                mb(peak),
+                mb(dense_peak)
+            ),
+        });
+    }
     Ok(())
 }

@@ -1,6 +1,7 @@
 // Element-wise operations, one element per thread, for composing unfused baselines:
 //   op 0: out = alpha·x          op 1: out = x + y          op 2: out = x · y[i mod cols]
 //   op 3: out = x / y            op 4: out = x + alpha      op 5: out = alpha·x + beta·y
+//   op 6: out = x · y
 
 // #include "util/workgroup.inc.wgsl"
 
@@ -42,6 +43,7 @@ fn main(
         case 2u: { v = a * read_y(i % p.cols); }
         case 3u: { v = a / read_y(p.y_offset + i); }
         case 4u: { v = a + p.alpha; }
+        case 6u: { v = a * read_y(p.y_offset + i); }
         default: { v = p.alpha * a + p.beta * read_y(p.y_offset + i); }
     }
     out[p.out_offset + i] = v;

@@ -73,18 +73,7 @@ pub fn backward(
     let shape = super::layer_args(ctx, OP, [x, w, a, b, magnitude], scale)?;
     let LoraShape { d_out, d_in, r } = shape;
     let n = x.shape()[0];
-    ctx.check_owns(OP, "dy", dy)?;
-    if dy.shape() != [n, d_out] {
-        return Err(Error::Shape {
-            op: OP,
-            message: format!(
-                "`dy` must be [n, d_out] = [{n}, {d_out}] for `x` {:?} and `w` {:?}, got {:?}",
-                x.shape(),
-                w.shape(),
-                dy.shape()
-            ),
-        });
-    }
+    check_dy(ctx, OP, x, w, dy, [n, d_out])?;
     let exact = norm == NormGradient::Exact;
     let cpu = || {
         let wide = |t: &Tensor| t.host().iter().map(|&v| v as f64).collect::<Vec<f64>>();
@@ -148,4 +137,96 @@ pub fn backward(
             magnitude: grads.magnitude,
         })
     })
+}
+
+/// The PEFT-style baseline [`backward`] is measured against: the norm detached and computed
+/// by materialising `B·A` ([`weight_norm_dense`](super::weight_norm_dense)), the
+/// element-wise part as separate kernels an eager autograd would run (`g = m/norm`,
+/// `g⊙dy`, `s·(g⊙dy)`, `s·lora`, `base + s·lora`, `dy⊙(…)`, a column sum by GEMM, `/norm`),
+/// then the same GEMMs. The same gradients as `backward(…, NormGradient::Detached)`.
+#[allow(clippy::too_many_arguments)]
+pub fn backward_dense(
+    ctx: &Context,
+    x: &Tensor,
+    w: &Tensor,
+    a: &Tensor,
+    b: &Tensor,
+    magnitude: &Tensor,
+    scale: f32,
+    dy: &Tensor,
+) -> Result<LayerGrads> {
+    const OP: &str = "dora::backward_dense";
+    let shape = super::layer_args(ctx, OP, [x, w, a, b, magnitude], scale)?;
+    let LoraShape { d_out, .. } = shape;
+    let n = x.shape()[0];
+    check_dy(ctx, OP, x, w, dy, [n, d_out])?;
+    let cpu = || {
+        backward(
+            ctx,
+            x,
+            w,
+            a,
+            b,
+            magnitude,
+            scale,
+            dy,
+            NormGradient::Detached,
+        )
+    };
+    op::choose(ctx, cpu, |_| {
+        let (full, vector) = ([n, d_out], [1, d_out]);
+        let step = |op, p: &Tensor, q: Option<&Tensor>, dims: [usize; 2]| {
+            elementwise(ctx, op, p, q, dims, &dims)
+        };
+        let base = linalg::matmul(ctx, x, w, false, true)?;
+        let xa = linalg::matmul(ctx, x, a, false, true)?;
+        let lora = linalg::matmul(ctx, &xa, b, false, true)?;
+        let norm = super::weight_norm_dense(ctx, w, a, b, scale)?.reshape(&vector)?;
+        let g = step(Op::Div, &magnitude.reshape(&vector)?, Some(&norm), vector)?;
+        let d_base = step(Op::MulRow, dy, Some(&g), full)?;
+        let d_lora = step(Op::Scale(scale), &d_base, None, full)?;
+        let scaled = step(Op::Scale(scale), &lora, None, full)?;
+        let pre_gain = step(Op::Add, &base, Some(&scaled), full)?;
+        let weighted = step(Op::Mul, dy, Some(&pre_gain), full)?;
+        let ones = ctx.tensor(&vec![1.0; n], &[1, n])?;
+        let column_sums = linalg::matmul(ctx, &ones, &weighted, false, false)?;
+        let d_magnitude = step(Op::Div, &column_sums, Some(&norm), vector)?.reshape(&[d_out])?;
+        let lora_back = linalg::matmul(ctx, &d_lora, b, false, false)?;
+        let dx = step(
+            Op::Add,
+            &linalg::matmul(ctx, &d_base, w, false, false)?,
+            Some(&linalg::matmul(ctx, &lora_back, a, false, false)?),
+            [n, shape.d_in],
+        )?;
+        Ok(LayerGrads {
+            x: dx,
+            a: linalg::matmul(ctx, &lora_back, x, true, false)?,
+            b: linalg::matmul(ctx, &d_lora, &xa, true, false)?,
+            magnitude: d_magnitude,
+        })
+    })
+}
+
+/// `Err` unless `dy` is `[n, d_out]` on `ctx`.
+fn check_dy(
+    ctx: &Context,
+    op: &'static str,
+    x: &Tensor,
+    w: &Tensor,
+    dy: &Tensor,
+    [n, d_out]: [usize; 2],
+) -> Result<()> {
+    ctx.check_owns(op, "dy", dy)?;
+    if dy.shape() != [n, d_out] {
+        return Err(Error::Shape {
+            op,
+            message: format!(
+                "`dy` must be [n, d_out] = [{n}, {d_out}] for `x` {:?} and `w` {:?}, got {:?}",
+                x.shape(),
+                w.shape(),
+                dy.shape()
+            ),
+        });
+    }
+    Ok(())
 }

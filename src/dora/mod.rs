@@ -22,7 +22,7 @@ mod backward;
 mod kernels;
 pub mod reference;
 
-pub use backward::{backward, LayerGrads, NormGradient};
+pub use backward::{backward, backward_dense, LayerGrads, NormGradient};
 
 use crate::{linalg, op, Context, Error, Result, Tensor};
 

@@ -21,6 +21,8 @@ pub(crate) enum Op {
     AddScalar(f32),
     /// `alpha·x + beta·y`, y the same shape
     Axpby(f32, f32),
+    /// `x · y`, y the same shape
+    Mul,
 }
 
 impl Op {
@@ -33,6 +35,7 @@ impl Op {
             Op::Div => x / y,
             Op::AddScalar(alpha) => x + alpha as f64,
             Op::Axpby(alpha, beta) => alpha as f64 * x + beta as f64 * y,
+            Op::Mul => x * y,
         }
     }
 }
@@ -65,7 +68,7 @@ pub(crate) fn elementwise(
         let (x, y) = (x.host(), y.host());
         let at = |i: usize| match op {
             Op::MulRow => y[i % cols],
-            Op::Add | Op::Div | Op::Axpby(..) => y[i],
+            Op::Add | Op::Div | Op::Axpby(..) | Op::Mul => y[i],
             Op::Scale(_) | Op::AddScalar(_) => 0.0,
         };
         let out = (0..rows * cols)
@@ -82,6 +85,7 @@ pub(crate) fn elementwise(
             Op::Div => (3, 0.0, 0.0),
             Op::AddScalar(alpha) => (4, alpha, 0.0),
             Op::Axpby(alpha, beta) => (5, alpha, beta),
+            Op::Mul => (6, 0.0, 0.0),
         };
         let y_operand = match op {
             Op::MulRow => y.all("y"),
