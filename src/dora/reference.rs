@@ -114,7 +114,8 @@ pub fn compose_backward(
     (d_base, d_lora, d_magnitude)
 }
 
-/// The DoRA layer: compose with `base = x·Wᵀ`, `lora = (x·Aᵀ)·Bᵀ`, `norm = weight_norm(W, A, B, s)`.
+/// The DoRA layer: compose with `base = x·Wᵀ`, `lora = (x·Aᵀ)·Bᵀ`, `norm = ‖W + s·B·A‖_row`
+/// ([`layer_forward`] on the inputs widened to f64).
 pub fn forward(
     x: &[f32],
     w: &[f32],
@@ -124,26 +125,16 @@ pub fn forward(
     shape: LoraShape,
     s: f64,
 ) -> Vec<f64> {
-    let LoraShape { d_out, d_in, r } = shape;
-    let rows = x.len() / d_in;
-    let norm = weight_norm(w, a, b, shape, s);
-    let g: Vec<f64> = magnitude
-        .iter()
-        .zip(&norm)
-        .map(|(&m, &n)| m as f64 / n.max(NORM_EPS))
-        .collect();
-    (0..rows * d_out)
-        .into_par_iter()
-        .map(|at| {
-            let (row, j) = (at / d_out, at % d_out);
-            let x_row = &x[row * d_in..(row + 1) * d_in];
-            let base = dot(f64s(x_row), f64s(&w[j * d_in..(j + 1) * d_in]));
-            let lora: f64 = (0..r)
-                .map(|t| b[j * r + t] as f64 * dot(f64s(x_row), f64s(&a[t * d_in..(t + 1) * d_in])))
-                .sum();
-            base + (g[j] - 1.0) * base + g[j] * (s * lora)
-        })
-        .collect()
+    let wide = |v: &[f32]| f64s(v).collect::<Vec<f64>>();
+    layer_forward(
+        &wide(x),
+        &wide(w),
+        &wide(a),
+        &wide(b),
+        &wide(magnitude),
+        shape,
+        s,
+    )
 }
 
 fn f64s(x: &[f32]) -> impl Iterator<Item = f64> + '_ {
