@@ -132,6 +132,40 @@ mod grid {
         }
     }
 
+    /// Inputs of very different sizes: the Fourier route packs both into one complex
+    /// transform, which would round the smaller one relative to the larger (a 0 ⊗ 6 product
+    /// with |x1| = 0.005 once lost 2·10⁻⁵); each is scaled by a power of two first.
+    #[test]
+    fn unbalanced_inputs_keep_their_accuracy() {
+        let mut rng = common::rng();
+        let Some(ctx) = common::gpu() else { return };
+        for (l1, l2, lout) in [(0usize, 6usize, 6usize), (2, 5, 7), (4, 1, 5)] {
+            for (scale1, scale2) in [(1e-3f32, 1.0f32), (1.0, 1e-4), (1e-20, 1e15), (3e4, 2e-6)] {
+                let (d1, d2) = (reference::dim(l1), reference::dim(l2));
+                let x1: Vec<f32> = common::uniform(&mut rng, 3 * d1)
+                    .iter()
+                    .map(|v| v * scale1)
+                    .collect();
+                let x2: Vec<f32> = common::uniform(&mut rng, 3 * d2)
+                    .iter()
+                    .map(|v| v * scale2)
+                    .collect();
+                let table = product_table(Coefficients::Gaunt, l1, l2, lout);
+                let want = apply(&table, &wide(&x1), d1, &wide(&x2), d2, 1);
+                let t1 = ctx.tensor(&x1, &[3, 1, d1]).unwrap();
+                let t2 = ctx.tensor(&x2, &[3, 1, d2]).unwrap();
+                for method in METHODS {
+                    let got = so3::gaunt_product(&ctx, &t1, &t2, lout, method).unwrap();
+                    let err = relative_error(&got.to_vec().unwrap(), &want);
+                    assert!(
+                        err < 1e-5,
+                        "{method:?} {l1}⊗{l2}→{lout}, sizes {scale1:e} and {scale2:e}: {err:e}"
+                    );
+                }
+            }
+        }
+    }
+
     /// Odd batches and channels, x2 broadcast over channels, both paths.
     #[test]
     fn odd_batches_channels_and_broadcast() {

@@ -1,6 +1,7 @@
 // The Gaunt product by the 2D-Fourier route (Luo et al.; see src/so3/fourier.rs), one
 // workgroup per (sample, channel) row, the whole product in one FFT grid:
-//   X_uv   = Σ_lm x_lm·t^{lm}_u·a^m_v     both inputs, packed as Z = X1 + i·X2
+//   X_uv   = Σ_lm x_lm·t^{lm}_u·a^m_v     both inputs, each scaled to unit size by a power
+//                                         of two, packed as Z = X1 + i·X2
 //   f1 + i·f2 = inverse FFT of Z          (f1, f2 real: their spectra are Hermitian)
 //   H      = forward FFT of f1·f2         (the 2D convolution X1 ∗ X2, scaled by n_u·n_v)
 //   out_lm = ½·Re or Im Σ_u H_{u,m}·K^{lm}_u   (m ≥ 0 or m < 0; K the half-period
@@ -92,15 +93,42 @@ fn main(
     let first1 = p.x1_offset + row * (p.l1 + 1u) * (p.l1 + 1u);
     let first2 = p.x2_offset + x2_row * (p.l2 + 1u) * (p.l2 + 1u);
 
-    // Z = X1 + i·X2, written in the digit-reversed order the inverse transform reads.
+    // Both inputs scaled to unit size by exact powers of two before they are packed: the
+    // packed transform rounds relative to the larger of the two, so an input far smaller
+    // than the other would lose digits (0 ⊗ 6 with |x1| ≈ 0.005 lost 2·10⁻⁵). The spectrum
+    // array is free here and holds the reduction of the two maxima.
+    let d1 = (p.l1 + 1u) * (p.l1 + 1u);
+    let d2 = (p.l2 + 1u) * (p.l2 + 1u);
+    var largest = vec2<f32>(0.0, 0.0);
+    for (var i = lid; i < d1; i += FFT_WORKGROUP) {
+        largest.x = max(largest.x, abs(read_x1(first1 + i)));
+    }
+    for (var i = lid; i < d2; i += FFT_WORKGROUP) {
+        largest.y = max(largest.y, abs(read_x2(first2 + i)));
+    }
+    spectrum[lid] = largest;
+    workgroupBarrier();
+    for (var width = FFT_WORKGROUP / 2u; width > 0u; width /= 2u) {
+        if lid < width {
+            spectrum[lid] = max(spectrum[lid], spectrum[lid + width]);
+        }
+        workgroupBarrier();
+    }
+    let e1 = frexp(spectrum[0].x).exp;
+    let e2 = frexp(spectrum[0].y).exp;
+    let s1 = ldexp(1.0, -e1);
+    let s2 = ldexp(1.0, -e2);
+    workgroupBarrier();
+
+    // Z = s1·X1 + i·s2·X2, written in the digit-reversed order the inverse transform reads.
     let size = FFT_U * FFT_V;
     for (var e = lid; e < size; e += FFT_WORKGROUP) {
         let iu = e / FFT_V;
         let iv = e % FFT_V;
         let u = frequency(iu, FFT_U);
         let v = frequency(iv, FFT_V);
-        let a = fourier_coefficient(false, first1, i32(p.l1), u, v);
-        let b = fourier_coefficient(true, first2, i32(p.l2), u, v);
+        let a = s1 * fourier_coefficient(false, first1, i32(p.l1), u, v);
+        let b = s2 * fourier_coefficient(true, first2, i32(p.l2), u, v);
         spectrum[fft_position(iu, iv)] = vec2<f32>(a.x - b.y, a.y + b.x);
     }
     workgroupBarrier();
@@ -134,6 +162,6 @@ fn main(
             let k = tables[p.projection_offset + lm * width + u32(u + degree)];
             sum += complex_mul(h, k);
         }
-        out[p.out_offset + row * d_out + lm] = select(sum.y, sum.x, m >= 0);
+        out[p.out_offset + row * d_out + lm] = ldexp(select(sum.y, sum.x, m >= 0), e1 + e2);
     }
 }
