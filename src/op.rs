@@ -52,6 +52,11 @@ pub(crate) fn run<const N: usize>(
             let results = cpu()?;
             let mut tensors = Vec::with_capacity(N);
             for (data, shape) in results.into_iter().zip(outputs) {
+                debug_assert_eq!(
+                    data.len(),
+                    shape.iter().product::<usize>(),
+                    "a CPU body's output length"
+                );
                 tensors.push(ctx.host_result(data, shape)?);
             }
             Ok(to_array(tensors))
