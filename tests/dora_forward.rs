@@ -23,12 +23,12 @@ fn factored_and_dense_norms_match_the_reference() {
                         reference::weight_norm_dense(&ad.w, &ad.a, &ad.b, ad.shape, s as f64);
                     let factored_f64 =
                         reference::weight_norm(&ad.w, &ad.a, &ad.b, ad.shape, s as f64);
-                    let f64_gap = factored_f64
-                        .iter()
-                        .zip(&want)
-                        .map(|(x, y)| (x - y).abs() / y.abs().max(1e-300))
-                        .fold(0.0, f64::max);
-                    assert!(f64_gap < 1e-10, "f64 factored vs dense {f64_gap:e}");
+                    // In f64 too the factored form cancels where W_j + s·(B·A)_j is small
+                    // against its terms (seed 12086513550595035777 once gave 1.4e-8 relative to
+                    // the norm), so it is measured against the terms' size, as in f32.
+                    let (w32, a32, b32) = (&ad.w, &ad.a, &ad.b);
+                    let f64_gap = norm_error_f64(&factored_f64, &want, w32, a32, b32, ad.shape, s);
+                    assert!(f64_gap < 1e-12, "f64 factored vs dense {f64_gap:e}");
                     let label = format!("{} {d_out}x{d_in} r={r} s={s}", ctx.device_name());
                     let factored = dora::weight_norm(&ctx, &w, &a, &b, s)
                         .unwrap()

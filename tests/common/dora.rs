@@ -66,6 +66,23 @@ pub fn norm_error(
     shape: LoraShape,
     s: f32,
 ) -> f64 {
+    if got.iter().any(|g| !g.is_finite()) {
+        return f64::INFINITY;
+    }
+    let got: Vec<f64> = got.iter().map(|&g| g as f64).collect();
+    norm_error_f64(&got, want, w, a, b, shape, s)
+}
+
+/// [`norm_error`] of norms computed in f64 (the factored f64 reference cancels the same way).
+pub fn norm_error_f64(
+    got: &[f64],
+    want: &[f64],
+    w: &[f32],
+    a: &[f32],
+    b: &[f32],
+    shape: LoraShape,
+    s: f32,
+) -> f64 {
     let LoraShape { d_in, r, .. } = shape;
     got.iter()
         .zip(want)
@@ -79,10 +96,7 @@ pub fn norm_error(
                     ((w[j * d_in + i] as f64).abs() + (s as f64).abs() * lowrank).powi(2)
                 })
                 .sum();
-            if !g.is_finite() {
-                return f64::INFINITY;
-            }
-            ((g as f64).powi(2) - n * n).abs() / size.max(f64::MIN_POSITIVE)
+            (g * g - n * n).abs() / size.max(f64::MIN_POSITIVE)
         })
         .fold(0.0, f64::max)
 }
