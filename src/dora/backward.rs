@@ -1,7 +1,7 @@
 //! The DoRA layer's backward ([`backward`]): gradients of x, A, B and the magnitude with W
 //! frozen, the norm detached (DoRA §4.3, PEFT) or differentiated ([`NormGradient`]).
 
-use super::{compose_backward, kernels, reference, weight_norm, LoraShape};
+use super::{compose_backward, kernels, layer_products, reference, weight_norm, LoraShape};
 use crate::linalg::elementwise::{elementwise, Op};
 use crate::{linalg, op, Context, Error, Result, Tensor};
 
@@ -97,25 +97,14 @@ pub fn backward(
         })
     };
     op::choose(ctx, cpu, |gpu| {
-        let base = linalg::matmul(ctx, x, w, false, true)?; // [n, d_out]
-        let xa = linalg::matmul(ctx, x, a, false, true)?; // [n, r]
-        let lora = linalg::matmul(ctx, &xa, b, false, true)?; // [n, d_out]
+        let [base, xa, lora] = layer_products(ctx, [x, w, a, b])?;
         let norm = weight_norm(ctx, w, a, b, scale)?;
         let grads = compose_backward(ctx, dy, &base, &lora, magnitude, &norm, scale)?;
         drop((base, lora));
-        let (d_base, d_lora) = (&grads.base, &grads.lora);
-        let lora_back = linalg::matmul(ctx, d_lora, b, false, false)?; // d_lora·B, [n, r]
+        let [dx, mut da, db] = input_gradients(ctx, [x, w, a, b], &xa, &grads.base, &grads.lora)?;
         let add = |p: &Tensor, q: &Tensor, alpha: f32, shape: [usize; 2]| {
             elementwise(ctx, Op::Axpby(1.0, alpha), p, Some(q), shape, &shape)
         };
-        let dx = add(
-            &linalg::matmul(ctx, d_base, w, false, false)?,
-            &linalg::matmul(ctx, &lora_back, a, false, false)?,
-            1.0,
-            [n, d_in],
-        )?;
-        let mut da = linalg::matmul(ctx, &lora_back, x, true, false)?; // [r, d_in]
-        let db = linalg::matmul(ctx, d_lora, &xa, true, false)?; // [d_out, r]
         if exact && scale != 0.0 {
             let u = linalg::matmul(ctx, w, a, false, true)?; // [d_out, r]
             let gram = linalg::matmul(ctx, a, a, false, true)?; // [r, r]
@@ -178,9 +167,7 @@ pub fn backward_dense(
         let step = |op, p: &Tensor, q: Option<&Tensor>, dims: [usize; 2]| {
             elementwise(ctx, op, p, q, dims, &dims)
         };
-        let base = linalg::matmul(ctx, x, w, false, true)?;
-        let xa = linalg::matmul(ctx, x, a, false, true)?;
-        let lora = linalg::matmul(ctx, &xa, b, false, true)?;
+        let [base, xa, lora] = layer_products(ctx, [x, w, a, b])?;
         let norm = super::weight_norm_dense(ctx, w, a, b, scale)?.reshape(&vector)?;
         let g = step(Op::Div, &magnitude.reshape(&vector)?, Some(&norm), vector)?;
         let d_base = step(Op::MulRow, dy, Some(&g), full)?;
@@ -191,20 +178,37 @@ pub fn backward_dense(
         let ones = ctx.tensor(&vec![1.0; n], &[1, n])?;
         let column_sums = linalg::matmul(ctx, &ones, &weighted, false, false)?;
         let d_magnitude = step(Op::Div, &column_sums, Some(&norm), vector)?.reshape(&[d_out])?;
-        let lora_back = linalg::matmul(ctx, &d_lora, b, false, false)?;
-        let dx = step(
-            Op::Add,
-            &linalg::matmul(ctx, &d_base, w, false, false)?,
-            Some(&linalg::matmul(ctx, &lora_back, a, false, false)?),
-            [n, shape.d_in],
-        )?;
+        let [dx, da, db] = input_gradients(ctx, [x, w, a, b], &xa, &d_base, &d_lora)?;
         Ok(LayerGrads {
             x: dx,
-            a: linalg::matmul(ctx, &lora_back, x, true, false)?,
-            b: linalg::matmul(ctx, &d_lora, &xa, true, false)?,
+            a: da,
+            b: db,
             magnitude: d_magnitude,
         })
     })
+}
+
+/// The GEMMs of the detached gradients from `d_base = g⊙dy` and `d_lora = s·g⊙dy`:
+/// `[∂x = d_base·W + (d_lora·B)·A, ∂A = (d_lora·B)ᵀ·x, ∂B = d_loraᵀ·(x·Aᵀ)]`.
+fn input_gradients(
+    ctx: &Context,
+    [x, w, a, b]: [&Tensor; 4],
+    xa: &Tensor,
+    d_base: &Tensor,
+    d_lora: &Tensor,
+) -> Result<[Tensor; 3]> {
+    let lora_back = linalg::matmul(ctx, d_lora, b, false, false)?; // d_lora·B, [n, r]
+    let dx = elementwise(
+        ctx,
+        Op::Add,
+        &linalg::matmul(ctx, d_base, w, false, false)?,
+        Some(&linalg::matmul(ctx, &lora_back, a, false, false)?),
+        [x.shape()[0], x.shape()[1]],
+        x.shape(),
+    )?;
+    let da = linalg::matmul(ctx, &lora_back, x, true, false)?; // [r, d_in]
+    let db = linalg::matmul(ctx, d_lora, xa, true, false)?; // [d_out, r]
+    Ok([dx, da, db])
 }
 
 /// `Err` unless `dy` is `[n, d_out]` on `ctx`.

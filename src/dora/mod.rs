@@ -432,10 +432,17 @@ fn forward_with(
     compose_fn: ComposeFn,
 ) -> Result<Tensor> {
     layer_args(ctx, op, [x, w, a, b, magnitude], scale)?;
-    let base = linalg::matmul(ctx, x, w, false, true)?;
-    let xa = linalg::matmul(ctx, x, a, false, true)?;
-    let lora = linalg::matmul(ctx, &xa, b, false, true)?;
+    let [base, xa, lora] = layer_products(ctx, [x, w, a, b])?;
     drop(xa);
     let norm = norm_fn(ctx, w, a, b, scale)?;
     compose_fn(ctx, &base, &lora, magnitude, &norm, scale)
+}
+
+/// The layer's products `[x·Wᵀ, x·Aᵀ, (x·Aᵀ)·Bᵀ]` (base, xa, lora), by GEMM: what the forward
+/// composes and the backwards recompute.
+fn layer_products(ctx: &Context, [x, w, a, b]: [&Tensor; 4]) -> Result<[Tensor; 3]> {
+    let base = linalg::matmul(ctx, x, w, false, true)?; // [n, d_out]
+    let xa = linalg::matmul(ctx, x, a, false, true)?; // [n, r]
+    let lora = linalg::matmul(ctx, &xa, b, false, true)?; // [n, d_out]
+    Ok([base, xa, lora])
 }
