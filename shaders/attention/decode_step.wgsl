@@ -43,28 +43,7 @@ var<workgroup> phi_q: array<f32, WORKGROUP>;
 var<workgroup> phi_k: array<f32, WORKGROUP>;
 // #include "util/workgroup_sum.inc.wgsl"
 
-// (max, Σ (x/max)²) of two parts, as one.
-fn combine_ssq(m1: f32, s1: f32, m2: f32, s2: f32) -> vec2<f32> {
-    let m = max(m1, m2);
-    if !(m > 0.0) {
-        return vec2<f32>(m, s1 + s2);
-    }
-    return vec2<f32>(m, s1 * (m1 / m) * (m1 / m) + s2 * (m2 / m) * (m2 / m));
-}
-
-// By its bits: compilers may fold `x != x` to false (Mesa does).
-fn is_nan(x: f32) -> bool {
-    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-
-// max(x, 0) with NaN kept (WGSL's max may drop it).
-fn relu(x: f32) -> f32 {
-    return select(max(x, 0.0), x, is_nan(x));
-}
-
-fn elu_plus_one(x: f32) -> f32 {
-    return select(exp(x), x + 1.0, x > 0.0);
-}
+// #include "attention/features.inc.wgsl"
 
 @compute @workgroup_size(256)
 fn main(
@@ -88,8 +67,8 @@ fn main(
     var mk = 0.0;
     for (var d = lid; d < p.dk; d += WORKGROUP) {
         let a = abs(read_q(head * p.dk + d));
-        // One element is (|x|, 1), or (0, 0) for a zero; NaN stays NaN.
-        let parts = combine_ssq(mq, sq, a, select(select(0.0, 1.0, a > 0.0), a, is_nan(a)));
+        let one = ssq_of(a);
+        let parts = combine_ssq(mq, sq, one.x, one.y);
         mq = parts.x;
         sq = parts.y;
         let b = abs(read_k(head * p.dk + d));

@@ -26,30 +26,20 @@ struct Params {
     _pad1: u32,
 }
 
+// #include "attention/features.inc.wgsl"
+
 // 2^-e with max|k|·2^-e < 1 for the norm-aware map (see key_max.wgsl); 1 otherwise.
 fn key_scale(head: u32) -> f32 {
-    let m = bitcast<f32>(key_max[p.scale_offset + head]);
-    if p.norm_aware == 0u || !(m > 1.0) {
+    if p.norm_aware == 0u {
         return 1.0;
     }
-    return ldexp(1.0, -frexp(m).exp);
-}
-
-// By its bits: compilers may fold `x != x` to false (Mesa does).
-fn is_nan(x: f32) -> bool {
-    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-
-// max(x, 0) with NaN kept (WGSL's max may drop it).
-fn relu(x: f32) -> f32 {
-    return select(max(x, 0.0), x, is_nan(x));
+    return power_of_two_below(bitcast<f32>(key_max[p.scale_offset + head]));
 }
 
 // φ_k(k)_f of key row `row` (head·n + j): elu(k)+1, or relu(±k·scale)³.
 fn key_feature(row: u32, f: u32, scale: f32) -> f32 {
     if p.norm_aware == 0u {
-        let x = read_k(p.k_offset + row * p.dk + f);
-        return select(exp(x), x + 1.0, x > 0.0);
+        return elu_plus_one(read_k(p.k_offset + row * p.dk + f));
     }
     let x = read_k(p.k_offset + row * p.dk + f % p.dk) * scale;
     let y = relu(select(-x, x, f < p.dk));

@@ -35,26 +35,13 @@ var<workgroup> norm_max: array<f32, 256>; // per lane: max |q_f| and Σ (q_f / m
 var<workgroup> norm_ssq: array<f32, 256>;
 var<workgroup> row_norm: array<QueryNorm, 32>;
 
-// ‖q‖ of a row as (max |q_f|, √Σ (q_f/max)²), its product, so that neither overflows nor
-// underflows; its exponent p = 3·(0.5 + tanh‖q‖).
-struct QueryNorm {
-    largest: f32,
-    root: f32,
-    power: f32,
-}
-
 // φ_q(q)_f of query row `row`: elu(q)+1, or (relu(±q)/‖q‖)^p (0 where ‖q‖ = 0).
 fn query_feature(row: u32, f: u32, norm: QueryNorm) -> f32 {
     if p.norm_aware == 0u {
-        let x = read_q(p.q_offset + row * p.dk + f);
-        return select(exp(x), x + 1.0, x > 0.0);
+        return elu_plus_one(read_q(p.q_offset + row * p.dk + f));
     }
     let x = read_q(p.q_offset + row * p.dk + f % p.dk);
-    let y = select(-x, x, f < p.dk);
-    if !(norm.largest > 0.0) || !(y > 0.0) {
-        return select(0.0, y, is_nan(y)); // NaN stays NaN
-    }
-    return pow(y / norm.largest / norm.root, norm.power);
+    return norm_aware_query(select(-x, x, f < p.dk), norm);
 }
 
 @compute @workgroup_size(256)
@@ -108,10 +95,7 @@ fn main(
                     rn.root += norm_ssq[lid * LANES + l] * ratio * ratio;
                 }
             }
-            rn.root = sqrt(rn.root);
-            // tanh saturates long before 20; some drivers give NaN for large arguments.
-            rn.power = 3.0 * (0.5 + tanh(min(rn.largest * rn.root, 20.0)));
-            row_norm[lid] = rn;
+            row_norm[lid] = query_norm(vec2<f32>(rn.largest, rn.root));
         }
         workgroupBarrier();
     }

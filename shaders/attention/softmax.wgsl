@@ -4,6 +4,8 @@
 // time: scores of the block (dk in tiles of 32), the running row max m and sum l, the
 // accumulator rescaled by exp(m_old − m_new) whenever the max grows.
 // Thread layout as in linear_output.wgsl: 32 rows × 8 lanes, 4 columns per lane.
+// Also writes each row's log-sum-exp of the scaled scores, lse_i = m + ln l, which the
+// backward (softmax_query_gradient.wgsl, softmax_key_gradient.wgsl) recomputes weights from.
 
 // #include "util/workgroup.inc.wgsl"
 
@@ -21,9 +23,9 @@ struct Params {
     v_offset: u32,
     out_offset: u32,
     scale: f32,        // 1/√dk
+    lse_offset: u32,
     _pad0: u32,
     _pad1: u32,
-    _pad2: u32,
 }
 
 const TILE: u32 = 32u;
@@ -37,6 +39,7 @@ fn read_k(i: u32) -> f32 { return k[i]; }
 @group(0) @binding(3) var<storage, read> v: array<f32>;
 fn read_v(i: u32) -> f32 { return v[i]; }
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read_write> lse: array<f32>;
 
 var<workgroup> q_tile: array<f32, 1024>;     // [row][d]
 var<workgroup> k_tile: array<f32, 1024>;     // [key][d], then P [row][key]
@@ -141,6 +144,9 @@ fn main(
     }
 
     if i < p.n {
+        if vt == 0u && lane == 0u {
+            lse[p.lse_offset + head * p.n + i] = m + log(l);
+        }
         for (var t = 0u; t < 4u; t++) {
             let c = vt * TILE + lane + LANES * t;
             if c < p.dv {

@@ -6,16 +6,16 @@ use crate::gpu::{shader, Operand, Shader, ELEMENTWISE_WORKGROUP};
 use crate::op::Gpu;
 use crate::{Result, Tensor};
 
-const KEY_MAX: Shader = shader!("attention/key_max.wgsl");
+pub(super) const KEY_MAX: Shader = shader!("attention/key_max.wgsl");
 const LINEAR_STATE: Shader = shader!("attention/linear_state.wgsl");
-const STATE_SCAN: Shader = shader!("attention/state_scan.wgsl");
+pub(super) const STATE_SCAN: Shader = shader!("attention/state_scan.wgsl");
 const LINEAR_OUTPUT: Shader = shader!("attention/linear_output.wgsl");
 const SOFTMAX: Shader = shader!("attention/softmax.wgsl");
 
 /// Rows and columns of every tile (TILE in the shaders); also the causal chunk length.
-use crate::gpu::shader_constants::attention_linear_state::TILE;
+pub(super) use crate::gpu::shader_constants::attention_linear_state::TILE;
 /// Elements of k per workgroup of key_max.wgsl (WORKGROUP · PER_THREAD).
-const KEY_MAX_SPAN: usize = {
+pub(super) const KEY_MAX_SPAN: usize = {
     use crate::gpu::shader_constants::attention_key_max::{PER_THREAD, WORKGROUP};
     WORKGROUP * PER_THREAD
 };
@@ -59,28 +59,36 @@ struct LinearParams {
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct KeyMaxParams {
-    heads: u32,
-    head_len: u32,
-    groups_per_head: u32,
-    k_offset: u32,
-    first_head: u32,
-    _pad: [u32; 3],
+pub(super) struct KeyMaxParams {
+    pub heads: u32,
+    pub head_len: u32,
+    pub groups_per_head: u32,
+    pub k_offset: u32,
+    pub first_head: u32,
+    pub _pad: [u32; 3],
+}
+
+/// How state_scan.wgsl combines the splits: the total, or the exclusive prefix or suffix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Scan {
+    Total = 0,
+    Prefix = 1,
+    Suffix = 2,
 }
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct ScanParams {
-    heads: u32,
-    splits: u32,
-    width: u32,
-    causal: u32,
+pub(super) struct ScanParams {
+    pub heads: u32,
+    pub splits: u32,
+    pub width: u32,
+    pub mode: u32,
 }
 
 /// How the keys of a head are split for the state pass: `(splits, keys_per_split)`.
 /// Causal: one split per chunk of TILE keys (the chunked form). Non-causal: enough splits
 /// for about [`STATE_WORKGROUPS`] workgroups, each a whole number of tiles.
-fn key_splits(dims: Dims, tiles_per_head: usize, causal: bool) -> (usize, usize) {
+pub(super) fn key_splits(dims: Dims, tiles_per_head: usize, causal: bool) -> (usize, usize) {
     let chunks = dims.n.div_ceil(TILE);
     if causal {
         return (chunks, TILE);
@@ -186,7 +194,7 @@ pub(super) fn linear(
             heads: bh as u32,
             splits: splits as u32,
             width: (features * (dv + 1)) as u32,
-            causal: causal as u32,
+            mode: if causal { Scan::Prefix } else { Scan::Total } as u32,
         };
         let scan_groups = (bh * features * (dv + 1)).div_ceil(ELEMENTWISE_WORKGROUP as usize);
         recording.dispatch(&scan_kernel, &scan, &[state], scan_groups as u32)?;
@@ -218,28 +226,38 @@ struct SoftmaxParams {
     v_offset: u32,
     out_offset: u32,
     scale: f32,
-    _pad: [u32; 3],
+    lse_offset: u32,
+    _pad: [u32; 2],
 }
 
 /// Exact softmax attention, online (flash-attention style), a workgroup per 32 queries ×
-/// 32 value columns of a head.
+/// 32 value columns of a head; the rows' log-sum-exp goes to `lse` (`[heads, n]`) when given.
 pub(super) fn softmax(
     gpu: &Gpu<'_>,
     dims: Dims,
     causal: bool,
     inputs: [&Tensor; 3],
     out: &Tensor,
+    lse: Option<&Tensor>,
 ) -> Result<()> {
     const OP: &str = "attention::softmax";
     let Dims { heads, n, dk, dv } = dims;
     let kernel = gpu.kernel_for(&SOFTMAX, &Tensor::operands(["q", "k", "v"], inputs))?;
-    let blocks = gpu
-        .binding
-        .blocks(OP, heads, head_operands(dims, inputs, out))?;
+    let scratch;
+    let lse_buffer = match lse {
+        Some(lse) => lse.buffer(),
+        None => {
+            scratch = gpu.storage(heads * n)?;
+            scratch.buffer()
+        }
+    };
+    let [q, k, v, out] = head_operands(dims, inputs, out);
+    let lse = Operand::rows("lse", lse_buffer, crate::DType::F32, n);
+    let blocks = gpu.binding.blocks(OP, heads, [q, k, v, out, lse])?;
     let v_tiles = dv.div_ceil(TILE);
     let mut recording = gpu.recording();
     recording.dispatch_blocks(&kernel, &blocks, |block| {
-        let [wq, wk, wv, wo] = block.bound;
+        let [wq, wk, wv, wo, wl] = block.bound;
         let groups = block.rows.count * n.div_ceil(TILE) * v_tiles;
         let params = SoftmaxParams {
             heads: block.rows.count as u32,
@@ -255,7 +273,8 @@ pub(super) fn softmax(
             v_offset: wv.skip(),
             out_offset: wo.skip(),
             scale: 1.0 / (dk as f32).sqrt(),
-            _pad: [0; 3],
+            lse_offset: wl.skip(),
+            _pad: [0; 2],
         };
         (params, groups as u32)
     })?;

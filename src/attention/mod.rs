@@ -25,7 +25,9 @@
 
 mod decode;
 mod kernels;
+mod linear_backward;
 pub mod reference;
+mod softmax_backward;
 
 pub use decode::LinearDecoder;
 pub use reference::Dims;
@@ -148,7 +150,159 @@ pub fn softmax(ctx: &Context, q: &Tensor, k: &Tensor, v: &Tensor, causal: bool) 
                 causal,
             )])
         },
-        |gpu, [out]| kernels::softmax(gpu, dims, causal, [q, k, v], out),
+        |gpu, [out]| kernels::softmax(gpu, dims, causal, [q, k, v], out, None),
     )?;
     Ok(out)
+}
+
+/// The gradients of an attention call: `∂L/∂q`, `∂L/∂k` (`[batch, heads, n, dk]`) and
+/// `∂L/∂v` (`[batch, heads, n, dv]`).
+#[derive(Debug)]
+pub struct AttentionGrads {
+    /// `∂L/∂q`.
+    pub q: Tensor,
+    /// `∂L/∂k`.
+    pub k: Tensor,
+    /// `∂L/∂v`.
+    pub v: Tensor,
+}
+
+/// Checks that `d_out` has the output's shape `[batch, heads, n, dv]`.
+fn check_d_out(
+    ctx: &Context,
+    op: &'static str,
+    q: &Tensor,
+    v: &Tensor,
+    d_out: &Tensor,
+) -> Result<()> {
+    ctx.check_owns(op, "d_out", d_out)?;
+    let want = [q.shape()[0], q.shape()[1], q.shape()[2], v.shape()[3]];
+    if d_out.shape() != want {
+        return Err(Error::Shape {
+            op,
+            message: format!(
+                "`d_out` {:?} must have the output's shape {:?} ([batch, heads, n, dv])",
+                d_out.shape(),
+                want
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The gradients of [`linear`] for an upstream `d_out = ∂L/∂out` (`[batch, heads, n, dv]`):
+/// with `D_i = Σ_j s_ij + ε_i` and `δ_i = d_out_i·out_i`, `∂s_ij = (d_out_i·v_j − δ_i)/D_i`,
+/// then `∂φ_q(q_i) = Σ_j ∂s_ij φ_k(k_j)`, `∂φ_k(k_j) = Σ_i ∂s_ij φ_q(q_i)`,
+/// `∂v_j = Σ_i s_ij d_out_i/D_i`, and through the feature map.
+///
+/// The GPU path never forms the n×n scores: it recomputes the forward's numerator and
+/// normaliser from chunk states and gets each gradient as a linear attention of its own (the
+/// query side causal, the key side anti-causal: a reverse scan of the state gradients), in
+/// O(n·(dk + dv) + (n/32)·features·dv) memory per head. The norm-aware map keeps the
+/// forward's guards: the gradient of a zero query is 0, and keys of any finite size give
+/// finite gradients (the same power-of-two key scale, which cancels exactly).
+///
+/// ```
+/// use wgkernels::attention::{self, FeatureMap};
+/// use wgkernels::Context;
+/// # fn main() -> wgkernels::Result<()> {
+/// let ctx = Context::new()?;
+/// let q = ctx.tensor(&[0.5, -1.0, 0.25, 1.0], &[1, 1, 2, 2])?;
+/// let v = ctx.tensor(&[1.0, 2.0], &[1, 1, 2, 1])?;
+/// let d_out = ctx.tensor(&[1.0, 1.0], &[1, 1, 2, 1])?;
+/// let grads = attention::linear_backward(&ctx, &q, &q, &v, &d_out, FeatureMap::EluPlusOne, true)?;
+/// // out_0 = v_0 whatever v_0 is: its weight is 1, so ∂L/∂v_0 gets 1 from query 0.
+/// assert!(grads.v.to_vec()?[0] > 1.0);
+/// # Ok(())
+/// # }
+/// ```
+pub fn linear_backward(
+    ctx: &Context,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    d_out: &Tensor,
+    map: FeatureMap,
+    causal: bool,
+) -> Result<AttentionGrads> {
+    const OP: &str = "attention::linear_backward";
+    let dims = attention_args(ctx, OP, q, k, v)?;
+    check_d_out(ctx, OP, q, v, d_out)?;
+    let cpu = || {
+        let g = reference::linear_backward(
+            q.host(),
+            k.host(),
+            v.host(),
+            d_out.host(),
+            dims,
+            map,
+            causal,
+        );
+        Ok([g.q, g.k, g.v])
+    };
+    let [dq, dk, dv] = op::run(ctx, [q.shape(), k.shape(), v.shape()], cpu, |gpu, grads| {
+        linear_backward::run(gpu, dims, map, causal, [q, k, v, d_out], grads)
+    })?;
+    Ok(AttentionGrads {
+        q: dq,
+        k: dk,
+        v: dv,
+    })
+}
+
+/// [`softmax`] and the per-row log-sum-exp of its scaled scores,
+/// `lse_i = ln Σ_j exp(q_i·k_j/√dk)` (`[batch, heads, n]`), which flash-attention's backward
+/// keeps from the forward to recompute the weights `exp(q_i·k_j/√dk − lse_i)` blockwise.
+pub fn softmax_with_lse(
+    ctx: &Context,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    causal: bool,
+) -> Result<(Tensor, Tensor)> {
+    let dims = attention_args(ctx, "attention::softmax_with_lse", q, k, v)?;
+    let shape = [q.shape()[0], q.shape()[1], dims.n, dims.dv];
+    let cpu = || {
+        Ok([
+            reference::softmax(q.host(), k.host(), v.host(), dims, causal),
+            reference::softmax_log_sum_exp(q.host(), k.host(), dims, causal),
+        ])
+    };
+    let [out, lse] = op::run(ctx, [&shape, &shape[..3]], cpu, |gpu, [out, lse]| {
+        kernels::softmax(gpu, dims, causal, [q, k, v], out, Some(lse))
+    })?;
+    Ok((out, lse))
+}
+
+/// The gradients of [`softmax`] for an upstream `d_out = ∂L/∂out`: with
+/// `P_ij = exp(q_i·k_j/√dk − lse_i)` and `Δ_i = d_out_i·out_i`, `∂v_j = Σ_i P_ij d_out_i`,
+/// `∂S_ij = P_ij·(d_out_i·v_j − Δ_i)`, `∂q_i = Σ_j ∂S_ij k_j/√dk`, `∂k_j = Σ_i ∂S_ij q_i/√dk`.
+///
+/// Flash-attention's backward: the forward is rerun for `out` and `lse`, then the weights are
+/// recomputed 32×32 block by block (one pass over key blocks for ∂q, one over query blocks
+/// for ∂k and ∂v): O(n·d) memory, the n×n matrix never exists.
+pub fn softmax_backward(
+    ctx: &Context,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    d_out: &Tensor,
+    causal: bool,
+) -> Result<AttentionGrads> {
+    const OP: &str = "attention::softmax_backward";
+    let dims = attention_args(ctx, OP, q, k, v)?;
+    check_d_out(ctx, OP, q, v, d_out)?;
+    let cpu = || {
+        let g =
+            reference::softmax_backward(q.host(), k.host(), v.host(), d_out.host(), dims, causal);
+        Ok([g.q, g.k, g.v])
+    };
+    let [dq, dk, dv] = op::run(ctx, [q.shape(), k.shape(), v.shape()], cpu, |gpu, grads| {
+        softmax_backward::run(gpu, dims, causal, [q, k, v, d_out], grads)
+    })?;
+    Ok(AttentionGrads {
+        q: dq,
+        k: dk,
+        v: dv,
+    })
 }

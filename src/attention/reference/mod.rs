@@ -256,3 +256,9 @@ pub fn softmax(q: &[f32], k: &[f32], v: &[f32], dims: Dims, causal: bool) -> Vec
         }
     })
 }
+
+mod backward;
+pub use backward::{
+    key_features_backward, linear_backward, query_features_backward, softmax_backward,
+    softmax_log_sum_exp, Gradients,
+};

@@ -1,0 +1,95 @@
+// Shared by softmax_query_gradient.wgsl and softmax_key_gradient.wgsl: their parameters and
+// the tile loads. Thread layout as in softmax.wgsl: 32 rows × 8 lanes, 4 columns per lane
+// (lane + 8t); a 32×32 block of weights for 32 queries × 32 keys lives in registers.
+
+struct Params {
+    heads: u32,
+    n: u32,
+    dk: u32,
+    dv: u32,
+    causal: u32,
+    k_tiles: u32,     // ceil(dk / 32)
+    v_tiles: u32,     // ceil(dv / 32)
+    total_groups: u32,
+    q_offset: u32,
+    k_offset: u32,
+    v_offset: u32,
+    g_offset: u32,
+    dq_offset: u32,   // the query kernel writes dq; the key kernel dk
+    dv_offset: u32,   // the key kernel's dv
+    lse_offset: u32,  // lse and delta share their windows' layout
+    scale: f32,       // 1/√dk
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+const TILE: u32 = 32u;
+const LANES: u32 = 8u;
+
+// Element (row, c) of a [heads·n, width] operand read by `kind` (0 q, 1 k, 2 v, 3 g), 0
+// past the ends.
+fn load(kind: u32, head: u32, row: u32, c: u32) -> f32 {
+    if row >= p.n {
+        return 0.0;
+    }
+    let r = head * p.n + row;
+    switch kind {
+        case 0u: { if c < p.dk { return read_q(p.q_offset + r * p.dk + c); } }
+        case 1u: { if c < p.dk { return read_k(p.k_offset + r * p.dk + c); } }
+        case 2u: { if c < p.dv { return read_v(p.v_offset + r * p.dv + c); } }
+        default: { if c < p.dv { return read_g(p.g_offset + r * p.dv + c); } }
+    }
+    return 0.0;
+}
+
+var<workgroup> tile_a: array<f32, 1024>; // [row][d]
+var<workgroup> tile_b: array<f32, 1024>; // [column][d], then the operand of the last product
+var<workgroup> weights: array<f32, 1024>; // [row][column]
+
+// Σ_d A[row][d]·B[col][d] for this thread's row and its columns lane + 8t, A the rows
+// `a_first ..` of operand `a_kind` and B the rows `b_first ..` of `b_kind`, over `tiles`
+// tiles of the width.
+fn block_dot(a_kind: u32, a_first: u32, b_kind: u32, b_first: u32, tiles: u32, head: u32, lid: u32) -> array<f32, 4> {
+    let row = lid / LANES;
+    let lane = lid % LANES;
+    var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+    for (var dt = 0u; dt < tiles; dt++) {
+        for (var t = 0u; t < 4u; t++) {
+            let e = lid + 256u * t;
+            let d = dt * TILE + e % TILE;
+            tile_a[e] = load(a_kind, head, a_first + e / TILE, d);
+            tile_b[e] = load(b_kind, head, b_first + e / TILE, d);
+        }
+        workgroupBarrier();
+        for (var d = 0u; d < TILE; d++) {
+            let a = tile_a[row * TILE + d];
+            for (var t = 0u; t < 4u; t++) {
+                acc[t] += a * tile_b[(lane + LANES * t) * TILE + d];
+            }
+        }
+        workgroupBarrier();
+    }
+    return acc;
+}
+
+// Σ_col weights[row][col]·X[col][c] for this thread's row and columns c = ct·32 + lane + 8t,
+// X the rows `first ..` of operand `kind`; a column with `keep(col)` false is dropped, not
+// multiplied by 0 (a NaN there must not reach this row). The caller has written `weights`.
+fn weighted_rows(kind: u32, first: u32, ct: u32, head: u32, lid: u32, acc: ptr<function, array<f32, 4>>, keep_first: u32, keep_last: u32) {
+    let row = lid / LANES;
+    let lane = lid % LANES;
+    for (var t = 0u; t < 4u; t++) {
+        let e = lid + 256u * t;
+        tile_b[e] = load(kind, head, first + e / TILE, ct * TILE + e % TILE);
+    }
+    workgroupBarrier();
+    for (var col = 0u; col < TILE; col++) {
+        let w = weights[row * TILE + col];
+        let keep = col >= keep_first && col <= keep_last;
+        for (var t = 0u; t < 4u; t++) {
+            (*acc)[t] += select(0.0, w * tile_b[col * TILE + lane + LANES * t], keep);
+        }
+    }
+    workgroupBarrier();
+}
