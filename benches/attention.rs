@@ -1,5 +1,5 @@
 //! Criterion benches of attention: linear (elu+1 and norm-aware, causal and not) and exact
-//! softmax, `[1, 1, n, 64]`. Times are per call in steady state: `iters` calls back to
+//! softmax, `[1, 1, n, 64]`, forward and backward. Times are per call in steady state: `iters` calls back to
 //! back, then one wait. n = 4096 (softmax) and 16384 run only on real GPUs, where one
 //! softmax call on lavapipe takes seconds; `examples/bench_report` covers the full sweep.
 
@@ -27,33 +27,38 @@ fn attention(c: &mut Criterion) {
             let data: Vec<f32> = (0..n * d).map(|_| rng.random_range(-1.0..1.0)).collect();
             ctx.tensor(&data, &[1, 1, n, d]).unwrap()
         };
-        let (q, k, v) = (tensor(), tensor(), tensor());
+        let (q, k, v, g) = (tensor(), tensor(), tensor(), tensor());
         for causal in [false, true] {
             let suffix = if causal { "_causal" } else { "" };
-            let mut bench =
-                |name: String, call: &dyn Fn() -> wgkernels::Result<wgkernels::Tensor>| {
-                    group.bench_function(BenchmarkId::new(name, n), |b| {
-                        b.iter_custom(|iters| {
-                            let start = Instant::now();
-                            for _ in 0..iters {
-                                drop(call().unwrap());
-                            }
-                            ctx.synchronize().unwrap();
-                            start.elapsed()
-                        })
-                    });
-                };
+            let mut bench = |name: String, call: &dyn Fn() -> wgkernels::Result<()>| {
+                group.bench_function(BenchmarkId::new(name, n), |b| {
+                    b.iter_custom(|iters| {
+                        let start = Instant::now();
+                        for _ in 0..iters {
+                            call().unwrap();
+                        }
+                        ctx.synchronize().unwrap();
+                        start.elapsed()
+                    })
+                });
+            };
             for (map, name) in [
                 (FeatureMap::EluPlusOne, "linear_elu"),
                 (FeatureMap::NormAware, "linear_norm_aware"),
             ] {
                 bench(format!("{name}{suffix}"), &|| {
-                    attention::linear(&ctx, &q, &k, &v, map, causal)
+                    attention::linear(&ctx, &q, &k, &v, map, causal).map(drop)
+                });
+                bench(format!("{name}_backward{suffix}"), &|| {
+                    attention::linear_backward(&ctx, &q, &k, &v, &g, map, causal).map(drop)
                 });
             }
             if !on_cpu || n <= 1024 {
                 bench(format!("softmax{suffix}"), &|| {
-                    attention::softmax(&ctx, &q, &k, &v, causal)
+                    attention::softmax(&ctx, &q, &k, &v, causal).map(drop)
+                });
+                bench(format!("softmax_backward{suffix}"), &|| {
+                    attention::softmax_backward(&ctx, &q, &k, &v, &g, causal).map(drop)
                 });
             }
         }

@@ -1,6 +1,8 @@
-// Shared by softmax_query_gradient.wgsl and softmax_key_gradient.wgsl: their parameters and
-// the tile loads. Thread layout as in softmax.wgsl: 32 rows × 8 lanes, 4 columns per lane
-// (lane + 8t); a 32×32 block of weights for 32 queries × 32 keys lives in registers.
+// Shared by softmax_query_gradient.wgsl and softmax_key_gradient.wgsl: their parameters, the
+// tile loads and the two block products. Thread layout as in softmax.wgsl: 32 rows × 8 lanes,
+// 4 columns per lane (lane + 8t); a 32×32 block of scores lives in registers. Each workgroup
+// covers up to GROUP_TILES column tiles of its outputs, so that the scores and g·v of a block
+// are computed once for all of them.
 
 struct Params {
     heads: u32,
@@ -8,24 +10,26 @@ struct Params {
     dk: u32,
     dv: u32,
     causal: u32,
-    k_tiles: u32,     // ceil(dk / 32)
-    v_tiles: u32,     // ceil(dv / 32)
+    k_tiles: u32,       // ceil(dk / 32)
+    v_tiles: u32,       // ceil(dv / 32)
+    column_groups: u32, // workgroups per row block, each GROUP_TILES tiles wide
     total_groups: u32,
     q_offset: u32,
     k_offset: u32,
     v_offset: u32,
     g_offset: u32,
-    dq_offset: u32,   // the query kernel writes dq; the key kernel dk
-    dv_offset: u32,   // the key kernel's dv
-    lse_offset: u32,  // lse and delta share their windows' layout
-    scale: f32,       // 1/√dk
+    dq_offset: u32,     // the query kernel's dq
+    dk_offset: u32,     // the key kernel's dk and dv
+    dv_offset: u32,
+    lse_offset: u32,    // lse and delta share their windows' layout
+    scale: f32,         // 1/√dk
     _pad0: u32,
     _pad1: u32,
-    _pad2: u32,
 }
 
 const TILE: u32 = 32u;
 const LANES: u32 = 8u;
+const GROUP_TILES: u32 = 4u;
 
 // Element (row, c) of a [heads·n, width] operand read by `kind` (0 q, 1 k, 2 v, 3 g), 0
 // past the ends.
@@ -43,8 +47,8 @@ fn load(kind: u32, head: u32, row: u32, c: u32) -> f32 {
     return 0.0;
 }
 
-var<workgroup> tile_a: array<f32, 1024>; // [row][d]
-var<workgroup> tile_b: array<f32, 1024>; // [column][d], then the operand of the last product
+var<workgroup> tile_a: array<f32, 1024>;  // [row][d]
+var<workgroup> tile_b: array<f32, 1024>;  // [column][d], then the operand of a weighted sum
 var<workgroup> weights: array<f32, 1024>; // [row][column]
 
 // Σ_d A[row][d]·B[col][d] for this thread's row and its columns lane + 8t, A the rows
@@ -74,9 +78,10 @@ fn block_dot(a_kind: u32, a_first: u32, b_kind: u32, b_first: u32, tiles: u32, h
 }
 
 // Σ_col weights[row][col]·X[col][c] for this thread's row and columns c = ct·32 + lane + 8t,
-// X the rows `first ..` of operand `kind`; a column with `keep(col)` false is dropped, not
-// multiplied by 0 (a NaN there must not reach this row). The caller has written `weights`.
-fn weighted_rows(kind: u32, first: u32, ct: u32, head: u32, lid: u32, acc: ptr<function, array<f32, 4>>, keep_first: u32, keep_last: u32) {
+// X the rows `first ..` of operand `kind`; only columns keep_first ..= keep_last count, the
+// others are dropped, not multiplied by 0 (a NaN there must not reach this row). The caller
+// has written `weights` (and calls this in uniform control flow: it holds barriers).
+fn weighted_tile(kind: u32, first: u32, ct: u32, head: u32, lid: u32, keep_first: u32, keep_last: u32) -> array<f32, 4> {
     let row = lid / LANES;
     let lane = lid % LANES;
     for (var t = 0u; t < 4u; t++) {
@@ -84,12 +89,13 @@ fn weighted_rows(kind: u32, first: u32, ct: u32, head: u32, lid: u32, acc: ptr<f
         tile_b[e] = load(kind, head, first + e / TILE, ct * TILE + e % TILE);
     }
     workgroupBarrier();
-    for (var col = 0u; col < TILE; col++) {
+    var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+    for (var col = keep_first; col <= keep_last; col++) {
         let w = weights[row * TILE + col];
-        let keep = col >= keep_first && col <= keep_last;
         for (var t = 0u; t < 4u; t++) {
-            (*acc)[t] += select(0.0, w * tile_b[col * TILE + lane + LANES * t], keep);
+            acc[t] += w * tile_b[col * TILE + lane + LANES * t];
         }
     }
     workgroupBarrier();
+    return acc;
 }

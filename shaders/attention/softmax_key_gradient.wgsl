@@ -1,9 +1,9 @@
 // Softmax attention backward, key side (flash-attention's dK/dV pass): for 32 keys of a head
-// and one 32-column tile of dk or of dv, over the query blocks that attend them,
+// (and up to 4 tiles each of dk and dv columns), over the query blocks that attend them,
 //   P_ij = exp(q_i·k_j·scale − lse_i),   ∂S_ij = P_ij·(g_i·v_j − Δ_i),
-//   ∂k_j = scale · Σ_i ∂S_ij q_i,   ∂v_j = Σ_i P_ij g_i.
-// Rows of the register block are keys here, columns queries (softmax_query_gradient.wgsl
-// transposed). Tiles 0 .. k_tiles write dk, the rest dv (which needs no g·v).
+//   ∂k_j = scale · Σ_i ∂S_ij q_i,   ∂v_j = Σ_i P_ij g_i,
+// with lse and Δ from softmax_query_gradient.wgsl. Rows of the register block are keys here,
+// columns queries (the query kernel's block transposed).
 
 // #include "util/workgroup.inc.wgsl"
 
@@ -36,21 +36,22 @@ fn main(
     if group >= p.total_groups {
         return;
     }
-    let tiles = p.k_tiles + p.v_tiles;
     let chunks = (p.n + TILE - 1u) / TILE;
-    let tile = group % tiles;
-    let chunk = (group / tiles) % chunks;
-    let head = group / (tiles * chunks);
-    let values = tile >= p.k_tiles;
-    let ct = select(tile, tile - p.k_tiles, values);
+    let cg = group % p.column_groups;
+    let chunk = (group / p.column_groups) % chunks;
+    let head = group / (p.column_groups * chunks);
     let row = lid / LANES;
     let lane = lid % LANES;
     let j = chunk * TILE + row;
     let causal = p.causal == 1u;
+    let first_tile = cg * GROUP_TILES;
+    // This group's tiles of dk and of dv (either may be none past the narrower width).
+    let k_count = min(GROUP_TILES, max(p.k_tiles, first_tile) - first_tile);
+    let v_count = min(GROUP_TILES, max(p.v_tiles, first_tile) - first_tile);
 
-    var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
-    let first_block = select(0u, chunk, causal);
-    for (var qb = first_block; qb < chunks; qb++) {
+    var acc_k = array<f32, 16>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    var acc_v = array<f32, 16>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    for (var qb = select(0u, chunk, causal); qb < chunks; qb++) {
         let first = qb * TILE;
         if lid < TILE {
             let i = first + lid;
@@ -64,34 +65,48 @@ fn main(
             column_delta[lid] = d;
         }
         let score = block_dot(1u, chunk * TILE, 0u, first, p.k_tiles, head, lid);
-        var dp = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
-        if !values {
-            dp = block_dot(2u, chunk * TILE, 3u, first, p.v_tiles, head, lid);
-        }
-        // Queries i ≥ first + first_col of this block attend this row's key (i < n; i ≥ j when causal).
-        var first_col = 0u;
+        let dp = block_dot(2u, chunk * TILE, 3u, first, p.v_tiles, head, lid);
+        // Queries first + from ..= first + last attend this row's key (i < n; i ≥ j when causal).
+        var from_col = 0u;
         if causal && qb == chunk {
-            first_col = row;
+            from_col = row;
         }
         let last = min(p.n, first + TILE) - first - 1u;
+        var weight = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
         for (var t = 0u; t < 4u; t++) {
             let col = lane + LANES * t;
-            let weight = exp(score[t] * p.scale - column_lse[col]);
-            let w = select(weight * (dp[t] - column_delta[col]), weight, values);
-            weights[row * TILE + col] = select(0.0, w, col >= first_col && col <= last && j < p.n);
+            weight[t] = exp(score[t] * p.scale - column_lse[col]);
+            let ds = weight[t] * (dp[t] - column_delta[col]);
+            weights[row * TILE + col] = select(0.0, ds, col >= from_col && col <= last && j < p.n);
         }
-        weighted_rows(select(0u, 3u, values), first, ct, head, lid, &acc, first_col, last);
+        for (var tl = 0u; tl < k_count; tl++) {
+            let part = weighted_tile(0u, first, first_tile + tl, head, lid, from_col, last);
+            for (var t = 0u; t < 4u; t++) {
+                acc_k[tl * 4u + t] += part[t];
+            }
+        }
+        for (var t = 0u; t < 4u; t++) {
+            let col = lane + LANES * t;
+            weights[row * TILE + col] = select(0.0, weight[t], col >= from_col && col <= last && j < p.n);
+        }
+        for (var tl = 0u; tl < v_count; tl++) {
+            let part = weighted_tile(3u, first, first_tile + tl, head, lid, from_col, last);
+            for (var t = 0u; t < 4u; t++) {
+                acc_v[tl * 4u + t] += part[t];
+            }
+        }
     }
 
     if j < p.n {
-        for (var t = 0u; t < 4u; t++) {
-            let c = ct * TILE + lane + LANES * t;
-            if values {
-                if c < p.dv {
-                    dv[p.dv_offset + (head * p.n + j) * p.dv + c] = acc[t];
+        for (var tl = 0u; tl < GROUP_TILES; tl++) {
+            for (var t = 0u; t < 4u; t++) {
+                let c = (first_tile + tl) * TILE + lane + LANES * t;
+                if tl < k_count && c < p.dk {
+                    dk[p.dk_offset + (head * p.n + j) * p.dk + c] = acc_k[tl * 4u + t] * p.scale;
                 }
-            } else if c < p.dk {
-                dk[p.dq_offset + (head * p.n + j) * p.dk + c] = acc[t] * p.scale;
+                if tl < v_count && c < p.dv {
+                    dv[p.dv_offset + (head * p.n + j) * p.dv + c] = acc_v[tl * 4u + t];
+                }
             }
         }
     }

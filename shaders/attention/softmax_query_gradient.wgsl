@@ -1,9 +1,10 @@
-// Softmax attention backward, query side (flash-attention's dQ pass): for 32 queries of a
-// head and 32 columns of dk, over the key blocks they attend,
-//   P_ij = exp(q_i·k_j·scale − lse_i),   ∂S_ij = P_ij·(g_i·v_j − Δ_i),
-//   ∂q_i = scale · Σ_j ∂S_ij k_j,
-// with lse from softmax.wgsl and Δ from softmax_delta.wgsl: the weights are recomputed block
-// by block, never stored.
+// Softmax attention backward, query side: for 32 queries of a head (and up to 4 tiles of dk
+// columns), two passes over the key blocks they attend:
+//   1. the rows' statistics, online as in softmax.wgsl: lse_i = m + ln l, and
+//      Δ_i = Σ_j P_ij (g_i·v_j) = g_i·out_i, rescaled with l as the max grows;
+//   2. P_ij = exp(q_i·k_j·scale − lse_i), ∂S_ij = P_ij·(g_i·v_j − Δ_i), ∂q_i = scale·Σ_j ∂S_ij k_j.
+// lse and Δ are written for softmax_key_gradient.wgsl. The weights are recomputed block by
+// block and never stored: O(n·d) memory.
 
 // #include "util/workgroup.inc.wgsl"
 
@@ -18,9 +19,13 @@ fn read_k(i: u32) -> f32 { return k[i]; }
 fn read_v(i: u32) -> f32 { return v[i]; }
 @group(0) @binding(4) var<storage, read> g: array<f32>;
 fn read_g(i: u32) -> f32 { return g[i]; }
-@group(0) @binding(5) var<storage, read> lse: array<f32>;
-@group(0) @binding(6) var<storage, read> delta: array<f32>;
+@group(0) @binding(5) var<storage, read_write> lse: array<f32>;
+@group(0) @binding(6) var<storage, read_write> delta: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dq: array<f32>;
+
+var<workgroup> lane_max: array<f32, 256>;
+var<workgroup> lane_sum: array<f32, 256>;
+var<workgroup> lane_delta: array<f32, 256>;
 
 @compute @workgroup_size(256)
 fn main(
@@ -33,27 +38,75 @@ fn main(
         return;
     }
     let chunks = (p.n + TILE - 1u) / TILE;
-    let ct = group % p.k_tiles;
-    let chunk = (group / p.k_tiles) % chunks;
-    let head = group / (p.k_tiles * chunks);
+    let cg = group % p.column_groups;
+    let chunk = (group / p.column_groups) % chunks;
+    let head = group / (p.column_groups * chunks);
     let row = lid / LANES;
     let lane = lid % LANES;
     let i = chunk * TILE + row;
     let causal = p.causal == 1u;
-    var row_lse = 0.0;
-    var row_delta = 0.0;
-    if i < p.n {
-        row_lse = lse[p.lse_offset + head * p.n + i];
-        row_delta = delta[p.lse_offset + head * p.n + i];
+    let key_blocks = select(chunks, chunk + 1u, causal);
+
+    // Pass 1: m, l and Δ of every row (each lane its 4 keys, one shared max per row).
+    var m = -3.4028235e38; // finite, so that exp(m_old − m_new) is never NaN
+    var l = 0.0;
+    var d = 0.0;
+    for (var kb = 0u; kb < key_blocks; kb++) {
+        let first = kb * TILE;
+        var score = block_dot(0u, chunk * TILE, 1u, first, p.k_tiles, head, lid);
+        let dp = block_dot(3u, chunk * TILE, 2u, first, p.v_tiles, head, lid);
+        var block_max = -3.4028235e38;
+        for (var t = 0u; t < 4u; t++) {
+            let j = first + lane + LANES * t;
+            let valid = j < p.n && (!causal || j <= i);
+            score[t] = select(-3.4028235e38, score[t] * p.scale, valid);
+            block_max = max(block_max, score[t]);
+        }
+        lane_max[lid] = block_max;
+        workgroupBarrier();
+        for (var other = 0u; other < LANES; other++) {
+            block_max = max(block_max, lane_max[row * LANES + other]);
+        }
+        workgroupBarrier();
+        let m_new = max(m, block_max);
+        let correction = exp(m - m_new);
+        l *= correction;
+        d *= correction;
+        for (var t = 0u; t < 4u; t++) {
+            let j = first + lane + LANES * t;
+            let valid = j < p.n && (!causal || j <= i);
+            let w = select(0.0, exp(score[t] - m_new), valid);
+            l += w;
+            d += select(0.0, w * dp[t], valid);
+        }
+        m = m_new;
+    }
+    lane_max[lid] = m;
+    lane_sum[lid] = l;
+    lane_delta[lid] = d;
+    workgroupBarrier();
+    var total = 0.0;
+    var weighted = 0.0;
+    for (var other = 0u; other < LANES; other++) {
+        total += lane_sum[row * LANES + other];
+        weighted += lane_delta[row * LANES + other];
+    }
+    let row_lse = m + log(total);
+    let row_delta = weighted / total;
+    if i < p.n && cg == 0u && lane == 0u {
+        lse[p.lse_offset + head * p.n + i] = row_lse;
+        delta[p.lse_offset + head * p.n + i] = row_delta;
     }
 
-    var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
-    let key_blocks = select(chunks, chunk + 1u, causal);
+    // Pass 2: ∂q over this group's column tiles.
+    var acc = array<f32, 16>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    let first_tile = cg * GROUP_TILES;
+    let tiles = min(GROUP_TILES, p.k_tiles - first_tile);
     for (var kb = 0u; kb < key_blocks; kb++) {
         let first = kb * TILE;
         let score = block_dot(0u, chunk * TILE, 1u, first, p.k_tiles, head, lid);
         let dp = block_dot(3u, chunk * TILE, 2u, first, p.v_tiles, head, lid);
-        // Keys j ≤ last of this block are this row's (j < n; j ≤ i when causal).
+        // Keys first ..= first + last are this row's (j < n; j ≤ i when causal).
         var last = min(p.n, first + TILE) - first - 1u;
         if causal && kb == chunk {
             last = row;
@@ -63,14 +116,21 @@ fn main(
             let ds = exp(score[t] * p.scale - row_lse) * (dp[t] - row_delta);
             weights[row * TILE + key] = select(0.0, ds, key <= last && i < p.n);
         }
-        weighted_rows(1u, first, ct, head, lid, &acc, 0u, last);
+        for (var tl = 0u; tl < tiles; tl++) {
+            let part = weighted_tile(1u, first, first_tile + tl, head, lid, 0u, last);
+            for (var t = 0u; t < 4u; t++) {
+                acc[tl * 4u + t] += part[t];
+            }
+        }
     }
 
     if i < p.n {
-        for (var t = 0u; t < 4u; t++) {
-            let c = ct * TILE + lane + LANES * t;
-            if c < p.dk {
-                dq[p.dq_offset + (head * p.n + i) * p.dk + c] = acc[t] * p.scale;
+        for (var tl = 0u; tl < tiles; tl++) {
+            for (var t = 0u; t < 4u; t++) {
+                let c = (first_tile + tl) * TILE + lane + LANES * t;
+                if c < p.dk {
+                    dq[p.dq_offset + (head * p.n + i) * p.dk + c] = acc[tl * 4u + t] * p.scale;
+                }
             }
         }
     }

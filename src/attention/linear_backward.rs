@@ -3,19 +3,24 @@
 //! With `a_i = φ_q(q_i)`, `b_j = φ_k(k_j·σ)`, `ṽ_j = [v_j, 1]` and, from the recomputed
 //! forward, `g̃_i = [g_i/D_i, −δ_i/D_i]` (so that `∂s_ij = g̃_i·ṽ_j`), every product of the
 //! backward is an unnormalised linear attention `out_i = Σ_{j ∈ J(i)} (x_i·y_j) w_j`
-//! (chunked.inc.wgsl), run in the chunked form — chunk states, a scan, the masked block:
+//! (chunked.inc.wgsl), run in the chunked form — chunk states, a scan, the masked block —
+//! and the four products share two states, `S̃ = Σ_j b_j ṽ_jᵀ` (the forward's, prefix-scanned)
+//! and `R̃ = Σ_i a_i g̃_iᵀ` (suffix-scanned: the reverse scan of the state gradients):
 //!
-//! | product                 | x   | y   | w   | J(i)               |
-//! |-------------------------|-----|-----|-----|--------------------|
-//! | `[N_i, Σ_j s_ij]`       | a   | b   | ṽ   | j ≤ i (or all)     |
-//! | `∂a_i`                  | g̃   | ṽ   | b   | j ≤ i              |
-//! | `∂v_j`                  | b   | a   | g/D | i ≥ j: a reverse scan |
-//! | `∂b_j`                  | ṽ   | g̃   | a   | i ≥ j              |
+//! | product             | x   | y   | w   | J(i)          | state          |
+//! |---------------------|-----|-----|-----|---------------|----------------|
+//! | `[N_i, Σ_j s_ij]`   | a   | b   | ṽ   | j ≤ i         | S̃              |
+//! | `∂a_i`              | g̃   | ṽ   | b   | j ≤ i         | S̃, transposed  |
+//! | `∂v_j`              | b   | a   | g/D | i ≥ j         | R̃ (dv columns) |
+//! | `∂b_j`              | ṽ   | g̃   | a   | i ≥ j         | R̃, transposed  |
 //!
-//! Per-row passes before and after: the features (backward_features.wgsl), `g̃`
+//! (all j for non-causal calls, with the states summed over the whole sequence). Per-row
+//! passes before and after: the features (backward_features.wgsl), `g̃`
 //! (backward_prepare.wgsl) and the chain rule through the feature maps
 //! (backward_feature_gradients.wgsl). Memory per head: O(n·(features + dv)) rows and one
 //! state per chunk, never n×n.
+
+use std::sync::Arc;
 
 use super::kernels::{
     key_splits, KeyMaxParams, Scan, ScanParams, KEY_MAX, KEY_MAX_SPAN, STATE_SCAN, TILE,
@@ -25,7 +30,6 @@ use super::{Dims, FeatureMap};
 use crate::gpu::{shader, Bound, Kernel, Operand, Recording, Shader, ELEMENTWISE_WORKGROUP};
 use crate::op::Gpu;
 use crate::{Result, Tensor};
-use std::sync::Arc;
 
 const FEATURES: Shader = shader!("attention/backward_features.wgsl");
 const PREPARE: Shader = shader!("attention/backward_prepare.wgsl");
@@ -87,11 +91,15 @@ struct ProductParams {
     heads: u32,
     n: u32,
     inner: u32,
+    inner_extra: u32,
     columns: u32,
+    columns_extra: u32,
     x_stride: u32,
     y_stride: u32,
     w_stride: u32,
     out_stride: u32,
+    state_stride: u32,
+    transposed: u32,
     mode: u32,
     splits: u32,
     keys_per_split: u32,
@@ -99,28 +107,54 @@ struct ProductParams {
     column_tiles: u32,
     total_groups: u32,
     out_offset: u32,
-    _pad: u32,
+    state_len: u32,
 }
 
-/// One chunked product `out_i = Σ_{j ∈ J(i)} (x_i·y_j) w_j` over `inner`-wide x, y and
-/// `columns` of w (rows of w `w_stride` apart).
-struct Product<'a> {
-    x: Bound<'a>,
-    y: Bound<'a>,
-    w: Bound<'a>,
-    out: Bound<'a>,
-    inner: usize,
+/// The layout of the chunk states `S = Σ_j y_j w_jᵀ` of one call: `[rows][columns + 1]` per
+/// split (w's last element is the extra column), `splits` splits per head.
+#[derive(Clone, Copy)]
+struct StateLayout {
+    rows: usize,
     columns: usize,
-    w_stride: usize,
-    out_stride: usize,
-    scan: Scan,
+    splits: usize,
+    keys_per_split: usize,
 }
 
-/// The states of a product: `(splits, keys per split)` and the f32 entries per head.
-fn product_states(dims: Dims, inner: usize, columns: usize, scan: Scan) -> (usize, usize, usize) {
-    let tiles = inner.div_ceil(TILE) * columns.div_ceil(TILE);
-    let (splits, keys_per_split) = key_splits(dims, tiles, scan != Scan::Total);
-    (splits, keys_per_split, splits * inner * columns)
+impl StateLayout {
+    fn new(dims: Dims, rows: usize, columns: usize, scan: Scan) -> StateLayout {
+        let tiles = rows.div_ceil(TILE) * columns.div_ceil(TILE);
+        let (splits, keys_per_split) = key_splits(dims, tiles, scan != Scan::Total);
+        StateLayout {
+            rows,
+            columns,
+            splits,
+            keys_per_split,
+        }
+    }
+
+    /// Entries of one split's state.
+    fn len(&self) -> usize {
+        self.rows * (self.columns + 1)
+    }
+}
+
+/// A `[heads·n, width]` operand bound for a product, `stride` elements per row.
+#[derive(Clone, Copy)]
+struct Rows<'a> {
+    bound: Bound<'a>,
+    stride: usize,
+}
+
+fn rows_of(bound: Bound<'_>, stride: usize) -> Rows<'_> {
+    Rows { bound, stride }
+}
+
+/// How an output pass reads the state: as stored (`S[d][c]`, contracting over its rows) or
+/// transposed (contracting over its columns and the extra one).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Orientation {
+    AsStored { extra_column: bool },
+    Transposed,
 }
 
 struct ProductKernels {
@@ -129,62 +163,122 @@ struct ProductKernels {
     output: Arc<Kernel>,
 }
 
-impl ProductKernels {
-    /// Records the state pass, the scan and the output pass of `product` for `heads` heads.
-    fn record<'a>(
+/// The chunked products of one block of heads: its kernels, sizes and state buffer.
+struct Products<'k, 'a> {
+    kernels: &'k ProductKernels,
+    n: usize,
+    heads: usize,
+    layout: StateLayout,
+    state: Bound<'a>,
+}
+
+impl<'a> Products<'_, 'a> {
+    fn params(&self, scan: Scan) -> ProductParams {
+        let layout = self.layout;
+        ProductParams {
+            heads: self.heads as u32,
+            n: self.n as u32,
+            inner: 0,
+            inner_extra: 0,
+            columns: 0,
+            columns_extra: 0,
+            x_stride: 0,
+            y_stride: 0,
+            w_stride: 0,
+            out_stride: 0,
+            state_stride: (layout.columns + 1) as u32,
+            transposed: 0,
+            mode: scan as u32,
+            splits: layout.splits as u32,
+            keys_per_split: layout.keys_per_split as u32,
+            inner_tiles: 0,
+            column_tiles: 0,
+            total_groups: 0,
+            out_offset: 0,
+            state_len: layout.len() as u32,
+        }
+    }
+
+    /// Records the state pass `S = Σ_j y_j w_jᵀ` (w with its extra column) and its scan.
+    fn record_state(
         &self,
         recording: &mut Recording<'a>,
-        dims: Dims,
-        heads: usize,
-        product: Product<'a>,
-        state: Bound<'a>,
+        scan: Scan,
+        [y, w]: [Rows<'a>; 2],
     ) -> Result<()> {
-        let n = dims.n;
-        let (splits, keys_per_split, _) =
-            product_states(dims, product.inner, product.columns, product.scan);
+        let (layout, heads, state) = (self.layout, self.heads, self.state);
         let (inner_tiles, column_tiles) =
-            (product.inner.div_ceil(TILE), product.columns.div_ceil(TILE));
-        let params = |total_groups: usize| ProductParams {
-            heads: heads as u32,
-            n: n as u32,
-            inner: product.inner as u32,
-            columns: product.columns as u32,
-            x_stride: product.inner as u32,
-            y_stride: product.inner as u32,
-            w_stride: product.w_stride as u32,
-            out_stride: product.out_stride as u32,
-            mode: product.scan as u32,
-            splits: splits as u32,
-            keys_per_split: keys_per_split as u32,
+            (layout.rows.div_ceil(TILE), layout.columns.div_ceil(TILE));
+        let groups = heads * layout.splits * inner_tiles * column_tiles;
+        let params = ProductParams {
+            inner: layout.rows as u32,
+            columns: layout.columns as u32,
+            columns_extra: 1,
+            y_stride: y.stride as u32,
+            w_stride: w.stride as u32,
             inner_tiles: inner_tiles as u32,
             column_tiles: column_tiles as u32,
-            total_groups: total_groups as u32,
-            out_offset: product.out.skip(),
-            _pad: 0,
+            total_groups: groups as u32,
+            ..self.params(scan)
         };
-        let state_groups = heads * splits * inner_tiles * column_tiles;
         recording.dispatch(
-            &self.state,
-            &params(state_groups),
-            &[product.y, product.w, state],
-            state_groups as u32,
+            &self.kernels.state,
+            &params,
+            &[y.bound, w.bound, state],
+            groups as u32,
         )?;
-        let width = product.inner * product.columns;
-        let scan = ScanParams {
+        let scan_params = ScanParams {
             heads: heads as u32,
-            splits: splits as u32,
-            width: width as u32,
-            mode: product.scan as u32,
+            splits: layout.splits as u32,
+            width: layout.len() as u32,
+            mode: scan as u32,
         };
-        let scan_groups = (heads * width).div_ceil(ELEMENTWISE_WORKGROUP as usize);
-        recording.dispatch(&self.scan, &scan, &[state], scan_groups as u32)?;
-        let output_groups = heads * n.div_ceil(TILE) * column_tiles;
+        let scan_groups = (heads * layout.len()).div_ceil(ELEMENTWISE_WORKGROUP as usize);
         recording.dispatch(
-            &self.output,
-            &params(output_groups),
-            &[product.x, product.y, product.w, state, product.out],
-            output_groups as u32,
+            &self.kernels.scan,
+            &scan_params,
+            &[state],
+            scan_groups as u32,
         )
+    }
+
+    /// Records the output pass `out_i = x_iᵀ S + Σ_{j ∈ chunk ∩ J(i)} (x_i·y_j) w_j` of a
+    /// state made by [`record_state`](Self::record_state) with the same layout and scan;
+    /// `columns` of w and out are used (plus the extra one when the state is read as stored
+    /// with `extra_column`).
+    fn record_output(
+        &self,
+        recording: &mut Recording<'a>,
+        scan: Scan,
+        orientation: Orientation,
+        [x, y, w, out]: [Rows<'a>; 4],
+        columns: usize,
+    ) -> Result<()> {
+        let (layout, heads, state) = (self.layout, self.heads, self.state);
+        let (inner, inner_extra, columns_extra, transposed) = match orientation {
+            Orientation::AsStored { extra_column } => (layout.rows, false, extra_column, false),
+            Orientation::Transposed => (layout.columns, true, false, true),
+        };
+        let column_tiles = columns.div_ceil(TILE);
+        let groups = heads * self.n.div_ceil(TILE) * column_tiles;
+        let params = ProductParams {
+            inner: inner as u32,
+            inner_extra: inner_extra as u32,
+            columns: columns as u32,
+            columns_extra: columns_extra as u32,
+            x_stride: x.stride as u32,
+            y_stride: y.stride as u32,
+            w_stride: w.stride as u32,
+            out_stride: out.stride as u32,
+            transposed: transposed as u32,
+            inner_tiles: inner.div_ceil(TILE) as u32,
+            column_tiles: column_tiles as u32,
+            total_groups: groups as u32,
+            out_offset: out.bound.skip(),
+            ..self.params(scan)
+        };
+        let bindings = [x.bound, y.bound, w.bound, state, out.bound];
+        recording.dispatch(&self.kernels.output, &params, &bindings, groups as u32)
     }
 }
 
@@ -208,16 +302,10 @@ pub(super) fn run(
     } else {
         (Scan::Total, Scan::Total)
     };
-    let state_len = [
-        product_states(dims, features, extended, forward),
-        product_states(dims, extended, features, forward),
-        product_states(dims, features, dv, reverse),
-        product_states(dims, extended, features, reverse),
-    ]
-    .iter()
-    .map(|s| s.2)
-    .max()
-    .unwrap_or(0);
+    // S̃ and R̃ are both [features][dv + 1]; only their scans differ (and, non-causal,
+    // neither: both are totals).
+    let layout = StateLayout::new(dims, features, dv, forward);
+    let state_len = layout.splits * layout.len();
     let limits = gpu.binding;
     let blocks = limits.row_blocks(
         OP,
@@ -262,7 +350,7 @@ pub(super) fn run(
     let prepare_kernel = gpu.kernel_for(&PREPARE, &Tensor::operands(["g"], [g]))?;
     let gradients_kernel =
         gpu.kernel_for(&FEATURE_GRADIENTS, &Tensor::operands(["q", "k"], [q, k]))?;
-    let products = ProductKernels {
+    let product_kernels = ProductKernels {
         state: gpu.kernel(&CHUNK_STATE)?,
         scan: gpu.kernel(&STATE_SCAN)?,
         output: gpu.kernel(&CHUNK_OUTPUT)?,
@@ -311,19 +399,22 @@ pub(super) fn run(
         };
         let bindings = [wq, wk, wv, scales, phi_q, phi_k, v_ext];
         recording.dispatch(&features_kernel, &params, &bindings, row_groups)?;
-        // The forward's numerator and normaliser, recomputed.
-        let product = Product {
-            x: phi_q,
-            y: phi_k,
-            w: v_ext,
-            out: nd,
-            inner: features,
-            columns: extended,
-            w_stride: extended,
-            out_stride: extended,
-            scan: forward,
+        let [phi_q, phi_k, d_phi_q, d_phi_k] =
+            [phi_q, phi_k, d_phi_q, d_phi_k].map(|b| rows_of(b, features));
+        let [v_ext, nd, g_ext] = [v_ext, nd, g_ext].map(|b| rows_of(b, extended));
+        let dv_rows = rows_of(wdv, dv);
+        let products = Products {
+            kernels: &product_kernels,
+            n,
+            heads: bh,
+            layout,
+            state,
         };
-        products.record(&mut recording, dims, bh, product, state)?;
+        // S̃ = Σ_j b_j ṽ_jᵀ, then the forward's numerator and normaliser [N_i, Σ_j s_ij].
+        products.record_state(&mut recording, forward, [phi_k, v_ext])?;
+        let numerator = Orientation::AsStored { extra_column: true };
+        let operands = [phi_q, phi_k, v_ext, nd];
+        products.record_output(&mut recording, forward, numerator, operands, dv)?;
         let params = PrepareParams {
             rows: rows as u32,
             n: n as u32,
@@ -337,45 +428,33 @@ pub(super) fn run(
         recording.dispatch(
             &prepare_kernel,
             &params,
-            &[wg, scales, nd, g_ext],
+            &[wg, scales, nd.bound, g_ext.bound],
             row_groups,
         )?;
-        let query_side = Product {
-            x: g_ext,
-            y: v_ext,
-            w: phi_k,
-            out: d_phi_q,
-            inner: extended,
-            columns: features,
-            w_stride: features,
-            out_stride: features,
-            scan: forward,
+        // ∂a_i = S̃ g̃_i + block, from the same state.
+        let operands = [g_ext, v_ext, phi_k, d_phi_q];
+        products.record_output(
+            &mut recording,
+            forward,
+            Orientation::Transposed,
+            operands,
+            features,
+        )?;
+        // R̃ = Σ_i a_i g̃_iᵀ over the queries after each chunk, then ∂v and ∂b from it.
+        products.record_state(&mut recording, reverse, [phi_q, g_ext])?;
+        let values = Orientation::AsStored {
+            extra_column: false,
         };
-        products.record(&mut recording, dims, bh, query_side, state)?;
-        let values = Product {
-            x: phi_k,
-            y: phi_q,
-            w: g_ext,
-            out: wdv,
-            inner: features,
-            columns: dv,
-            w_stride: extended,
-            out_stride: dv,
-            scan: reverse,
-        };
-        products.record(&mut recording, dims, bh, values, state)?;
-        let key_side = Product {
-            x: v_ext,
-            y: g_ext,
-            w: phi_q,
-            out: d_phi_k,
-            inner: extended,
-            columns: features,
-            w_stride: features,
-            out_stride: features,
-            scan: reverse,
-        };
-        products.record(&mut recording, dims, bh, key_side, state)?;
+        let operands = [phi_k, phi_q, g_ext, dv_rows];
+        products.record_output(&mut recording, reverse, values, operands, dv)?;
+        let operands = [v_ext, g_ext, phi_q, d_phi_k];
+        products.record_output(
+            &mut recording,
+            reverse,
+            Orientation::Transposed,
+            operands,
+            features,
+        )?;
         let params = FeatureGradientParams {
             rows: rows as u32,
             n: n as u32,
@@ -389,7 +468,7 @@ pub(super) fn run(
             scale_offset: h0 as u32,
             _pad: [0; 2],
         };
-        let bindings = [wq, wk, scales, d_phi_q, d_phi_k, wdq, wdk];
+        let bindings = [wq, wk, scales, d_phi_q.bound, d_phi_k.bound, wdq, wdk];
         recording.dispatch(&gradients_kernel, &params, &bindings, row_groups)?;
     }
     recording.submit()

@@ -278,9 +278,10 @@ pub fn softmax_with_lse(
 /// `P_ij = exp(q_i·k_j/√dk − lse_i)` and `Δ_i = d_out_i·out_i`, `∂v_j = Σ_i P_ij d_out_i`,
 /// `∂S_ij = P_ij·(d_out_i·v_j − Δ_i)`, `∂q_i = Σ_j ∂S_ij k_j/√dk`, `∂k_j = Σ_i ∂S_ij q_i/√dk`.
 ///
-/// Flash-attention's backward: the forward is rerun for `out` and `lse`, then the weights are
-/// recomputed 32×32 block by block (one pass over key blocks for ∂q, one over query blocks
-/// for ∂k and ∂v): O(n·d) memory, the n×n matrix never exists.
+/// Flash-attention's backward: per block of 32 queries, one pass over the key blocks finds
+/// each row's log-sum-exp and `Δ_i` online and a second gives ∂q; per block of 32 keys, one
+/// pass over the query blocks gives ∂k and ∂v; the weights are recomputed 32×32 block by
+/// block from the log-sum-exp. O(n·d) memory: the n×n matrix never exists.
 pub fn softmax_backward(
     ctx: &Context,
     q: &Tensor,
