@@ -32,6 +32,7 @@ pub mod dora;
 mod dtype;
 mod error;
 mod gpu;
+pub mod graph;
 pub mod linalg;
 pub mod mfac;
 mod op;

@@ -1,0 +1,42 @@
+// scatter_sum: out[v][c] = Σ src[e][c] over the edges e of node v in increasing e
+// (order[offsets[v] .. offsets[v+1]], sorted once by graph::Index), one thread per output
+// element of this block of nodes: a fixed order, so the same bits on every run.
+
+// #include "util/workgroup.inc.wgsl"
+
+struct Params {
+    rows: u32,
+    width: u32,
+    first_row: u32,
+    src_offset: u32,
+    out_offset: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+fn read_src(i: u32) -> f32 { return src[i]; }
+@group(0) @binding(2) var<storage, read> order: array<u32>;
+@group(0) @binding(3) var<storage, read> offsets: array<u32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let t = workgroup_index(wid, nwg) * 256u + lid;
+    if t >= p.rows * p.width {
+        return;
+    }
+    let v = p.first_row + t / p.width;
+    let c = t % p.width;
+    var sum = 0.0;
+    for (var k = offsets[v]; k < offsets[v + 1u]; k++) {
+        sum += read_src(p.src_offset + order[k] * p.width + c);
+    }
+    out[p.out_offset + t] = sum;
+}
