@@ -1,8 +1,11 @@
 // Sparse bilinear product of coefficient rows:
-//   out[row, i3] = Σ_(i1, i2, w) in terms of i3: w · x1[row, i1] · x2[row / group, i2]
+//   out[row, i3] = Σ_(i1, i2, w, path) in terms of i3: w · weight[row, path] · x1[row, i1] · x2[row / group, i2]
 // The terms (Clebsch–Gordan coefficients of every path, or Gaunt coefficients) are grouped
 // by output index: terms[starts[i3] .. starts[i3+1]]. `group` = channels when one x2 row is
-// broadcast over the channels of a sample, else 1.
+// broadcast over the channels of a sample, else 1. Weights (weighted = 1) are per row, or
+// shared by the samples (w_channels > 0: row r uses channel r % w_channels); unweighted
+// products use weight 1. The same kernel runs the backward: with the terms regrouped by i1
+// (or i2), x1 = ∂out and x2 = x2 (or x1), it sums ∂x1 (or ∂x2).
 // A workgroup takes ROWS rows: it stages their x1 and x2 coefficients in workgroup memory,
 // then each thread walks the terms of its output indices once for all ROWS rows.
 
@@ -17,6 +20,10 @@ struct Params {
     x1_offset: u32,
     x2_offset: u32,
     out_offset: u32,
+    weighted: u32,
+    paths: u32,
+    w_channels: u32,   // 0: a weight row per x1 row
+    w_offset: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -26,9 +33,24 @@ struct Params {
 fn read_x1(i: u32) -> f32 { return x1[i]; }
 @group(0) @binding(2) var<storage, read> x2: array<f32>;
 fn read_x2(i: u32) -> f32 { return x2[i]; }
-@group(0) @binding(3) var<storage, read> terms: array<vec4<f32>>; // (i1, i2, w, 0)
-@group(0) @binding(4) var<storage, read> starts: array<u32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read> weights: array<f32>;
+fn read_weights(i: u32) -> f32 { return weights[i]; }
+@group(0) @binding(4) var<storage, read> terms: array<vec4<f32>>; // (i1, i2, w, path)
+@group(0) @binding(5) var<storage, read> starts: array<u32>;
+@group(0) @binding(6) var<storage, read_write> out: array<f32>;
+
+// The weights of `path` for the workgroup's rows (1 for rows past `rows`, never stored).
+fn row_weights(row0: u32, rows: u32, path: u32) -> vec4<f32> {
+    var w = vec4<f32>(1.0);
+    for (var r = 0u; r < rows; r++) {
+        var wr = row0 + r;
+        if p.w_channels > 0u {
+            wr = wr % p.w_channels;
+        }
+        w[r] = read_weights(p.w_offset + wr * p.paths + path);
+    }
+    return w;
+}
 
 const ROWS: u32 = 4u;
 const MAX_DIM: u32 = 289u; // (MAX_L + 1)²
@@ -65,7 +87,11 @@ fn main(
             // Rows past `rows` read stale workgroup memory; their sums are never stored.
             let a = vec4<f32>(a_rows[i1], a_rows[MAX_DIM + i1], a_rows[2u * MAX_DIM + i1], a_rows[3u * MAX_DIM + i1]);
             let b = vec4<f32>(b_rows[i2], b_rows[MAX_DIM + i2], b_rows[2u * MAX_DIM + i2], b_rows[3u * MAX_DIM + i2]);
-            sum = fma(term.z * a, b, sum);
+            var coefficient = vec4<f32>(term.z);
+            if p.weighted == 1u {
+                coefficient *= row_weights(row0, rows, u32(term.w));
+            }
+            sum = fma(coefficient * a, b, sum);
         }
         for (var r = 0u; r < rows; r++) {
             out[p.out_offset + (row0 + r) * p.d3 + i3] = sum[r];

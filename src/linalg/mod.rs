@@ -13,6 +13,7 @@
 //! ```
 
 pub(crate) mod elementwise;
+pub(crate) mod reduce;
 pub mod reference;
 
 use crate::gpu::{shader, Bound, GpuDevice, Shader};

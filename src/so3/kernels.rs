@@ -4,7 +4,7 @@
 use super::fft::{self, FftDirection};
 use super::fourier::FourierPlan;
 use super::grid::GridPlan;
-use super::products::ProductTable;
+use super::products::{PathTable, ProductTable};
 use super::reference::{dim, recursion_table};
 use crate::gpu::dispatch::Block;
 use crate::gpu::pool::PooledBuffer;
@@ -87,15 +87,16 @@ pub(super) struct ProductShape {
 }
 
 /// Runs a product kernel over blocks of whole samples that fit one binding each (a
-/// broadcast x2 row stays with its channels), bound as `[params, x1, x2, tables…, out]`;
-/// `launch(rows, [x1, x2, out] skips)` gives a block's uniform and workgroup count.
+/// broadcast x2 row stays with its channels), bound as `[params, x1, x2, extra…, tables…,
+/// out]`; `launch(rows, [x1, x2, out] skips, extra skips)` gives a block's uniform and
+/// workgroup count. `extra` operands split with the samples give their elements per sample.
 fn launch_products<P: bytemuck::Pod>(
     gpu: &Gpu<'_>,
     (op, kernel): (&'static str, &Arc<Kernel>),
     ([x1, x2], out): ([&Tensor; 2], &Tensor),
-    tables: &[&wgpu::Buffer],
+    (extra, tables): (&[(Operand<'_>, Option<usize>)], &[&wgpu::Buffer]),
     shape: &ProductShape,
-    launch: impl Fn(usize, [u32; 3]) -> (P, u32),
+    launch: impl Fn(usize, [u32; 3], &[u32]) -> (P, u32),
 ) -> Result<()> {
     let ProductShape {
         channels,
@@ -108,18 +109,25 @@ fn launch_products<P: bytemuck::Pod>(
         x1.rows("x1", channels * d1),
         x2.rows("x2", x2_rows_per_sample * d2),
     ];
+    operands.extend(extra.iter().map(|(operand, _)| *operand));
     operands.extend(tables.iter().map(|t| Operand::whole(t)));
     operands.push(out.rows("output", channels * d3));
-    let per_row = [
+    let mut per_row = vec![
         ("x1", channels * d1),
         ("x2", x2_rows_per_sample * d2),
         ("output", channels * d3),
     ];
+    per_row.extend(
+        extra
+            .iter()
+            .filter_map(|(_, len)| len.map(|l| ("extra", l))),
+    );
     let mut recording = gpu.recording();
     for rows in gpu.binding.row_blocks(op, samples, &per_row)? {
         let bound = gpu.binding.bind_slice(op, rows, &operands)?;
         let skips = [0, 1, bound.len() - 1].map(|i| bound[i].skip());
-        let (params, groups) = launch(rows.count * channels, skips);
+        let extra_skips: Vec<u32> = (0..extra.len()).map(|i| bound[2 + i].skip()).collect();
+        let (params, groups) = launch(rows.count * channels, skips, &extra_skips);
         recording.dispatch(kernel, &params, &bound, groups)?;
     }
     recording.submit()
@@ -140,32 +148,59 @@ struct ProductParams {
     x1_offset: u32,
     x2_offset: u32,
     out_offset: u32,
+    weighted: u32,
+    paths: u32,
+    w_channels: u32,
+    w_offset: u32,
 }
 
-/// `out[s, c, :] = table(x1[s, c, :], x2[s, c or 0, :])` for `samples × channels` rows.
+/// Path weights of a product on the device: `[samples, channels, paths]`, or
+/// `[1, channels, paths]` shared by every sample.
+pub(super) struct PathWeights<'a> {
+    pub tensor: &'a Tensor,
+    pub paths: usize,
+    pub shared: bool,
+}
+
+/// `out[s, c, :] = table(x1[s, c, :], x2[s, c or 0, :])` for `samples × channels` rows, each
+/// term times its path's weight when `weights` are given.
 pub(super) fn sparse_product(
     gpu: &Gpu<'_>,
     table_key: String,
     product: &ProductTable,
     inputs: [&Tensor; 2],
+    weights: Option<&PathWeights<'_>>,
     shape: &ProductShape,
     out: &Tensor,
 ) -> Result<()> {
     const OP: &str = "so3::product";
     let [x1, x2] = inputs;
-    let kernel = gpu.kernel_for(&SPARSE_PRODUCT, &Tensor::operands(["x1", "x2"], inputs))?;
+    let mut operand_types = Tensor::operands(["x1", "x2"], inputs).to_vec();
+    if let Some(w) = weights {
+        operand_types.push(("weights", w.tensor.dtype()));
+    }
+    let kernel = gpu.kernel_for(&SPARSE_PRODUCT, &operand_types)?;
     let terms = table(gpu, &format!("{table_key}/terms"), || product.gpu_terms())?;
     let starts = table(gpu, &format!("{table_key}/starts"), || {
         product.starts.clone()
     })?;
     let tables = [terms.buffer(), starts.buffer()];
+    // Unweighted products bind the terms in the weights' place (never read).
+    let weight_operand = match weights {
+        Some(w) if w.shared => (w.tensor.all("weights"), None),
+        Some(w) => {
+            let per_sample = shape.channels * w.paths;
+            (w.tensor.rows("weights", per_sample), Some(per_sample))
+        }
+        None => (Operand::whole(terms.buffer()), None),
+    };
     launch_products(
         gpu,
         (OP, &kernel),
         (inputs, out),
-        &tables,
+        (&[weight_operand], &tables),
         shape,
-        |rows, [s1, s2, so]| {
+        |rows, [s1, s2, so], extra| {
             let params = ProductParams {
                 rows: rows as u32,
                 d1: x1.shape()[2] as u32,
@@ -179,6 +214,13 @@ pub(super) fn sparse_product(
                 x1_offset: s1,
                 x2_offset: s2,
                 out_offset: so,
+                weighted: weights.is_some() as u32,
+                paths: weights.map_or(0, |w| w.paths) as u32,
+                w_channels: match weights {
+                    Some(w) if w.shared => shape.channels as u32,
+                    _ => 0,
+                },
+                w_offset: extra[0],
             };
             (params, rows.div_ceil(PRODUCT_ROWS) as u32)
         },
@@ -233,9 +275,9 @@ pub(super) fn gaunt_grid(
         gpu,
         (OP, &kernel),
         (inputs, out),
-        &[tables.buffer()],
+        (&[], &[tables.buffer()]),
         shape,
-        |rows, [s1, s2, so]| {
+        |rows, [s1, s2, so], _| {
             let params = GridParams {
                 rows: rows as u32,
                 channels: shape.channels as u32,
@@ -365,9 +407,9 @@ pub(super) fn gaunt_fourier(
         gpu,
         (OP, &kernel),
         (inputs, out),
-        &buffers,
+        (&[], &buffers),
         shape,
-        |rows, [s1, s2, so]| {
+        |rows, [s1, s2, so], _| {
             let params = FourierParams {
                 rows: rows as u32,
                 channels: shape.channels as u32,
@@ -383,6 +425,88 @@ pub(super) fn gaunt_fourier(
                 out_offset: so,
             };
             (params, rows as u32)
+        },
+    )
+}
+
+const PATH_GRADIENT: Shader = shader!("so3/path_gradient.wgsl");
+/// Rows per workgroup of the path gradient.
+use crate::gpu::shader_constants::so3_path_gradient::ROWS as PATH_ROWS;
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct PathGradientParams {
+    rows: u32,
+    d1: u32,
+    d2: u32,
+    d3: u32,
+    group: u32,
+    paths: u32,
+    x1_offset: u32,
+    x2_offset: u32,
+    g_offset: u32,
+    out_offset: u32,
+    _pad: [u32; 2],
+}
+
+/// `out[s, c, p] = Σ_{terms of p} C·x1[s, c, i1]·x2[s, c or 0, i2]·g[s, c, i3]`: the
+/// gradient of per-row path weights, `[samples, channels, paths]`.
+pub(super) fn path_gradient(
+    gpu: &Gpu<'_>,
+    table_key: String,
+    paths: &PathTable,
+    [x1, x2, g]: [&Tensor; 3],
+    shape: &ProductShape,
+    out: &Tensor,
+) -> Result<()> {
+    const OP: &str = "so3::weighted_cg_product_backward";
+    let count = paths.starts.len() - 1;
+    let kernel = gpu.kernel_for(
+        &PATH_GRADIENT,
+        &Tensor::operands(["x1", "x2", "g"], [x1, x2, g]),
+    )?;
+    let terms = table(gpu, &format!("{table_key}/path_terms"), || {
+        paths.gpu_terms()
+    })?;
+    let starts = table(gpu, &format!("{table_key}/path_starts"), || {
+        paths.starts.clone()
+    })?;
+    let d3 = g.shape()[2];
+    let g_operand = (
+        g.rows("d_out", shape.channels * d3),
+        Some(shape.channels * d3),
+    );
+    // The product's layout with out = ∂w ([s, c, paths]) and g as an extra input.
+    let as_product = ProductShape {
+        channels: shape.channels,
+        broadcast: shape.broadcast,
+        d3: count,
+    };
+    launch_products(
+        gpu,
+        (OP, &kernel),
+        ([x1, x2], out),
+        (&[g_operand], &[terms.buffer(), starts.buffer()]),
+        &as_product,
+        |rows, [s1, s2, so], extra| {
+            let params = PathGradientParams {
+                rows: rows as u32,
+                d1: x1.shape()[2] as u32,
+                d2: x2.shape()[2] as u32,
+                d3: d3 as u32,
+                group: if shape.broadcast {
+                    shape.channels as u32
+                } else {
+                    1
+                },
+                paths: count as u32,
+                x1_offset: s1,
+                x2_offset: s2,
+                g_offset: extra[0],
+                out_offset: so,
+                _pad: [0; 2],
+            };
+            (params, rows.div_ceil(PATH_ROWS) as u32)
         },
     )
 }

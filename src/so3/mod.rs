@@ -25,8 +25,13 @@ pub use products::Coefficients;
 pub use cg::{clebsch_gordan, MAX_L};
 pub use rotation::Rotation;
 
+mod backward;
 mod kernels;
 
+pub use backward::{
+    cg_product_backward, gaunt_product_backward, paths, weighted_cg_product,
+    weighted_cg_product_backward, ProductGrads, WeightedGrads,
+};
 use kernels::ProductShape;
 
 use crate::{op, Context, Error, Result, Tensor};
@@ -165,23 +170,75 @@ fn product(
     lmax_out: usize,
 ) -> Result<Tensor> {
     let (n, c, l1, l2, broadcast) = product_args(ctx, op, x1, x2, lmax_out)?;
-    let table = products::product_table(kind, l1, l2, lmax_out);
-    let d3 = reference::dim(lmax_out);
-    let cpu = || {
-        let group = if broadcast { c } else { 1 };
-        let (d1, d2) = (x1.shape()[2], x2.shape()[2]);
-        Ok([products::apply(&table, &wide(x1), d1, &wide(x2), d2, group)])
+    let sparse = Sparse {
+        kind,
+        degrees: [l1, l2, lmax_out],
+        grouping: products::Grouping::Output,
     };
-    let [y] = op::run(ctx, [&[n, c, d3]], cpu, |gpu, [y]| {
-        let key = format!("{kind:?}/{l1}/{l2}/{lmax_out}");
-        let shape = ProductShape {
-            channels: c,
-            broadcast,
-            d3,
+    sparse.run(
+        ctx,
+        [x1, x2],
+        broadcast,
+        None,
+        &[n, c, reference::dim(lmax_out)],
+    )
+}
+
+/// One sparse product of the table of `kind` for `degrees = [l1, l2, lmax_out]`, grouped by
+/// `grouping`: the forward (`Output`) or one of its input gradients (see
+/// [`products::ProductTable`]), on either path.
+struct Sparse {
+    kind: Coefficients,
+    degrees: [usize; 3],
+    grouping: products::Grouping,
+}
+
+impl Sparse {
+    /// `out = table(a, b)`, b broadcast over channels when `broadcast`, times the path
+    /// weights when given.
+    fn run(
+        &self,
+        ctx: &Context,
+        [a, b]: [&Tensor; 2],
+        broadcast: bool,
+        weights: Option<&kernels::PathWeights<'_>>,
+        shape: &[usize],
+    ) -> Result<Tensor> {
+        let [l1, l2, lmax_out] = self.degrees;
+        let table = products::grouped(self.kind, l1, l2, lmax_out, self.grouping);
+        let c = shape[1];
+        let cpu = || {
+            let group = if broadcast { c } else { 1 };
+            let (da, db) = (a.shape()[2], b.shape()[2]);
+            let data = weights.map(|w| wide(w.tensor));
+            let w = weights
+                .zip(data.as_ref())
+                .map(|(w, data)| products::Weights {
+                    data,
+                    paths: w.paths,
+                    shared_channels: w.shared.then_some(c),
+                });
+            Ok([products::apply_weighted(
+                &table,
+                &wide(a),
+                da,
+                &wide(b),
+                db,
+                group,
+                w.as_ref(),
+            )])
         };
-        kernels::sparse_product(gpu, key, &table, [x1, x2], &shape, y)
-    })?;
-    Ok(y)
+        let [y] = op::run(ctx, [shape], cpu, |gpu, [y]| {
+            let key = format!("{:?}/{l1}/{l2}/{lmax_out}/{:?}", self.kind, self.grouping);
+            let product_shape = ProductShape {
+                channels: c,
+                broadcast,
+                d3: shape[2],
+            };
+            kernels::sparse_product(gpu, key, &table, [a, b], weights, &product_shape, y)
+        })?;
+        Ok(y)
+    }
 }
 
 /// A tensor's elements widened to f64, for a CPU body.

@@ -21,21 +21,28 @@ pub enum Coefficients {
 }
 
 /// Nonzero terms of a product, grouped by output index: the terms of `out[i3]` are
-/// `terms[starts[i3]..starts[i3+1]]`, each `(i1, i2, coefficient)`.
+/// `terms[starts[i3]..starts[i3+1]]`, each `(i1, i2, coefficient)`, and `paths[t]` is the
+/// path (the position of its `(l1, l2, l3)` in [`paths`](super::paths)) of term t.
+///
+/// A table [`grouped`] by x1's or x2's index instead is the same sum read for a gradient:
+/// its terms are `(i3, i2, ·)` (resp. `(i3, i1, ·)`), so that applying it to `(∂out, x2)`
+/// (resp. `(∂out, x1)`) gives `∂x1` (resp. `∂x2`).
 #[derive(Debug)]
 pub struct ProductTable {
     pub terms: Vec<(u32, u32, f64)>,
+    pub paths: Vec<u32>,
     pub starts: Vec<u32>,
 }
 
 impl ProductTable {
-    /// The kernel's table of terms: `(i1, i2, coefficient, 0)` as f32, never empty (a
+    /// The kernel's table of terms: `(i1, i2, coefficient, path)` as f32, never empty (a
     /// binding may not be).
     pub(crate) fn gpu_terms(&self) -> Vec<[f32; 4]> {
         let mut t: Vec<[f32; 4]> = self
             .terms
             .iter()
-            .map(|&(i1, i2, w)| [i1 as f32, i2 as f32, w as f32, 0.0])
+            .zip(&self.paths)
+            .map(|(&(i1, i2, w), &path)| [i1 as f32, i2 as f32, w as f32, path as f32])
             .collect();
         if t.is_empty() {
             t.push([0.0; 4]);
@@ -89,10 +96,12 @@ pub fn product_table(
 }
 
 fn build_table(kind: Coefficients, l1max: usize, l2max: usize, lmax_out: usize) -> ProductTable {
-    let mut by_output: Vec<Vec<(u32, u32, f64)>> = vec![Vec::new(); dim(lmax_out)];
+    let mut by_output: Vec<Vec<(u32, u32, f64, u32)>> = vec![Vec::new(); dim(lmax_out)];
+    let mut path = 0u32;
     for l1 in 0..=l1max {
         for l2 in 0..=l2max {
             for l3 in l1.abs_diff(l2)..=(l1 + l2).min(lmax_out) {
+                path += 1;
                 let coefficients = match kind {
                     Coefficients::ClebschGordan => {
                         clebsch_gordan(l1, l2, l3).expect("l within MAX_L").to_vec()
@@ -108,19 +117,139 @@ fn build_table(kind: Coefficients, l1max: usize, l2max: usize, lmax_out: usize) 
                             (l1 * l1 + a) as u32,
                             (l2 * l2 + b) as u32,
                             w,
+                            path - 1,
                         ));
                     }
                 }
             }
         }
     }
-    let mut starts = vec![0u32];
-    let mut terms = Vec::new();
-    for group in by_output {
-        terms.extend(group);
-        starts.push(terms.len() as u32);
+    group_terms(by_output)
+}
+
+/// A table from its terms `(a, b, coefficient, path)` grouped by output index.
+fn group_terms(groups: Vec<Vec<(u32, u32, f64, u32)>>) -> ProductTable {
+    let mut table = ProductTable {
+        terms: Vec::new(),
+        paths: Vec::new(),
+        starts: vec![0u32],
+    };
+    for group in groups {
+        for (a, b, w, path) in group {
+            table.terms.push((a, b, w));
+            table.paths.push(path);
+        }
+        table.starts.push(table.terms.len() as u32);
     }
-    ProductTable { terms, starts }
+    table
+}
+
+/// The index a table's terms are grouped by: the one its application sums into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Grouping {
+    /// `out[i3]`: the product.
+    Output,
+    /// `∂x1[i1]`: terms `(i3, i2, ·)`.
+    X1,
+    /// `∂x2[i2]`: terms `(i3, i1, ·)`.
+    X2,
+}
+
+/// [`product_table`] regrouped (see [`ProductTable`]), computed once and cached.
+pub fn grouped(
+    kind: Coefficients,
+    l1max: usize,
+    l2max: usize,
+    lmax_out: usize,
+    grouping: Grouping,
+) -> Arc<ProductTable> {
+    static CACHE: Memo<(Coefficients, usize, usize, usize, Grouping), ProductTable> = Memo::new();
+    if grouping == Grouping::Output {
+        return product_table(kind, l1max, l2max, lmax_out);
+    }
+    CACHE.get_or_build((kind, l1max, l2max, lmax_out, grouping), || {
+        let table = product_table(kind, l1max, l2max, lmax_out);
+        let size = dim(if grouping == Grouping::X1 {
+            l1max
+        } else {
+            l2max
+        });
+        let mut groups: Vec<Vec<(u32, u32, f64, u32)>> = vec![Vec::new(); size];
+        for i3 in 0..table.starts.len() - 1 {
+            for t in table.starts[i3] as usize..table.starts[i3 + 1] as usize {
+                let ((i1, i2, w), path) = (table.terms[t], table.paths[t]);
+                match grouping {
+                    Grouping::X1 => groups[i1 as usize].push((i3 as u32, i2, w, path)),
+                    _ => groups[i2 as usize].push((i3 as u32, i1, w, path)),
+                }
+            }
+        }
+        group_terms(groups)
+    })
+}
+
+/// The terms of each path: path p's are `terms[starts[p]..starts[p+1]]`, each
+/// `([i1, i2, i3], coefficient)` — the table of the weights' gradient.
+#[derive(Debug)]
+pub struct PathTable {
+    pub terms: Vec<([u32; 3], f64)>,
+    pub starts: Vec<u32>,
+}
+
+/// The Clebsch–Gordan terms grouped by path, computed once and cached.
+pub fn path_table(l1max: usize, l2max: usize, lmax_out: usize) -> Arc<PathTable> {
+    static CACHE: Memo<(usize, usize, usize), PathTable> = Memo::new();
+    CACHE.get_or_build((l1max, l2max, lmax_out), || {
+        let table = product_table(Coefficients::ClebschGordan, l1max, l2max, lmax_out);
+        let count = super::backward::paths(l1max, l2max, lmax_out).len();
+        let mut groups: Vec<Vec<([u32; 3], f64)>> = vec![Vec::new(); count];
+        for i3 in 0..table.starts.len() - 1 {
+            for t in table.starts[i3] as usize..table.starts[i3 + 1] as usize {
+                let (i1, i2, w) = table.terms[t];
+                groups[table.paths[t] as usize].push(([i1, i2, i3 as u32], w));
+            }
+        }
+        let mut out = PathTable {
+            terms: Vec::new(),
+            starts: vec![0],
+        };
+        for group in groups {
+            out.terms.extend(group);
+            out.starts.push(out.terms.len() as u32);
+        }
+        out
+    })
+}
+
+impl PathTable {
+    /// The kernel's table: `(i1, i2, i3, coefficient)` as f32, never empty.
+    pub(crate) fn gpu_terms(&self) -> Vec<[f32; 4]> {
+        let mut t: Vec<[f32; 4]> = self
+            .terms
+            .iter()
+            .map(|&([i1, i2, i3], w)| [i1 as f32, i2 as f32, i3 as f32, w as f32])
+            .collect();
+        if t.is_empty() {
+            t.push([0.0; 4]);
+        }
+        t
+    }
+}
+
+/// Per-path weights of a product's rows: `[rows, paths]`, or `[channels, paths]` shared by
+/// every sample (row r then uses channel `r % channels`).
+#[derive(Clone, Copy, Debug)]
+pub struct Weights<'a> {
+    pub data: &'a [f64],
+    pub paths: usize,
+    pub shared_channels: Option<usize>,
+}
+
+impl Weights<'_> {
+    fn row(&self, row: usize) -> &[f64] {
+        let r = self.shared_channels.map_or(row, |c| row % c);
+        &self.data[r * self.paths..][..self.paths]
+    }
 }
 
 /// The product on the CPU in f64: `x1 [rows, d1]`, `x2 [rows or rows/c, d2]` (one x2 row per
@@ -133,17 +262,64 @@ pub fn apply(
     d2: usize,
     group: usize,
 ) -> Vec<f64> {
+    apply_weighted(table, x1, d1, x2, d2, group, None)
+}
+
+/// [`apply`] with each term multiplied by its path's weight of the row:
+/// `out[r, i3] = Σ_(i1, i2, w, p) w·weights[r, p]·x1[r, i1]·x2[r / group, i2]`.
+pub fn apply_weighted(
+    table: &ProductTable,
+    x1: &[f64],
+    d1: usize,
+    x2: &[f64],
+    d2: usize,
+    group: usize,
+    weights: Option<&Weights<'_>>,
+) -> Vec<f64> {
     let d3 = table.starts.len() - 1;
     let rows = x1.len() / d1;
     let mut out = vec![0.0; rows * d3];
     for row in 0..rows {
         let a = &x1[row * d1..][..d1];
         let b = &x2[(row / group) * d2..][..d2];
+        let w_row = weights.map(|w| w.row(row));
         for i3 in 0..d3 {
             let range = table.starts[i3] as usize..table.starts[i3 + 1] as usize;
-            out[row * d3 + i3] = table.terms[range]
+            out[row * d3 + i3] = table.terms[range.clone()]
                 .iter()
-                .map(|&(i1, i2, w)| w * a[i1 as usize] * b[i2 as usize])
+                .zip(&table.paths[range])
+                .map(|(&(i1, i2, w), &p)| {
+                    let weight = w_row.map_or(1.0, |r| r[p as usize]);
+                    w * weight * a[i1 as usize] * b[i2 as usize]
+                })
+                .sum();
+        }
+    }
+    out
+}
+
+/// The gradient of the path weights: `∂w[r, p] = Σ_{terms of p} C·x1[r, i1]·x2[r / group, i2]·g[r, i3]`
+/// (`[rows, paths]`, before any sum over the samples that share the weights).
+pub fn path_gradient(
+    table: &PathTable,
+    (x1, d1): (&[f64], usize),
+    (x2, d2, group): (&[f64], usize, usize),
+    (g, d3): (&[f64], usize),
+) -> Vec<f64> {
+    let paths = table.starts.len() - 1;
+    let rows = x1.len() / d1;
+    let mut out = vec![0.0; rows * paths];
+    for row in 0..rows {
+        let (a, b, c) = (
+            &x1[row * d1..][..d1],
+            &x2[(row / group) * d2..][..d2],
+            &g[row * d3..][..d3],
+        );
+        for p in 0..paths {
+            let range = table.starts[p] as usize..table.starts[p + 1] as usize;
+            out[row * paths + p] = table.terms[range]
+                .iter()
+                .map(|&([i1, i2, i3], w)| w * a[i1 as usize] * b[i2 as usize] * c[i3 as usize])
                 .sum();
         }
     }

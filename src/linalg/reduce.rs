@@ -1,0 +1,102 @@
+//! `out[o, i] = Σ_m x[o, m, i]`: the sum over a middle axis, in increasing m on both paths
+//! (`shaders/linalg/sum_middle.wgsl`) — how the gradient of a broadcast operand (a shared x2
+//! row, weights shared by every sample) is summed over what it was broadcast along.
+
+use crate::gpu::{shader, Bound, Shader, ELEMENTWISE_WORKGROUP};
+use crate::{op, Context, Result, Tensor};
+
+const SUM_MIDDLE: Shader = shader!("linalg/sum_middle.wgsl");
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    outer: u32,
+    mid: u32,
+    inner: u32,
+    x_offset: u32,
+    out_offset: u32,
+    accumulate: u32,
+    _pad: [u32; 2],
+}
+
+/// `x` read as `[outer, mid, inner]`, summed over `mid`, as a tensor of `shape`
+/// (`outer·inner` elements). Where one outer row is larger than a binding, its mid axis is
+/// summed in consecutive chunks that fit, each added to the output in turn (still one fixed
+/// order).
+pub(crate) fn sum_middle(
+    ctx: &Context,
+    x: &Tensor,
+    [outer, mid, inner]: [usize; 3],
+    shape: &[usize],
+) -> Result<Tensor> {
+    const OP: &str = "sum over a broadcast axis";
+    let cpu = || {
+        let x = x.host();
+        let out = (0..outer * inner)
+            .map(|t| {
+                let (o, i) = (t / inner, t % inner);
+                (0..mid).map(|m| x[(o * mid + m) * inner + i] as f64).sum()
+            })
+            .collect();
+        Ok([out])
+    };
+    let [out] = op::run(ctx, [shape], cpu, |gpu, [out]| {
+        let kernel = gpu.kernel_for(&SUM_MIDDLE, &Tensor::operands(["x"], [x]))?;
+        let limits = gpu.binding;
+        let mut recording = gpu.recording();
+        let groups = |rows: usize| (rows * inner).div_ceil(ELEMENTWISE_WORKGROUP as usize) as u32;
+        if ((mid * inner) as u64) <= limits.max_elements() {
+            let blocks = limits.blocks(
+                OP,
+                outer,
+                [x.rows("x", mid * inner), out.rows("output", inner)],
+            )?;
+            recording.dispatch_blocks(&kernel, &blocks, |block| {
+                let [wx, wo] = block.bound;
+                let params = Params {
+                    outer: block.rows.count as u32,
+                    mid: mid as u32,
+                    inner: inner as u32,
+                    x_offset: wx.skip(),
+                    out_offset: wo.skip(),
+                    accumulate: 0,
+                    _pad: [0; 2],
+                };
+                (params, groups(block.rows.count))
+            })?;
+        } else {
+            let chunk = (limits.max_elements() as usize / inner.max(1)).max(1);
+            for o in 0..outer {
+                let wo = limits.window(
+                    OP,
+                    "output",
+                    (o * inner) as u64,
+                    inner as u64,
+                    out.buffer().size(),
+                )?;
+                for m0 in (0..mid).step_by(chunk) {
+                    let count = chunk.min(mid - m0);
+                    let first = ((o * mid + m0) * inner) as u64;
+                    let wx =
+                        limits.window(OP, "x", first, (count * inner) as u64, x.buffer().size())?;
+                    let params = Params {
+                        outer: 1,
+                        mid: count as u32,
+                        inner: inner as u32,
+                        x_offset: wx.skip,
+                        out_offset: wo.skip,
+                        accumulate: (m0 > 0) as u32,
+                        _pad: [0; 2],
+                    };
+                    let bound = [
+                        Bound::window(x.buffer(), wx),
+                        Bound::window(out.buffer(), wo),
+                    ];
+                    recording.dispatch(&kernel, &params, &bound, groups(1))?;
+                }
+            }
+        }
+        recording.submit()
+    })?;
+    Ok(out)
+}
