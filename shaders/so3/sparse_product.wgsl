@@ -6,8 +6,10 @@
 // shared by the samples (w_channels > 0: row r uses channel r % w_channels); unweighted
 // products use weight 1. The same kernel runs the backward: with the terms regrouped by i1
 // (or i2), x1 = ∂out and x2 = x2 (or x1), it sums ∂x1 (or ∂x2).
-// A workgroup takes ROWS rows: it stages their x1 and x2 coefficients in workgroup memory,
-// then each thread walks the terms of its output indices once for all ROWS rows.
+// A workgroup takes up to ROWS rows (`per_group`: as many as STAGE floats hold at the
+// widest operand, 4 up to degree 16, 1 at MAX_L = 24): it stages their x1 and x2
+// coefficients in workgroup memory, then each thread walks the terms of its output indices
+// once for all of them.
 
 // #include "util/workgroup.inc.wgsl"
 
@@ -24,6 +26,10 @@ struct Params {
     paths: u32,
     w_channels: u32,   // 0: a weight row per x1 row
     w_offset: u32,
+    per_group: u32,    // rows per workgroup, ≤ ROWS, per_group · max(d1, d2) ≤ STAGE
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -53,10 +59,21 @@ fn row_weights(row0: u32, rows: u32, path: u32) -> vec4<f32> {
 }
 
 const ROWS: u32 = 4u;
-const MAX_DIM: u32 = 289u; // (MAX_L + 1)²
+const STAGE: u32 = 1156u; // ROWS · 17²
 
-var<workgroup> a_rows: array<f32, 1156>; // ROWS × MAX_DIM
-var<workgroup> b_rows: array<f32, 1156>;
+var<workgroup> a_rows: array<f32, STAGE>; // [row][d1]
+var<workgroup> b_rows: array<f32, STAGE>; // [row][d2]
+
+// Entry i of the four staged rows (clamped: rows past per_group are never stored).
+fn staged_a(i: u32) -> vec4<f32> {
+    let d = p.d1;
+    return vec4<f32>(a_rows[i], a_rows[min(d + i, STAGE - 1u)], a_rows[min(2u * d + i, STAGE - 1u)], a_rows[min(3u * d + i, STAGE - 1u)]);
+}
+
+fn staged_b(i: u32) -> vec4<f32> {
+    let d = p.d2;
+    return vec4<f32>(b_rows[i], b_rows[min(d + i, STAGE - 1u)], b_rows[min(2u * d + i, STAGE - 1u)], b_rows[min(3u * d + i, STAGE - 1u)]);
+}
 
 @compute @workgroup_size(64)
 fn main(
@@ -64,17 +81,17 @@ fn main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let row0 = workgroup_index(wid, nwg) * ROWS;
+    let row0 = workgroup_index(wid, nwg) * p.per_group;
     if row0 >= p.rows { // uniform for the workgroup
         return;
     }
-    let rows = min(ROWS, p.rows - row0);
+    let rows = min(p.per_group, p.rows - row0);
     for (var r = 0u; r < rows; r++) {
         for (var i = lid; i < p.d1; i += 64u) {
-            a_rows[r * MAX_DIM + i] = read_x1(p.x1_offset + (row0 + r) * p.d1 + i);
+            a_rows[r * p.d1 + i] = read_x1(p.x1_offset + (row0 + r) * p.d1 + i);
         }
         for (var i = lid; i < p.d2; i += 64u) {
-            b_rows[r * MAX_DIM + i] = read_x2(p.x2_offset + ((row0 + r) / p.group) * p.d2 + i);
+            b_rows[r * p.d2 + i] = read_x2(p.x2_offset + ((row0 + r) / p.group) * p.d2 + i);
         }
     }
     workgroupBarrier();
@@ -85,8 +102,8 @@ fn main(
             let i1 = u32(term.x);
             let i2 = u32(term.y);
             // Rows past `rows` read stale workgroup memory; their sums are never stored.
-            let a = vec4<f32>(a_rows[i1], a_rows[MAX_DIM + i1], a_rows[2u * MAX_DIM + i1], a_rows[3u * MAX_DIM + i1]);
-            let b = vec4<f32>(b_rows[i2], b_rows[MAX_DIM + i2], b_rows[2u * MAX_DIM + i2], b_rows[3u * MAX_DIM + i2]);
+            let a = staged_a(i1);
+            let b = staged_b(i2);
             var coefficient = vec4<f32>(term.z);
             if p.weighted == 1u {
                 coefficient *= row_weights(row0, rows, u32(term.w));

@@ -27,7 +27,7 @@ fn read_vectors(i: u32) -> f32 { return vectors[i]; }
 @group(0) @binding(3) var<storage, read> starts: array<u32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-const MAX_DEGREE_WIDTH: u32 = 33u; // 2·MAX_L + 1
+const MAX_DEGREE_WIDTH: u32 = 49u; // 2·MAX_L + 1 (MAX_L = 24, src/so3/cg.rs)
 
 @compute @workgroup_size(64)
 fn main(

@@ -134,8 +134,6 @@ fn launch_products<P: bytemuck::Pod>(
 }
 
 const SPARSE_PRODUCT: Shader = shader!("so3/sparse_product.wgsl");
-/// Rows per workgroup of the sparse product.
-use crate::gpu::shader_constants::so3_sparse_product::ROWS as PRODUCT_ROWS;
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -152,6 +150,16 @@ struct ProductParams {
     paths: u32,
     w_channels: u32,
     w_offset: u32,
+    per_group: u32,
+    _pad: [u32; 3],
+}
+
+/// Rows a product workgroup stages at once: up to ROWS, as many as STAGE floats hold at the
+/// widest of `widths` (4 up to degree 16, 1 at MAX_L).
+fn rows_per_group(widths: &[usize]) -> usize {
+    use crate::gpu::shader_constants::so3_sparse_product::{ROWS, STAGE};
+    let widest = widths.iter().copied().max().unwrap_or(1).max(1);
+    (STAGE / widest).clamp(1, ROWS)
 }
 
 /// Path weights of a product on the device: `[samples, channels, paths]`, or
@@ -185,6 +193,7 @@ pub(super) fn sparse_product(
         product.starts.clone()
     })?;
     let tables = [terms.buffer(), starts.buffer()];
+    let per_group = rows_per_group(&[x1.shape()[2], x2.shape()[2]]);
     // Unweighted products bind the terms in the weights' place (never read).
     let weight_operand = match weights {
         Some(w) if w.shared => (w.tensor.all("weights"), None),
@@ -221,8 +230,10 @@ pub(super) fn sparse_product(
                     _ => 0,
                 },
                 w_offset: extra[0],
+                per_group: per_group as u32,
+                _pad: [0; 3],
             };
-            (params, rows.div_ceil(PRODUCT_ROWS) as u32)
+            (params, rows.div_ceil(per_group) as u32)
         },
     )
 }
@@ -430,8 +441,6 @@ pub(super) fn gaunt_fourier(
 }
 
 const PATH_GRADIENT: Shader = shader!("so3/path_gradient.wgsl");
-/// Rows per workgroup of the path gradient.
-use crate::gpu::shader_constants::so3_path_gradient::ROWS as PATH_ROWS;
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -446,7 +455,8 @@ struct PathGradientParams {
     x2_offset: u32,
     g_offset: u32,
     out_offset: u32,
-    _pad: [u32; 2],
+    per_group: u32,
+    _pad: u32,
 }
 
 /// `out[s, c, p] = Σ_{terms of p} C·x1[s, c, i1]·x2[s, c or 0, i2]·g[s, c, i3]`: the
@@ -472,6 +482,7 @@ pub(super) fn path_gradient(
         paths.starts.clone()
     })?;
     let d3 = g.shape()[2];
+    let per_group = rows_per_group(&[x1.shape()[2], x2.shape()[2], d3]);
     let g_operand = (
         g.rows("d_out", shape.channels * d3),
         Some(shape.channels * d3),
@@ -504,9 +515,197 @@ pub(super) fn path_gradient(
                 x2_offset: s2,
                 g_offset: extra[0],
                 out_offset: so,
-                _pad: [0; 2],
+                per_group: per_group as u32,
+                _pad: 0,
             };
-            (params, rows.div_ceil(PATH_ROWS) as u32)
+            (params, rows.div_ceil(per_group) as u32)
         },
     )
+}
+
+const LINEAR: Shader = shader!("so3/linear.wgsl");
+const LINEAR_WEIGHT_GRADIENT: Shader = shader!("so3/linear_weight_gradient.wgsl");
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct LinearParams {
+    rows: u32,
+    contracted: u32,
+    channels: u32,
+    dim: u32,
+    w_columns: u32,
+    transposed: u32,
+    x_offset: u32,
+    w_offset: u32,
+    out_offset: u32,
+    _pad: [u32; 3],
+}
+
+/// `out[n, o, ·] = Σ_k W(l, k, o)·x[n, k, ·]` with `[contracted, channels]` the channels of
+/// x and out; W is `w[l][k][o]`, or `w[l][o][k]` when `transposed` (the input gradient).
+pub(super) fn linear(
+    gpu: &Gpu<'_>,
+    [x, w]: [&Tensor; 2],
+    [contracted, channels]: [usize; 2],
+    transposed: bool,
+    out: &Tensor,
+) -> Result<()> {
+    const OP: &str = "so3::linear";
+    let (n, d) = (x.shape()[0], x.shape()[2]);
+    let kernel = gpu.kernel_for(&LINEAR, &Tensor::operands(["x", "w"], [x, w]))?;
+    let blocks = gpu.binding.blocks(
+        OP,
+        n,
+        [
+            x.rows("x", contracted * d),
+            w.all("w"),
+            out.rows("output", channels * d),
+        ],
+    )?;
+    let mut recording = gpu.recording();
+    recording.dispatch_blocks(&kernel, &blocks, |block| {
+        let [wx, ww, wo] = block.bound;
+        let rows = block.rows.count;
+        let params = LinearParams {
+            rows: rows as u32,
+            contracted: contracted as u32,
+            channels: channels as u32,
+            dim: d as u32,
+            w_columns: w.shape()[2] as u32,
+            transposed: transposed as u32,
+            x_offset: wx.skip(),
+            w_offset: ww.skip(),
+            out_offset: wo.skip(),
+            _pad: [0; 3],
+        };
+        let groups = (rows * channels * d).div_ceil(crate::gpu::ELEMENTWISE_WORKGROUP as usize);
+        (params, groups as u32)
+    })?;
+    recording.submit()
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct WeightGradientParams {
+    rows: u32,
+    c_in: u32,
+    c_out: u32,
+    dim: u32,
+    lmax: u32,
+    accumulate: u32,
+    x_offset: u32,
+    g_offset: u32,
+}
+
+/// `∂w[l][i][o] = Σ_n Σ_m x[n, i, ·]·g[n, o, ·]` over blocks of samples that fit one binding,
+/// each block added to the last.
+pub(super) fn linear_weight_gradient(
+    gpu: &Gpu<'_>,
+    [x, g]: [&Tensor; 2],
+    [c_in, c_out]: [usize; 2],
+    lmax: usize,
+    dw: &Tensor,
+) -> Result<()> {
+    const OP: &str = "so3::linear_backward";
+    let (n, d) = (x.shape()[0], x.shape()[2]);
+    let kernel = gpu.kernel_for(
+        &LINEAR_WEIGHT_GRADIENT,
+        &Tensor::operands(["x", "g"], [x, g]),
+    )?;
+    let blocks = gpu.binding.blocks(
+        OP,
+        n,
+        [
+            x.rows("x", c_in * d),
+            g.rows("d_out", c_out * d),
+            dw.all("w"),
+        ],
+    )?;
+    let mut recording = gpu.recording();
+    let weights = (lmax + 1) * c_in * c_out;
+    recording.dispatch_blocks(&kernel, &blocks, |block| {
+        let [wx, wg, _] = block.bound;
+        let params = WeightGradientParams {
+            rows: block.rows.count as u32,
+            c_in: c_in as u32,
+            c_out: c_out as u32,
+            dim: d as u32,
+            lmax: lmax as u32,
+            accumulate: (block.rows.first > 0) as u32,
+            x_offset: wx.skip(),
+            g_offset: wg.skip(),
+        };
+        let groups = weights.div_ceil(crate::gpu::ELEMENTWISE_WORKGROUP as usize);
+        (params, groups as u32)
+    })?;
+    recording.submit()
+}
+
+const SPHERICAL_HARMONICS_BACKWARD: Shader = shader!("so3/spherical_harmonics_backward.wgsl");
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ShBackwardParams {
+    n: u32,
+    lmax: u32,
+    dim: u32,
+    v_offset: u32,
+    g_offset: u32,
+    out_offset: u32,
+    y_offset: u32,
+    _pad: u32,
+}
+
+/// `∂L/∂v` of the harmonics for `d_y`: the forward recomputed into a scratch tensor, then
+/// one thread per vector through the recursion in reverse.
+pub(super) fn spherical_harmonics_backward(
+    gpu: &Gpu<'_>,
+    vectors: &Tensor,
+    lmax: usize,
+    d_y: &Tensor,
+    out: &Tensor,
+) -> Result<()> {
+    const OP: &str = "so3::spherical_harmonics_backward";
+    let n = vectors.shape()[0];
+    let d = dim(lmax);
+    let y = gpu.output(&[n, d])?;
+    spherical_harmonics(gpu, vectors, lmax, &y)?;
+    let kernel = gpu.kernel_for(
+        &SPHERICAL_HARMONICS_BACKWARD,
+        &Tensor::operands(["vectors", "g"], [vectors, d_y]),
+    )?;
+    let built = std::cell::OnceCell::new();
+    let build = || built.get_or_init(|| recursion_table(lmax));
+    let terms = table(gpu, &format!("harmonics/{lmax}/table"), || {
+        build().0.clone()
+    })?;
+    let starts = table(gpu, &format!("harmonics/{lmax}/starts"), || {
+        build().1.clone()
+    })?;
+    let operands = [
+        vectors.rows("vectors", 3),
+        d_y.rows("d_y", d),
+        y.rows("harmonics", d),
+        Operand::whole(terms.buffer()),
+        Operand::whole(starts.buffer()),
+        out.rows("output", 3),
+    ];
+    let blocks = gpu.binding.blocks(OP, n, operands)?;
+    let mut recording = gpu.recording();
+    recording.dispatch_blocks(&kernel, &blocks, |block| {
+        let [wv, wg, wy, _, _, wo] = block.bound;
+        let rows = block.rows.count;
+        let params = ShBackwardParams {
+            n: rows as u32,
+            lmax: lmax as u32,
+            dim: d as u32,
+            v_offset: wv.skip(),
+            g_offset: wg.skip(),
+            out_offset: wo.skip(),
+            y_offset: wy.skip(),
+            _pad: 0,
+        };
+        (params, rows.div_ceil(SH_WORKGROUP) as u32)
+    })?;
+    recording.submit()
 }

@@ -27,12 +27,14 @@ pub use rotation::Rotation;
 
 mod backward;
 mod kernels;
+mod linear;
 
 pub use backward::{
     cg_product_backward, gaunt_product_backward, paths, weighted_cg_product,
     weighted_cg_product_backward, ProductGrads, WeightedGrads,
 };
 use kernels::ProductShape;
+pub use linear::{linear, linear_backward, LinearGrads};
 
 use crate::{op, Context, Error, Result, Tensor};
 
@@ -77,6 +79,56 @@ pub fn spherical_harmonics(ctx: &Context, vectors: &Tensor, lmax: usize) -> Resu
         |gpu, [y]| kernels::spherical_harmonics(gpu, vectors, lmax, y),
     )?;
     Ok(y)
+}
+
+/// The vector–Jacobian product of [`spherical_harmonics`]: `∂L/∂vectors` (`[n, 3]`) for
+/// `d_y = ∂L/∂Y` (`[n, (lmax+1)²]`) — how forces reach the edge vectors. Reverse mode
+/// through the harmonics' recursion, then `∂v = √3·(ȳ_1 − (ȳ_1·u)·u)/|v|` (u = v/|v|): the
+/// gradient is orthogonal to v, as the harmonics depend on the direction only. A zero vector
+/// gets 0.
+pub fn spherical_harmonics_backward(
+    ctx: &Context,
+    vectors: &Tensor,
+    lmax: usize,
+    d_y: &Tensor,
+) -> Result<Tensor> {
+    const OP: &str = "so3::spherical_harmonics_backward";
+    ctx.check_owns(OP, "vectors", vectors)?;
+    ctx.check_owns(OP, "d_y", d_y)?;
+    let &[n, 3] = vectors.shape() else {
+        return Err(Error::Shape {
+            op: OP,
+            message: format!("`vectors` must be [n, 3], got {:?}", vectors.shape()),
+        });
+    };
+    if lmax > MAX_L {
+        return Err(Error::InvalidArgument {
+            op: OP,
+            arg: "lmax",
+            message: format!("must be at most {MAX_L}, got {lmax}"),
+        });
+    }
+    let d = reference::dim(lmax);
+    if d_y.shape() != [n, d] {
+        return Err(Error::Shape {
+            op: OP,
+            message: format!(
+                "`d_y` {:?} must have the harmonics' shape [{n}, {d}] (lmax {lmax})",
+                d_y.shape()
+            ),
+        });
+    }
+    let cpu = || {
+        Ok([reference::spherical_harmonics_backward(
+            vectors.host(),
+            lmax,
+            d_y.host(),
+        )])
+    };
+    let [dv] = op::run(ctx, [&[n, 3]], cpu, |gpu, [dv]| {
+        kernels::spherical_harmonics_backward(gpu, vectors, lmax, d_y, dv)
+    })?;
+    Ok(dv)
 }
 
 /// How [`gaunt_product`] computes the product of two functions on the sphere.

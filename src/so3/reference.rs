@@ -153,3 +153,116 @@ pub fn rotate_coefficients(x: &[f64], lmax: usize, d: &[Vec<f64>]) -> Vec<f64> {
     }
     out
 }
+
+/// `so3::linear` in f64: `out[n,o,l,m] = Σ_i w[l,i,o]·x[n,i,l,m]` for `x [n, c_in, dim]`; with
+/// `transposed`, x is `[n, c_out, dim]` and `out[n,i,l,m] = Σ_o w[l,i,o]·x[n,o,l,m]` (the
+/// input gradient).
+pub fn linear(
+    x: &[f32],
+    w: &[f32],
+    [n, c_in, c_out]: [usize; 3],
+    lmax: usize,
+    transposed: bool,
+) -> Vec<f64> {
+    let d = dim(lmax);
+    let (from, to) = if transposed {
+        (c_out, c_in)
+    } else {
+        (c_in, c_out)
+    };
+    let mut out = vec![0.0; n * to * d];
+    for s in 0..n {
+        for o in 0..to {
+            for l in 0..=lmax {
+                for index in l * l..(l + 1) * (l + 1) {
+                    out[(s * to + o) * d + index] = (0..from)
+                        .map(|k| {
+                            let weight = if transposed {
+                                w[(l * c_in + o) * c_out + k]
+                            } else {
+                                w[(l * c_in + k) * c_out + o]
+                            };
+                            weight as f64 * x[(s * from + k) * d + index] as f64
+                        })
+                        .sum();
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `∂w[l,i,o] = Σ_n Σ_m x[n,i,l,m]·g[n,o,l,m]` in f64 (`[lmax+1, c_in, c_out]`).
+pub fn linear_weight_gradient(
+    x: &[f32],
+    g: &[f32],
+    [n, c_in, c_out]: [usize; 3],
+    lmax: usize,
+) -> Vec<f64> {
+    let d = dim(lmax);
+    let mut out = vec![0.0; (lmax + 1) * c_in * c_out];
+    for l in 0..=lmax {
+        for i in 0..c_in {
+            for o in 0..c_out {
+                out[(l * c_in + i) * c_out + o] = (0..n)
+                    .flat_map(|s| (l * l..(l + 1) * (l + 1)).map(move |index| (s, index)))
+                    .map(|(s, index)| {
+                        x[(s * c_in + i) * d + index] as f64 * g[(s * c_out + o) * d + index] as f64
+                    })
+                    .sum();
+            }
+        }
+    }
+    out
+}
+
+/// The vector–Jacobian product of [`spherical_harmonics`]: `∂L/∂v` for `d_y = ∂L/∂Y`
+/// (`[n, (lmax+1)²]`), by reverse mode through the recursion
+/// `Y_l = c_l·C^{l−1,1,l}·(Y_{l−1} ⊗ Y_1)`: each step sends `ȳ_l` back to `ȳ_{l−1}` and `ȳ_1`;
+/// then `Y_1 = √3·v/|v|` gives `∂v = √3·(ȳ_1 − (ȳ_1·u)·u)/|v|`, u = v/|v|. A zero vector
+/// gets 0 (the harmonics of degree ≥ 1 are not continuous there).
+pub fn spherical_harmonics_backward(vectors: &[f32], lmax: usize, d_y: &[f32]) -> Vec<f64> {
+    let steps = recursion(lmax);
+    let d = dim(lmax);
+    let wide: Vec<f64> = vectors.iter().map(|&x| x as f64).collect();
+    let y = spherical_harmonics_f64(&wide, lmax);
+    let mut out = vec![0.0; vectors.len()];
+    for (t, (v, grad)) in wide
+        .chunks_exact(3)
+        .zip(out.chunks_exact_mut(3))
+        .enumerate()
+    {
+        let r = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if lmax == 0 || r == 0.0 {
+            continue;
+        }
+        let (y, g) = (&y[t * d..][..d], &d_y[t * d..][..d]);
+        let y1 = &y[1..4];
+        let mut y1_bar = [0.0; 3];
+        let mut current: Vec<f64> = g[lmax * lmax..].iter().map(|&x| x as f64).collect();
+        for (l, (cg, c)) in (2..lmax + 1).zip(&steps).rev() {
+            let n_out = 2 * l + 1;
+            let below = &y[(l - 1) * (l - 1)..l * l];
+            let mut previous: Vec<f64> = g[(l - 1) * (l - 1)..l * l]
+                .iter()
+                .map(|&x| x as f64)
+                .collect();
+            for (i, p) in previous.iter_mut().enumerate() {
+                for (j, y1_j) in y1.iter().enumerate() {
+                    let row = &cg[(i * 3 + j) * n_out..][..n_out];
+                    let back: f64 = row.iter().zip(&current).map(|(w, b)| c * w * b).sum();
+                    *p += back * y1_j;
+                    y1_bar[j] += back * below[i];
+                }
+            }
+            current = previous;
+        }
+        let total: Vec<f64> = current.iter().zip(y1_bar).map(|(a, b)| a + b).collect();
+        let u: Vec<f64> = v.iter().map(|x| x / r).collect();
+        let along: f64 = total.iter().zip(&u).map(|(a, b)| a * b).sum();
+        for ((o, a), b) in grad.iter_mut().zip(&total).zip(&u) {
+            *o = 3f64.sqrt() * (a - along * b) / r;
+        }
+    }
+    out
+}
