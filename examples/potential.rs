@@ -328,13 +328,13 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let h = 1e-5;
     let mut worst: f64 = 0.0;
     let scale = forces.iter().flatten().map(|f| f * f).sum::<f64>().sqrt();
-    for atom in 0..small.positions.len() {
-        for k in 0..3 {
+    for (atom, force) in forces.iter().enumerate() {
+        for (k, f) in force.iter().enumerate() {
             let (mut plus, mut minus) = (small.clone(), small.clone());
             plus.positions[atom][k] += h;
             minus.positions[atom][k] -= h;
             let fd = -(energy_f64(&m, &plus) - energy_f64(&m, &minus)) / (2.0 * h);
-            worst = worst.max((forces[atom][k] - fd).abs() / scale);
+            worst = worst.max((f - fd).abs() / scale);
         }
     }
     println!(
