@@ -10,6 +10,7 @@
 
 mod attention;
 mod dora;
+mod equivariant;
 mod linalg;
 mod mfac;
 mod plot;
@@ -36,10 +37,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         figures: Vec::new(),
     };
     type Family = fn(&Context, &mut StdRng, &mut report::Report) -> wgkernels::Result<()>;
-    let families: [(&str, Family); 5] = [
+    let families: [(&str, Family); 6] = [
         ("linalg", linalg::rows),
         ("dora", dora::rows),
         ("so3", so3::rows),
+        ("equivariant", equivariant::rows),
         ("mfac", mfac::rows),
         ("attention", attention::rows),
     ];

@@ -1,8 +1,9 @@
-// The gradient of a weighted Clebsch–Gordan product's path weights:
+// The gradient of a weighted Clebsch–Gordan product's path weights, one thread per
+// (row, path):
 //   ∂w[row, p] = Σ_{(i1, i2, i3, C) of path p} C · x1[row, i1] · x2[row / group, i2] · g[row, i3]
-// with g = ∂out, terms grouped by path: terms[starts[p] .. starts[p+1]]. As
-// sparse_product.wgsl: up to ROWS rows (per_group) staged in workgroup memory, each thread
-// walks the terms of its paths once for all of them. Shared weights are summed over the samples afterwards.
+// with g = ∂out, terms grouped by path: terms[starts[p] .. starts[p+1]]. Each term is used by
+// one path only, so a thread per output reads every operand entry once per term; shared
+// weights are summed over the samples afterwards.
 
 // #include "util/workgroup.inc.wgsl"
 
@@ -17,8 +18,8 @@ struct Params {
     x2_offset: u32,
     g_offset: u32,
     out_offset: u32,
-    per_group: u32,   // rows per workgroup, ≤ ROWS, per_group · max(d1, d2, d3) ≤ STAGE
     _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -32,56 +33,25 @@ fn read_g(i: u32) -> f32 { return g[i]; }
 @group(0) @binding(5) var<storage, read> starts: array<u32>;
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
 
-const ROWS: u32 = 4u;
-const STAGE: u32 = 1156u; // ROWS · 17²
-
-var<workgroup> a_rows: array<f32, STAGE>; // [row][d1]
-var<workgroup> b_rows: array<f32, STAGE>; // [row][d2]
-var<workgroup> g_rows: array<f32, STAGE>; // [row][d3]
-
-// Where entry i of staged row r is (clamped: rows past per_group are never stored).
-fn at(r: u32, d: u32, i: u32) -> u32 {
-    return min(r * d + i, STAGE - 1u);
-}
-
-@compute @workgroup_size(64)
+@compute @workgroup_size(256)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let row0 = workgroup_index(wid, nwg) * p.per_group;
-    if row0 >= p.rows {
+    let t = workgroup_index(wid, nwg) * 256u + lid;
+    if t >= p.rows * p.paths {
         return;
     }
-    let rows = min(p.per_group, p.rows - row0);
-    for (var r = 0u; r < rows; r++) {
-        for (var i = lid; i < p.d1; i += 64u) {
-            a_rows[r * p.d1 + i] = read_x1(p.x1_offset + (row0 + r) * p.d1 + i);
-        }
-        for (var i = lid; i < p.d2; i += 64u) {
-            b_rows[r * p.d2 + i] = read_x2(p.x2_offset + ((row0 + r) / p.group) * p.d2 + i);
-        }
-        for (var i = lid; i < p.d3; i += 64u) {
-            g_rows[r * p.d3 + i] = read_g(p.g_offset + (row0 + r) * p.d3 + i);
-        }
+    let row = t / p.paths;
+    let path = t % p.paths;
+    let a = p.x1_offset + row * p.d1;
+    let b = p.x2_offset + (row / p.group) * p.d2;
+    let c = p.g_offset + row * p.d3;
+    var sum = 0.0;
+    for (var e = starts[path]; e < starts[path + 1u]; e++) {
+        let term = terms[e];
+        sum = fma(term.w * read_x1(a + u32(term.x)) * read_x2(b + u32(term.y)), read_g(c + u32(term.z)), sum);
     }
-    workgroupBarrier();
-    for (var path = lid; path < p.paths; path += 64u) {
-        var sum = vec4<f32>(0.0);
-        for (var e = starts[path]; e < starts[path + 1u]; e++) {
-            let term = terms[e];
-            let i1 = u32(term.x);
-            let i2 = u32(term.y);
-            let i3 = u32(term.z);
-            // Rows past `rows` read stale workgroup memory; their sums are never stored.
-            let a = vec4<f32>(a_rows[i1], a_rows[at(1u, p.d1, i1)], a_rows[at(2u, p.d1, i1)], a_rows[at(3u, p.d1, i1)]);
-            let b = vec4<f32>(b_rows[i2], b_rows[at(1u, p.d2, i2)], b_rows[at(2u, p.d2, i2)], b_rows[at(3u, p.d2, i2)]);
-            let c = vec4<f32>(g_rows[i3], g_rows[at(1u, p.d3, i3)], g_rows[at(2u, p.d3, i3)], g_rows[at(3u, p.d3, i3)]);
-            sum = fma(term.w * a * b, c, sum);
-        }
-        for (var r = 0u; r < rows; r++) {
-            out[p.out_offset + (row0 + r) * p.paths + path] = sum[r];
-        }
-    }
+    out[p.out_offset + t] = sum;
 }

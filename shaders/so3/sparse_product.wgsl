@@ -45,15 +45,28 @@ fn read_weights(i: u32) -> f32 { return weights[i]; }
 @group(0) @binding(5) var<storage, read> starts: array<u32>;
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
 
+// The weights of the workgroup's rows, staged when they fit (paths ≤ STAGED_PATHS).
+const STAGED_PATHS: u32 = 64u;
+var<workgroup> w_rows: array<f32, 256>; // ROWS × STAGED_PATHS
+
+// Where row `row` of the weights starts.
+fn weight_row(row: u32) -> u32 {
+    var wr = row;
+    if p.w_channels > 0u {
+        wr = wr % p.w_channels;
+    }
+    return p.w_offset + wr * p.paths;
+}
+
 // The weights of `path` for the workgroup's rows (1 for rows past `rows`, never stored).
 fn row_weights(row0: u32, rows: u32, path: u32) -> vec4<f32> {
     var w = vec4<f32>(1.0);
     for (var r = 0u; r < rows; r++) {
-        var wr = row0 + r;
-        if p.w_channels > 0u {
-            wr = wr % p.w_channels;
+        if p.paths <= STAGED_PATHS {
+            w[r] = w_rows[r * STAGED_PATHS + path];
+        } else {
+            w[r] = read_weights(weight_row(row0 + r) + path);
         }
-        w[r] = read_weights(p.w_offset + wr * p.paths + path);
     }
     return w;
 }
@@ -92,6 +105,11 @@ fn main(
         }
         for (var i = lid; i < p.d2; i += 64u) {
             b_rows[r * p.d2 + i] = read_x2(p.x2_offset + ((row0 + r) / p.group) * p.d2 + i);
+        }
+        if p.weighted == 1u && p.paths <= STAGED_PATHS {
+            for (var i = lid; i < p.paths; i += 64u) {
+                w_rows[r * STAGED_PATHS + i] = read_weights(weight_row(row0 + r) + i);
+            }
         }
     }
     workgroupBarrier();
