@@ -186,6 +186,16 @@ impl Context {
         }
     }
 
+    /// The device and which context on it, for messages about two contexts (two GPU contexts
+    /// on one adapter have the same device name).
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "{} (context {:#x})",
+            self.device_name(),
+            Arc::as_ptr(&self.backend) as *const () as usize
+        )
+    }
+
     /// Whether `other` is a handle to this same context.
     pub(crate) fn same_as(&self, other: &Context) -> bool {
         Arc::ptr_eq(&self.backend, &other.backend)

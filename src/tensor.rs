@@ -291,8 +291,8 @@ impl Context {
             Err(Error::ContextMismatch {
                 op,
                 arg,
-                arg_device: tensor.context().device_name(),
-                device: self.device_name(),
+                arg_device: tensor.context().describe(),
+                device: self.describe(),
             })
         }
     }

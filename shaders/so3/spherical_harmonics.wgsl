@@ -3,7 +3,8 @@
 //   Y_0 = 1,  Y_1 = √3·v/|v|,  Y_l[k] = Σ_(i,j) c_l·C^{l−1,1,l}[i,j,k]·Y_{l−1}[i]·Y_1[j]
 // The nonzero (i, j, k, c_l·C) of every step are in `table`, step l at starts[l]..starts[l+1].
 // A zero vector gives Y_0 = 1 and zeros (as do vectors below f32's smallest normal number,
-// 1.2e-38, on devices that flush those to zero).
+// 1.2e-38, on devices that flush those to zero); a vector with a NaN or infinite component
+// gives Y_0 = 1 and NaN for every l ≥ 1 (its direction is undefined), as the CPU path does.
 
 // #include "util/workgroup.inc.wgsl"
 
@@ -44,6 +45,14 @@ fn main(
     let base = p.out_offset + t * p.dim;
     out[base] = 1.0;
     if p.lmax == 0u {
+        return;
+    }
+    // Tested by the bits: compilers may fold isnan-style comparisons away.
+    let bits = vec3<u32>(bitcast<u32>(v.x), bitcast<u32>(v.y), bitcast<u32>(v.z)) & vec3<u32>(0x7fffffffu);
+    if any(bits >= vec3<u32>(0x7f800000u)) {
+        for (var i = 1u; i < p.dim; i++) {
+            out[base + i] = bitcast<f32>(0x7fc00000u);
+        }
         return;
     }
     // Scaled by the largest component first, so that |v|² neither overflows (|v| > 1e19)

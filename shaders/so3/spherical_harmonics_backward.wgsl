@@ -4,7 +4,7 @@
 // from l = lmax down to 2 with ȳ_l starting at ∂L/∂Y_l; then Y_1 = √3·v/|v| gives
 //   ∂v = √3·(ȳ_1 − (ȳ_1·u)·u)/|v|,  u = v/|v|
 // as so3::reference::spherical_harmonics_backward. Y comes from the forward, recomputed
-// into `y`. A zero vector gets 0.
+// into `y`. A zero vector gets 0; a NaN or infinite component NaN.
 
 // #include "util/workgroup.inc.wgsl"
 
@@ -44,6 +44,15 @@ fn main(
     let v = vec3<f32>(read_vectors(p.v_offset + 3u * t), read_vectors(p.v_offset + 3u * t + 1u),
                       read_vectors(p.v_offset + 3u * t + 2u));
     let o = p.out_offset + 3u * t;
+    let bits = vec3<u32>(bitcast<u32>(v.x), bitcast<u32>(v.y), bitcast<u32>(v.z)) & vec3<u32>(0x7fffffffu);
+    if p.lmax > 0u && any(bits >= vec3<u32>(0x7f800000u)) {
+        // A NaN or infinite component: the harmonics are NaN, and so is their gradient.
+        let nan = bitcast<f32>(0x7fc00000u);
+        out[o] = nan;
+        out[o + 1u] = nan;
+        out[o + 2u] = nan;
+        return;
+    }
     let largest = max(max(abs(v.x), abs(v.y)), abs(v.z));
     if p.lmax == 0u || largest == 0.0 {
         out[o] = 0.0;

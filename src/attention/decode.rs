@@ -86,11 +86,31 @@ impl LinearDecoder {
                 });
             }
         }
+        // Checked: batch·heads and the state's size must not wrap (1 << 40 × 1 << 30 would).
+        let count = crate::tensor::element_count(OP, "batch", &[batch, heads])?;
+        let per_head = feature_len(map, dk)
+            .checked_mul(dv + 1)
+            .and_then(|x| x.checked_add(1))
+            .ok_or_else(|| too_many(OP, "dk"))?;
+        let len = count
+            .checked_mul(per_head)
+            .ok_or_else(|| too_many(OP, "batch"))?;
         let state = Heads::new(
             ctx,
-            || Ok(vec![State::new(map, dk, dv); batch * heads]),
+            || {
+                // The f64 state, 8 bytes an entry: a request the allocator refuses is an Err
+                // here rather than an abort while the states are built.
+                let mut probe: Vec<f64> = Vec::new();
+                probe.try_reserve_exact(len).map_err(|_| Error::TooLarge {
+                    op: OP,
+                    arg: "batch",
+                    bytes: (len as u64).saturating_mul(8),
+                    limit: isize::MAX as u64,
+                })?;
+                drop(probe);
+                Ok(vec![State::new(map, dk, dv); count])
+            },
             |gpu| {
-                let len = batch * heads * (feature_len(map, dk) * (dv + 1) + 1);
                 let states = [
                     gpu.storage_bytes(len as u64 * 4)?,
                     gpu.storage_bytes(len as u64 * 4)?,
@@ -196,5 +216,15 @@ impl LinearDecoder {
         )?;
         self.position += 1;
         Ok(out)
+    }
+}
+
+/// The error of a size whose product overflows memory.
+fn too_many(op: &'static str, arg: &'static str) -> Error {
+    Error::TooLarge {
+        op,
+        arg,
+        bytes: u64::MAX,
+        limit: isize::MAX as u64,
     }
 }

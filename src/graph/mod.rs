@@ -113,8 +113,8 @@ impl Index {
             Err(Error::ContextMismatch {
                 op,
                 arg: "index",
-                arg_device: self.ctx.device_name(),
-                device: ctx.device_name(),
+                arg_device: self.ctx.describe(),
+                device: ctx.describe(),
             })
         }
     }

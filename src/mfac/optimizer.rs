@@ -45,18 +45,38 @@ impl Mfac {
     /// An optimizer for `d` parameters.
     pub fn new(ctx: &Context, d: usize, config: MfacConfig) -> Result<Mfac> {
         const OP: &str = "mfac::Mfac::new";
-        for (arg, value) in [
-            ("lr", config.lr),
-            ("momentum", config.momentum),
-            ("weight_decay", config.weight_decay),
-        ] {
-            if !value.is_finite() {
-                return Err(Error::InvalidArgument {
-                    op: OP,
-                    arg,
-                    message: format!("must be finite, got {value}"),
-                });
-            }
+        let invalid = |arg, message: String| {
+            Err(Error::InvalidArgument {
+                op: OP,
+                arg,
+                message,
+            })
+        };
+        // A step size must be positive, momentum a fraction, decay a shrinkage: a negative
+        // lr or decay would ascend, momentum ≥ 1 would never forget.
+        if !(config.lr > 0.0 && config.lr.is_finite()) {
+            return invalid(
+                "lr",
+                format!("must be positive and finite, got {}", config.lr),
+            );
+        }
+        if !(0.0..1.0).contains(&config.momentum) {
+            return invalid(
+                "momentum",
+                format!("must be in [0, 1), got {}", config.momentum),
+            );
+        }
+        if !(config.weight_decay >= 0.0 && config.weight_decay.is_finite()) {
+            return invalid(
+                "weight_decay",
+                format!(
+                    "must be non-negative and finite, got {}",
+                    config.weight_decay
+                ),
+            );
+        }
+        if config.window == 0 {
+            return invalid("window", "must be at least 1".into());
         }
         Ok(Mfac {
             ctx: ctx.clone(),
@@ -88,6 +108,8 @@ impl Mfac {
                     message: format!("`{arg}` must be [d] = [{}], got {:?}", self.d, t.shape()),
                 });
             }
+            // f32 whatever the weight decay (the window keeps f32 gradients).
+            super::check_f32(OP, arg, t)?;
         }
         let MfacConfig {
             lr,

@@ -43,7 +43,8 @@ use crate::{op, Context, Error, Result, Tensor};
 /// `vectors [n, 3]` → `[n, (lmax+1)²]`, index `l² + (m + l)`, `Σ_m Y_lm² = 2l+1`,
 /// `Y_1 = √3·(x, y, z)/|v|`. Any nonzero length (vectors are scaled by their largest
 /// component before normalising); a zero vector gives `Y_0 = 1` and zeros, as do, on devices
-/// that flush subnormals, vectors whose components are all below 1.2e-38.
+/// that flush subnormals, vectors whose components are all below 1.2e-38. A vector with a
+/// NaN or infinite component gives `Y_0 = 1` and NaN for every l ≥ 1, on both paths.
 /// `lmax ≤` [`MAX_L`].
 ///
 /// ```

@@ -66,7 +66,8 @@ pub(crate) fn recursion_table(lmax: usize) -> (Vec<[f32; 4]>, Vec<u32>) {
 /// Real spherical harmonics of e3nn-jax 0.21 (`normalize=True`, `normalization="component"`)
 /// for `[n, 3]` vectors: `[n, (lmax+1)²]`, index `l² + (m + l)`, `Σ_m Y_lm(u)² = 2l+1`,
 /// `Y_1 = √3·(x, y, z)/|v|`, higher degrees by the recursion above.
-/// A zero vector gives `Y_0 = 1` and 0 for every l ≥ 1.
+/// A zero vector gives `Y_0 = 1` and 0 for every l ≥ 1; a vector with a NaN or infinite
+/// component gives `Y_0 = 1` and NaN for every l ≥ 1 (its direction is undefined).
 ///
 /// # Panics
 /// When `lmax` exceeds [`MAX_L`](super::MAX_L) (the checked entry point is
@@ -85,6 +86,10 @@ pub fn spherical_harmonics_f64(vectors: &[f64], lmax: usize) -> Vec<f64> {
         let r = v.iter().map(|x| x * x).sum::<f64>().sqrt();
         y[0] = 1.0;
         if lmax == 0 || r == 0.0 {
+            continue;
+        }
+        if !v.iter().all(|x| x.is_finite()) {
+            y[1..].fill(f64::NAN);
             continue;
         }
         let y1 = [v[0], v[1], v[2]].map(|x| 3f64.sqrt() * x / r);
@@ -234,6 +239,10 @@ pub fn spherical_harmonics_backward(vectors: &[f32], lmax: usize, d_y: &[f32]) -
     {
         let r = v.iter().map(|x| x * x).sum::<f64>().sqrt();
         if lmax == 0 || r == 0.0 {
+            continue;
+        }
+        if !v.iter().all(|x| x.is_finite()) {
+            grad.fill(f64::NAN);
             continue;
         }
         let (y, g) = (&y[t * d..][..d], &d_y[t * d..][..d]);
