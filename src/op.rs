@@ -38,17 +38,50 @@ impl Gpu<'_> {
     }
 }
 
-/// Runs an operation with `N` tensor outputs of the given shapes: `cpu` returns their
-/// elements in f64 (rounded to f32 here), `gpu` writes them on the device.
+/// Runs operation `op` with `N` tensor outputs of the given shapes: `cpu` returns their
+/// elements in f64 (rounded to f32 here), `gpu` writes them on the device. An output too
+/// large for the host (its f64 values, refused by the allocator) or the device is
+/// `Err(TooLarge)` naming `op`, before any work.
 pub(crate) fn run<const N: usize>(
     ctx: &Context,
+    op: &'static str,
     outputs: [&[usize]; N],
     cpu: impl FnOnce() -> Result<[Vec<f64>; N]>,
     gpu: impl FnOnce(&Gpu<'_>, &[Tensor; N]) -> Result<()>,
 ) -> Result<[Tensor; N]> {
+    let named = |e: Error| match e {
+        Error::TooLarge {
+            op: "allocate",
+            bytes,
+            limit,
+            ..
+        } => Error::TooLarge {
+            op,
+            arg: "output or scratch buffer",
+            bytes,
+            limit,
+        },
+        other => other,
+    };
     choose(
         ctx,
         || {
+            for shape in outputs {
+                let len = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+                let refused = |bytes| Error::TooLarge {
+                    op,
+                    arg: "output",
+                    bytes,
+                    limit: isize::MAX as u64,
+                };
+                let len = len.ok_or(refused(u64::MAX))?;
+                // The CPU body builds its f64 results in memory of this size: an Err here
+                // rather than an abort there.
+                let mut probe: Vec<f64> = Vec::new();
+                probe
+                    .try_reserve_exact(len)
+                    .map_err(|_| refused((len as u64).saturating_mul(8)))?;
+            }
             let results = cpu()?;
             let mut tensors = Vec::with_capacity(N);
             for (data, shape) in results.into_iter().zip(outputs) {
@@ -65,9 +98,10 @@ pub(crate) fn run<const N: usize>(
             let tensors = outputs
                 .iter()
                 .map(|shape| device.output(shape))
-                .collect::<Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()
+                .map_err(named)?;
             let tensors = to_array(tensors);
-            gpu(device, &tensors)?;
+            gpu(device, &tensors).map_err(named)?;
             Ok(tensors)
         },
     )

@@ -231,7 +231,7 @@ impl Context {
     pub fn zeros(&self, shape: &[usize]) -> Result<Tensor> {
         let len = element_count("zeros", "shape", shape)?;
         let storage = match &*self.backend {
-            Backend::Cpu(memory) => Storage::host(vec![0.0; len], memory),
+            Backend::Cpu(memory) => Storage::host(host_filled("zeros", len, 0.0)?, memory),
             Backend::Gpu(gpu) => {
                 let buffer = gpu.storage(len)?;
                 let mut recording = gpu.recording();
@@ -253,7 +253,7 @@ impl Context {
     pub(crate) fn output(&self, shape: &[usize]) -> Result<Tensor> {
         let len = element_count("output", "shape", shape)?;
         let storage = match &*self.backend {
-            Backend::Cpu(memory) => Storage::host(vec![f32::NAN; len], memory),
+            Backend::Cpu(memory) => Storage::host(host_filled("output", len, f32::NAN)?, memory),
             Backend::Gpu(gpu) => Storage::Device(gpu.storage(len)?),
         };
         Ok(Tensor::new(
@@ -296,6 +296,20 @@ impl Context {
             })
         }
     }
+}
+
+/// `len` copies of `value` in host memory, or `Err(TooLarge)` where the allocator refuses
+/// (an Err, not an abort).
+fn host_filled(op: &'static str, len: usize, value: f32) -> Result<Vec<f32>> {
+    let mut data = Vec::new();
+    data.try_reserve_exact(len).map_err(|_| Error::TooLarge {
+        op,
+        arg: "shape",
+        bytes: (len as u64).saturating_mul(4),
+        limit: isize::MAX as u64,
+    })?;
+    data.resize(len, value);
+    Ok(data)
 }
 
 /// The number of elements of `shape`; `Err` when it is zero or overflows.

@@ -170,3 +170,42 @@ fn a_mismatch_between_two_contexts_on_one_adapter_tells_them_apart() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Requests too large for the host or the device are `Err(TooLarge)` naming the operation, on
+/// both paths (the CPU path used to abort the process).
+#[test]
+fn over_large_requests_are_errors_on_both_paths() {
+    // 16M vectors at MAX_L: 16M·625 outputs, 84 GB of f64 on the CPU path, 42 GB of f32 on
+    // the GPU. Hosts with that much memory would compute it: the check is skipped there.
+    let host_bytes: u64 = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .map(str::to_string)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(u64::MAX, |kb| kb * 1024);
+    for ctx in contexts() {
+        let r = ctx.zeros(&[1 << 33, 1 << 20]);
+        assert!(
+            matches!(r, Err(Error::TooLarge { .. } | Error::Shape { .. })),
+            "{}: {r:?}",
+            ctx.device_name()
+        );
+        if !ctx.is_gpu() && host_bytes > 64 << 30 {
+            continue;
+        }
+        let vectors = ctx.zeros(&[1 << 24, 3]).unwrap();
+        match so3::spherical_harmonics(&ctx, &vectors, so3::MAX_L) {
+            Err(Error::TooLarge { op, .. }) => {
+                assert_eq!(op, "so3::spherical_harmonics", "{}", ctx.device_name())
+            }
+            other => panic!("{}: {:?}", ctx.device_name(), other.map(|_| ())),
+        }
+    }
+}

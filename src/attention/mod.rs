@@ -120,13 +120,14 @@ pub fn linear(
     map: FeatureMap,
     causal: bool,
 ) -> Result<Tensor> {
-    let dims = attention_args(ctx, "attention::linear", q, k, v)?;
+    const OP: &str = "attention::linear";
+    let dims = attention_args(ctx, OP, q, k, v)?;
     let shape = [q.shape()[0], q.shape()[1], dims.n, dims.dv];
     let cpu = || {
         let out = reference::linear_recurrent(q.host(), k.host(), v.host(), dims, map, causal);
         Ok([out])
     };
-    let [out] = op::run(ctx, [&shape], cpu, |gpu, [out]| {
+    let [out] = op::run(ctx, OP, [&shape], cpu, |gpu, [out]| {
         kernels::linear(gpu, dims, map, causal, [q, k, v], out)
     })?;
     Ok(out)
@@ -136,10 +137,12 @@ pub fn linear(
 /// (j ≤ i when causal). Online softmax: O(n²·(dk + dv)) time, O(n·d) memory — the n×n
 /// matrix never exists. Shapes as in [`linear`].
 pub fn softmax(ctx: &Context, q: &Tensor, k: &Tensor, v: &Tensor, causal: bool) -> Result<Tensor> {
-    let dims = attention_args(ctx, "attention::softmax", q, k, v)?;
+    const OP: &str = "attention::softmax";
+    let dims = attention_args(ctx, OP, q, k, v)?;
     let shape = [q.shape()[0], q.shape()[1], dims.n, dims.dv];
     let [out] = op::run(
         ctx,
+        OP,
         [&shape],
         || {
             Ok([reference::softmax(
@@ -240,9 +243,13 @@ pub fn linear_backward(
         );
         Ok([g.q, g.k, g.v])
     };
-    let [dq, dk, dv] = op::run(ctx, [q.shape(), k.shape(), v.shape()], cpu, |gpu, grads| {
-        linear_backward::run(gpu, dims, map, causal, [q, k, v, d_out], grads)
-    })?;
+    let [dq, dk, dv] = op::run(
+        ctx,
+        OP,
+        [q.shape(), k.shape(), v.shape()],
+        cpu,
+        |gpu, grads| linear_backward::run(gpu, dims, map, causal, [q, k, v, d_out], grads),
+    )?;
     Ok(AttentionGrads {
         q: dq,
         k: dk,
@@ -260,7 +267,8 @@ pub fn softmax_with_lse(
     v: &Tensor,
     causal: bool,
 ) -> Result<(Tensor, Tensor)> {
-    let dims = attention_args(ctx, "attention::softmax_with_lse", q, k, v)?;
+    const OP: &str = "attention::softmax_with_lse";
+    let dims = attention_args(ctx, OP, q, k, v)?;
     let shape = [q.shape()[0], q.shape()[1], dims.n, dims.dv];
     let cpu = || {
         Ok([
@@ -268,7 +276,7 @@ pub fn softmax_with_lse(
             reference::softmax_log_sum_exp(q.host(), k.host(), dims, causal),
         ])
     };
-    let [out, lse] = op::run(ctx, [&shape, &shape[..3]], cpu, |gpu, [out, lse]| {
+    let [out, lse] = op::run(ctx, OP, [&shape, &shape[..3]], cpu, |gpu, [out, lse]| {
         kernels::softmax(gpu, dims, causal, [q, k, v], out, Some(lse))
     })?;
     Ok((out, lse))
@@ -298,9 +306,13 @@ pub fn softmax_backward(
             reference::softmax_backward(q.host(), k.host(), v.host(), d_out.host(), dims, causal);
         Ok([g.q, g.k, g.v])
     };
-    let [dq, dk, dv] = op::run(ctx, [q.shape(), k.shape(), v.shape()], cpu, |gpu, grads| {
-        softmax_backward::run(gpu, dims, causal, [q, k, v, d_out], grads)
-    })?;
+    let [dq, dk, dv] = op::run(
+        ctx,
+        OP,
+        [q.shape(), k.shape(), v.shape()],
+        cpu,
+        |gpu, grads| softmax_backward::run(gpu, dims, causal, [q, k, v, d_out], grads),
+    )?;
     Ok(AttentionGrads {
         q: dq,
         k: dk,

@@ -117,12 +117,13 @@ pub fn weight_norm(
     b: &Tensor,
     scale: f32,
 ) -> Result<Tensor> {
-    let shape = lora_args(ctx, "dora::weight_norm", w, a, b, scale)?;
+    const OP: &str = "dora::weight_norm";
+    let shape = lora_args(ctx, OP, w, a, b, scale)?;
     let cpu = || {
         let norm = reference::weight_norm(w.host(), a.host(), b.host(), shape, scale as f64);
         Ok([norm])
     };
-    let [norm] = op::run(ctx, [&[shape.d_out]], cpu, |gpu, [norm]| {
+    let [norm] = op::run(ctx, OP, [&[shape.d_out]], cpu, |gpu, [norm]| {
         let low_rank = if scale == 0.0 {
             None
         } else {
@@ -146,12 +147,13 @@ pub fn weight_norm_dense(
     b: &Tensor,
     scale: f32,
 ) -> Result<Tensor> {
-    let shape = lora_args(ctx, "dora::weight_norm_dense", w, a, b, scale)?;
+    const OP: &str = "dora::weight_norm_dense";
+    let shape = lora_args(ctx, OP, w, a, b, scale)?;
     let cpu = || {
         let norm = reference::weight_norm_dense(w.host(), a.host(), b.host(), shape, scale as f64);
         Ok([norm])
     };
-    let [norm] = op::run(ctx, [&[shape.d_out]], cpu, |gpu, [norm]| {
+    let [norm] = op::run(ctx, OP, [&[shape.d_out]], cpu, |gpu, [norm]| {
         let ba = linalg::matmul(ctx, b, a, false, false)?; // [d_out, d_in]
         kernels::dense_norm(gpu, shape, scale, w, &ba, norm)
     })?;
@@ -222,7 +224,8 @@ pub fn compose(
     norm: &Tensor,
     scale: f32,
 ) -> Result<Tensor> {
-    let (n, d_out) = compose_args(ctx, "dora::compose", base, lora, magnitude, norm, scale)?;
+    const OP: &str = "dora::compose";
+    let (n, d_out) = compose_args(ctx, OP, base, lora, magnitude, norm, scale)?;
     let cpu = || {
         let (m, s) = (magnitude.host(), scale as f64);
         Ok([reference::compose(
@@ -233,7 +236,7 @@ pub fn compose(
             s,
         )])
     };
-    let [y] = op::run(ctx, [&[n, d_out]], cpu, |gpu, [y]| {
+    let [y] = op::run(ctx, OP, [&[n, d_out]], cpu, |gpu, [y]| {
         let inputs = [base, lora, magnitude, norm];
         kernels::compose(gpu, [n, d_out], scale, inputs, y)
     })?;
@@ -317,6 +320,7 @@ pub fn compose_backward(
     };
     let [base, lora, magnitude] = op::run(
         ctx,
+        OP,
         [&[n, d_out], &[n, d_out], &[d_out]],
         cpu,
         |gpu, grads| {

@@ -76,7 +76,7 @@ pub(crate) fn elementwise(
             .collect();
         Ok([out])
     };
-    let [out] = op::run(ctx, [shape], cpu, |gpu, [out]| {
+    let [out] = op::run(ctx, "linalg::elementwise", [shape], cpu, |gpu, [out]| {
         let kernel = gpu.kernel_for(&ELEMENTWISE, &Tensor::operands(["x", "y"], [x, y]))?;
         let (code, alpha, beta) = match op {
             Op::Scale(alpha) => (0, alpha, 0.0),

@@ -137,6 +137,7 @@ fn run(
     let g = Gemm::of(op, a.shape(), b.shape(), transpose_a, transpose_b)?;
     let [c] = op::run(
         ctx,
+        op,
         [&[g.m, g.n]],
         || Ok([reference::matmul(a.host(), b.host(), g)]),
         |gpu, [c]| launch(gpu, op, kernel, g, a, b, c.buffer()),

@@ -40,7 +40,7 @@ pub(crate) fn sum_middle(
             .collect();
         Ok([out])
     };
-    let [out] = op::run(ctx, [shape], cpu, |gpu, [out]| {
+    let [out] = op::run(ctx, OP, [shape], cpu, |gpu, [out]| {
         let kernel = gpu.kernel_for(&SUM_MIDDLE, &Tensor::operands(["x"], [x]))?;
         let limits = gpu.binding;
         let mut recording = gpu.recording();

@@ -33,17 +33,23 @@ fn columns(ctx: &Context, t: &Tensor, c0: usize, width: usize) -> Result<Tensor>
             .collect();
         Ok([data])
     };
-    let [out] = op::run(ctx, [&[rows, width]], cpu, |gpu, [out]| {
-        let mut recording = gpu.recording();
-        copy_block(
-            &mut recording,
-            (t.buffer(), cols, c0),
-            (out.buffer(), width, 0),
-            rows,
-            width,
-        );
-        recording.submit()
-    })?;
+    let [out] = op::run(
+        ctx,
+        "mfac::BlockInverse (columns of a block)",
+        [&[rows, width]],
+        cpu,
+        |gpu, [out]| {
+            let mut recording = gpu.recording();
+            copy_block(
+                &mut recording,
+                (t.buffer(), cols, c0),
+                (out.buffer(), width, 0),
+                rows,
+                width,
+            );
+            recording.submit()
+        },
+    )?;
     Ok(out)
 }
 
@@ -126,15 +132,21 @@ impl BlockInverse {
             }
             Ok([out])
         };
-        let [out] = op::run(&self.ctx, [shape], cpu, |gpu, [out]| {
-            let mut recording = gpu.recording();
-            for (b, part) in parts.iter().enumerate() {
-                let (c0, width) = (b * self.block, width(part));
-                let (from, to) = ((part.buffer(), width, 0), (out.buffer(), d, c0));
-                copy_block(&mut recording, from, to, k, width);
-            }
-            recording.submit()
-        })?;
+        let [out] = op::run(
+            &self.ctx,
+            "mfac::BlockInverse (blocks joined)",
+            [shape],
+            cpu,
+            |gpu, [out]| {
+                let mut recording = gpu.recording();
+                for (b, part) in parts.iter().enumerate() {
+                    let (c0, width) = (b * self.block, width(part));
+                    let (from, to) = ((part.buffer(), width, 0), (out.buffer(), d, c0));
+                    copy_block(&mut recording, from, to, k, width);
+                }
+                recording.submit()
+            },
+        )?;
         Ok(out)
     }
 

@@ -258,7 +258,7 @@ pub fn weighted_cg_product_backward(
             (&wide(d_out), d3),
         )])
     };
-    let [dw] = op::run(ctx, [&[n, c, count]], cpu, |gpu, [dw]| {
+    let [dw] = op::run(ctx, OP, [&[n, c, count]], cpu, |gpu, [dw]| {
         let key = format!("cg/{l1}/{l2}/{lmax_out}");
         let shape = ProductShape {
             channels: c,

@@ -208,7 +208,7 @@ pub fn fft2(ctx: &Context, x: &Tensor, direction: FftDirection) -> Result<Tensor
         let y = fft2_reference(&data, rows, cols, direction);
         Ok([y.iter().flat_map(|z| [z.re, z.im]).collect()])
     };
-    let [y] = op::run(ctx, [x.shape()], cpu, |gpu, [y]| {
+    let [y] = op::run(ctx, OP, [x.shape()], cpu, |gpu, [y]| {
         super::kernels::fft2(gpu, x, [rows, cols], direction, y)
     })?;
     Ok(y)

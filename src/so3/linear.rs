@@ -74,7 +74,7 @@ pub fn linear(ctx: &Context, x: &Tensor, w: &Tensor) -> Result<Tensor> {
             false,
         )])
     };
-    let [out] = op::run(ctx, [&[n, c_out, d]], cpu, |gpu, [out]| {
+    let [out] = op::run(ctx, OP, [&[n, c_out, d]], cpu, |gpu, [out]| {
         kernels::linear(gpu, [x, w], [c_in, c_out], false, out)
     })?;
     Ok(out)
@@ -108,7 +108,7 @@ pub fn linear_backward(
             reference::linear_weight_gradient(x.host(), d_out.host(), [n, c_in, c_out], lmax),
         ])
     };
-    let [dx, dw] = op::run(ctx, [x.shape(), w.shape()], cpu, |gpu, [dx, dw]| {
+    let [dx, dw] = op::run(ctx, OP, [x.shape(), w.shape()], cpu, |gpu, [dx, dw]| {
         kernels::linear(gpu, [d_out, w], [c_out, c_in], true, dx)?;
         kernels::linear_weight_gradient(gpu, [x, d_out], [c_in, c_out], lmax, dw)
     })?;

@@ -75,6 +75,7 @@ pub fn spherical_harmonics(ctx: &Context, vectors: &Tensor, lmax: usize) -> Resu
     }
     let [y] = op::run(
         ctx,
+        OP,
         [&[n, reference::dim(lmax)]],
         || Ok([reference::spherical_harmonics(vectors.host(), lmax)]),
         |gpu, [y]| kernels::spherical_harmonics(gpu, vectors, lmax, y),
@@ -126,7 +127,7 @@ pub fn spherical_harmonics_backward(
             d_y.host(),
         )])
     };
-    let [dv] = op::run(ctx, [&[n, 3]], cpu, |gpu, [dv]| {
+    let [dv] = op::run(ctx, OP, [&[n, 3]], cpu, |gpu, [dv]| {
         kernels::spherical_harmonics_backward(gpu, vectors, lmax, d_y, dv)
     })?;
     Ok(dv)
@@ -281,7 +282,7 @@ impl Sparse {
                 w.as_ref(),
             )])
         };
-        let [y] = op::run(ctx, [shape], cpu, |gpu, [y]| {
+        let [y] = op::run(ctx, "so3::product", [shape], cpu, |gpu, [y]| {
             let key = format!("{:?}/{l1}/{l2}/{lmax_out}/{:?}", self.kind, self.grouping);
             let product_shape = ProductShape {
                 channels: c,
@@ -369,7 +370,7 @@ fn gaunt_transformed(
             _ => grid::gaunt_grid(&grid::GridPlan::shared(l1, l2, lmax_out), &a, &b, group),
         }])
     };
-    let [y] = op::run(ctx, [&shape], cpu, |gpu, [y]| {
+    let [y] = op::run(ctx, op, [&shape], cpu, |gpu, [y]| {
         let product = ProductShape {
             channels: c,
             broadcast,
