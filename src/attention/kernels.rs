@@ -2,7 +2,9 @@
 
 use super::reference::feature_len;
 use super::{Dims, FeatureMap};
-use crate::gpu::{shader, Operand, Shader, ELEMENTWISE_WORKGROUP};
+use std::sync::Arc;
+
+use crate::gpu::{shader, Bound, Kernel, Operand, Recording, Shader, ELEMENTWISE_WORKGROUP};
 use crate::op::Gpu;
 use crate::{Result, Tensor};
 
@@ -15,7 +17,7 @@ const SOFTMAX: Shader = shader!("attention/softmax.wgsl");
 /// Rows and columns of every tile (TILE in the shaders); also the causal chunk length.
 pub(super) use crate::gpu::shader_constants::attention_linear_state::TILE;
 /// Elements of k per workgroup of key_max.wgsl (WORKGROUP · PER_THREAD).
-pub(super) const KEY_MAX_SPAN: usize = {
+const KEY_MAX_SPAN: usize = {
     use crate::gpu::shader_constants::attention_key_max::{PER_THREAD, WORKGROUP};
     WORKGROUP * PER_THREAD
 };
@@ -59,13 +61,39 @@ struct LinearParams {
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(super) struct KeyMaxParams {
-    pub heads: u32,
-    pub head_len: u32,
-    pub groups_per_head: u32,
-    pub k_offset: u32,
-    pub first_head: u32,
-    pub _pad: [u32; 3],
+struct KeyMaxParams {
+    heads: u32,
+    head_len: u32,
+    groups_per_head: u32,
+    k_offset: u32,
+    first_head: u32,
+    _pad: [u32; 3],
+}
+
+/// Records key_max.wgsl for heads `first_head .. first_head + heads` of `k` (bound as `wk`,
+/// `head_len` elements a head) into `scales`, which must start zeroed.
+pub(super) fn record_key_max<'a>(
+    recording: &mut Recording<'a>,
+    kernel: &Arc<Kernel>,
+    [wk, scales]: [Bound<'a>; 2],
+    (first_head, heads): (usize, usize),
+    head_len: usize,
+) -> Result<()> {
+    let groups_per_head = head_len.div_ceil(KEY_MAX_SPAN);
+    let params = KeyMaxParams {
+        heads: heads as u32,
+        head_len: head_len as u32,
+        groups_per_head: groups_per_head as u32,
+        k_offset: wk.skip(),
+        first_head: first_head as u32,
+        _pad: [0; 3],
+    };
+    recording.dispatch(
+        kernel,
+        &params,
+        &[wk, scales],
+        (heads * groups_per_head) as u32,
+    )
 }
 
 /// How state_scan.wgsl combines the splits: the total, or the exclusive prefix or suffix.
@@ -141,7 +169,6 @@ pub(super) fn linear(
     let scan_kernel = gpu.kernel(&STATE_SCAN)?;
     let output_kernel =
         gpu.kernel_for(&LINEAR_OUTPUT, &Tensor::operands(["q", "k", "v"], inputs))?;
-    let key_max_groups = (n * dk).div_ceil(KEY_MAX_SPAN);
     let chunks = n.div_ceil(TILE);
     let operands = head_operands(dims, inputs, out);
     let mut recording = gpu.recording();
@@ -171,16 +198,13 @@ pub(super) fn linear(
             _pad: [0; 2],
         };
         if norm_aware {
-            let key_max_params = KeyMaxParams {
-                heads: bh as u32,
-                head_len: (n * dk) as u32,
-                groups_per_head: key_max_groups as u32,
-                k_offset: wk.skip(),
-                first_head: h0 as u32,
-                _pad: [0; 3],
-            };
-            let groups = (bh * key_max_groups) as u32;
-            recording.dispatch(&key_max_kernel, &key_max_params, &[wk, scales], groups)?;
+            record_key_max(
+                &mut recording,
+                &key_max_kernel,
+                [wk, scales],
+                (h0, bh),
+                n * dk,
+            )?;
         }
         let state_groups = bh * splits * f_tiles * v_tiles;
         let bindings = [wk, wv, scales, state];

@@ -22,9 +22,7 @@
 
 use std::sync::Arc;
 
-use super::kernels::{
-    key_splits, KeyMaxParams, Scan, ScanParams, KEY_MAX, KEY_MAX_SPAN, STATE_SCAN, TILE,
-};
+use super::kernels::{key_splits, record_key_max, Scan, ScanParams, KEY_MAX, STATE_SCAN, TILE};
 use super::reference::{feature_len, EPS};
 use super::{Dims, FeatureMap};
 use crate::gpu::{shader, Bound, Kernel, Operand, Recording, Shader, ELEMENTWISE_WORKGROUP};
@@ -364,7 +362,6 @@ pub(super) fn run(
         grads[1].rows("dk", n * dk),
         grads[2].rows("dv", n * dv),
     ];
-    let key_max_groups = (n * dk).div_ceil(KEY_MAX_SPAN);
     let mut recording = gpu.recording();
     recording.clear(key_max.buffer());
     for block in blocks {
@@ -373,16 +370,13 @@ pub(super) fn run(
         let rows = bh * n;
         let row_groups = rows.div_ceil(ROWS) as u32;
         if norm_aware {
-            let params = KeyMaxParams {
-                heads: bh as u32,
-                head_len: (n * dk) as u32,
-                groups_per_head: key_max_groups as u32,
-                k_offset: wk.skip(),
-                first_head: h0 as u32,
-                _pad: [0; 3],
-            };
-            let groups = (bh * key_max_groups) as u32;
-            recording.dispatch(&key_max_kernel, &params, &[wk, scales], groups)?;
+            record_key_max(
+                &mut recording,
+                &key_max_kernel,
+                [wk, scales],
+                (h0, bh),
+                n * dk,
+            )?;
         }
         let params = FeatureParams {
             rows: rows as u32,
