@@ -209,3 +209,29 @@ fn over_large_requests_are_errors_on_both_paths() {
         }
     }
 }
+
+/// The sliding window's state too large for either path is an Err (the CPU path aborted).
+#[test]
+fn an_over_large_window_is_an_error() {
+    for ctx in contexts() {
+        let r = wgkernels::mfac::SlidingInverse::new(&ctx, 1 << 14, 1 << 20, 0.1);
+        assert!(
+            r.is_err(),
+            "{}: a 2^20 window of 2^14 accepted",
+            ctx.device_name()
+        );
+        let r = Mfac::new(
+            &ctx,
+            1 << 24,
+            MfacConfig {
+                window: 1 << 20,
+                ..MfacConfig::default()
+            },
+        );
+        assert!(
+            r.is_err(),
+            "{}: an optimizer of 2^44 state accepted",
+            ctx.device_name()
+        );
+    }
+}

@@ -48,12 +48,27 @@ impl SlidingInverse {
                 });
             }
         }
+        let ring_len = crate::tensor::element_count(OP, "m", &[m, d])?;
+        let gram_len = crate::tensor::element_count(OP, "m", &[m, m])?;
         let state = Resident::new(
             ctx,
             || {
+                // The ring (f32) and the Gram matrix (f64): a request the allocator refuses is
+                // an Err, not an abort.
+                fn zeros<T: Clone + Default>(len: usize) -> Result<Vec<T>> {
+                    let mut v = Vec::new();
+                    v.try_reserve_exact(len).map_err(|_| Error::TooLarge {
+                        op: OP,
+                        arg: "m",
+                        bytes: (len as u64).saturating_mul(std::mem::size_of::<T>() as u64),
+                        limit: isize::MAX as u64,
+                    })?;
+                    v.resize(len, T::default());
+                    Ok(v)
+                }
                 Ok(HostWindow {
-                    ring: vec![0.0; m * d],
-                    gram: vec![0.0; m * m],
+                    ring: zeros(ring_len)?,
+                    gram: zeros(gram_len)?,
                     factors: None,
                 })
             },
