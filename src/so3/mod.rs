@@ -26,6 +26,7 @@ pub use cg::{clebsch_gordan, MAX_L};
 pub use rotation::Rotation;
 
 mod backward;
+mod cp;
 mod kernels;
 mod linear;
 
@@ -33,6 +34,7 @@ pub use backward::{
     cg_product_backward, gaunt_product_backward, paths, weighted_cg_product,
     weighted_cg_product_backward, ProductGrads, WeightedGrads,
 };
+pub use cp::CpProduct;
 use kernels::ProductShape;
 pub use linear::{linear, linear_backward, LinearGrads};
 
