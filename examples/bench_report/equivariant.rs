@@ -87,6 +87,32 @@ fn gaunt(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> {
             1,
             None,
         );
+        if l % 2 == 0 {
+            // The CG product's backward: the same sparse kernel with regrouped tables.
+            let forward = time_calls(ctx, 1.0, || so3::cg_product(ctx, &t1, &t2, l).map(drop))?;
+            let timing = time_calls(ctx, 1.0, || {
+                so3::cg_product_backward(ctx, &t1, &t2, l, &tg).map(drop)
+            })?;
+            let got = so3::cg_product_backward(ctx, &t1, &t2, l, &tg)?
+                .x1
+                .to_vec()?;
+            let table = grouped(Coefficients::ClebschGordan, l, l, l, Grouping::X1);
+            let want = apply_weighted(&table, &wide(&g), d, &wide(&x2), d, 1, None);
+            report.push(Row {
+                kernel: "so3::cg_product_backward".into(),
+                shape: format!("n·c {}, 0..{l}⊗0..{l}→0..{l}", n * c),
+                timing,
+                bytes: (4 * n * c * d * 4) as f64,
+                flops: 0.0,
+                bound: Bound::Compute,
+                baseline: None,
+                error: Some((relative_error(&got, &want), max_abs_error(&got, &want))),
+                notes: format!(
+                    "{:.2}× its forward; error of ∂x1",
+                    timing.median / forward.median
+                ),
+            });
+        }
         let mut direct = None;
         for (slot, method) in [(0, GauntMethod::Direct), (1, GauntMethod::Grid)] {
             let forward = time_calls(ctx, 1.0, || {
