@@ -399,6 +399,20 @@ fn training_checks(ctx: &Context, rng: &mut StdRng, checks: &mut Vec<Check>) -> 
         &want,
     ));
 
+    // The CP product at an exact rank (L = 1: rank 8 fits to ~1e-12) equals cg_product.
+    let cp = so3::CpProduct::fit(1, 1, 1, 8)?;
+    let (x1, x2) = (uniform(rng, 64 * 3 * 4), uniform(rng, 64 * 3 * 4));
+    let (t1, t2) = (ctx.tensor(&x1, &[64, 3, 4])?, ctx.tensor(&x2, &[64, 3, 4])?);
+    let table = grouped(so3::Coefficients::ClebschGordan, 1, 1, 1, Grouping::Output);
+    let want = apply_weighted(&table, &wide(&x1), 4, &wide(&x2), 4, 1, None);
+    let got = cp.apply(ctx, &t1, &t2)?.to_vec()?;
+    checks.push(Check::new(
+        "so3::CpProduct::apply",
+        format!("64×3, 1⊗1→1, rank {}", cp.rank()),
+        &got,
+        &want,
+    ));
+
     let (edges, nodes, width) = (5000, 333, 6);
     let index: Vec<u32> = (0..edges)
         .map(|_| rng.random_range(0..nodes as u32))
