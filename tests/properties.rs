@@ -401,6 +401,19 @@ fn every_public_function_keeps_its_promises() {
             Ok(vec![gr.x.to_vec()?, gr.w.to_vec()?])
         });
 
+        // The CP product at a small fitted rank, on the product's inputs when their degrees
+        // fit (ALS at these sizes takes milliseconds and is cached).
+        let rank = g.rng.random_range(0..6);
+        let (f1, f2, fo) = (l1.min(2), l2.min(2), lo.min(2));
+        both(&label("so3::CpProduct"), &ctx, extreme, &|c| {
+            let cp = so3::CpProduct::fit(f1, f2, fo, rank)?;
+            let out = cp.apply(c, &x1.on(c)?, &x2.on(c)?)?;
+            let d = out.shape().to_vec();
+            let g = c.tensor(&vec![0.5; out.len()], &d)?;
+            let gr = cp.backward(c, &x1.on(c)?, &x2.on(c)?, &g)?;
+            Ok(vec![out.to_vec()?, gr.x1.to_vec()?, gr.x2.to_vec()?])
+        });
+
         // graph
         let (edges, nodes, width) = (g.dim(), g.dim(), g.dim());
         let index: Vec<u32> = (0..edges)
