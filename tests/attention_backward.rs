@@ -133,13 +133,6 @@ fn finite_differences(x: &Case, kind: Kind, causal: bool) -> [Vec<f64>; 3] {
     ]
 }
 
-/// `‖got − want‖ / ‖want‖` in f64.
-fn relative_error_f64(got: &[f64], want: &[f64]) -> f64 {
-    let diff: f64 = got.iter().zip(want).map(|(a, b)| (a - b).powi(2)).sum();
-    let norm: f64 = want.iter().map(|b| b * b).sum();
-    (diff / norm).sqrt()
-}
-
 fn kinds() -> [Kind; 3] {
     [
         Kind::Linear(FeatureMap::EluPlusOne),
@@ -161,7 +154,7 @@ fn reference_gradients_match_finite_differences() {
                 ("k", &got.k, &want[1]),
                 ("v", &got.v, &want[2]),
             ] {
-                let e = relative_error_f64(got, want);
+                let e = common::relative_error_f64(got, want);
                 assert!(
                     e < FD_BOUND,
                     "{kind:?} causal={causal} ∂{name}: {e:e} vs finite differences"

@@ -180,12 +180,6 @@ fn central_differences(f: impl Fn(&[f64]) -> f64, x: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-fn relative_f64(got: &[f64], want: &[f64]) -> f64 {
-    let diff: f64 = got.iter().zip(want).map(|(a, b)| (a - b).powi(2)).sum();
-    let norm: f64 = want.iter().map(|b| b * b).sum();
-    (diff / norm).sqrt()
-}
-
 #[test]
 fn reference_gradients_match_finite_differences() {
     let mut rng = common::rng();
@@ -202,12 +196,21 @@ fn reference_gradients_match_finite_differences() {
             let w = x.w.as_deref().map(wide);
             let label = format!("{kind:?} weights {weights:?} broadcast {broadcast}");
             let fd = central_differences(|v| x.loss(kind, v, &x2, w.as_deref()), &x1);
-            assert!(relative_f64(&dx1, &fd) < FD_BOUND, "{label} ∂x1");
+            assert!(
+                common::relative_error_f64(&dx1, &fd) < FD_BOUND,
+                "{label} ∂x1"
+            );
             let fd = central_differences(|v| x.loss(kind, &x1, v, w.as_deref()), &x2);
-            assert!(relative_f64(&dx2, &fd) < FD_BOUND, "{label} ∂x2");
+            assert!(
+                common::relative_error_f64(&dx2, &fd) < FD_BOUND,
+                "{label} ∂x2"
+            );
             if let Some(w) = &w {
                 let fd = central_differences(|v| x.loss(kind, &x1, &x2, Some(v)), w);
-                assert!(relative_f64(&dw, &fd) < FD_BOUND, "{label} ∂w");
+                assert!(
+                    common::relative_error_f64(&dw, &fd) < FD_BOUND,
+                    "{label} ∂w"
+                );
             }
         }
     }

@@ -21,12 +21,6 @@ fn contexts() -> Vec<Context> {
         .collect()
 }
 
-fn relative_f64(got: &[f64], want: &[f64]) -> f64 {
-    let diff: f64 = got.iter().zip(want).map(|(a, b)| (a - b).powi(2)).sum();
-    let norm: f64 = want.iter().map(|b| b * b).sum();
-    (diff / norm).sqrt()
-}
-
 #[test]
 fn harmonics_gradient_matches_finite_differences() {
     let mut rng = common::rng();
@@ -49,7 +43,7 @@ fn harmonics_gradient_matches_finite_differences() {
                 (loss(&plus) - loss(&minus)) / (2.0 * h)
             })
             .collect();
-        let e = relative_f64(&got, &fd);
+        let e = common::relative_error_f64(&got, &fd);
         assert!(e < 1e-7, "lmax {lmax}: {e:e}");
         // Orthogonal to the vector: the harmonics see only its direction.
         for (v, d) in v.chunks(3).zip(got.chunks(3)) {

@@ -19,8 +19,8 @@ struct Params {
     v_offset: u32,
     g_offset: u32,
     dq_offset: u32,     // the query kernel's dq
-    dk_offset: u32,     // the key kernel's dk and dv
-    dv_offset: u32,
+    dk_offset: u32,     // the key kernel's dk
+    dv_offset: u32,     // and its dv
     lse_offset: u32,    // lse and delta share their windows' layout
     scale: f32,         // 1/√dk
     _pad0: u32,

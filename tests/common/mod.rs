@@ -54,6 +54,13 @@ pub fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// `‖got − want‖ / ‖want‖`, both in f64 (the f64 references against finite differences).
+pub fn relative_error_f64(got: &[f64], want: &[f64]) -> f64 {
+    let diff: f64 = got.iter().zip(want).map(|(a, b)| (a - b).powi(2)).sum();
+    let norm: f64 = want.iter().map(|b| b * b).sum();
+    (diff / norm).sqrt()
+}
+
 /// A uniformly random rotation (from a uniformly random unit quaternion).
 pub fn random_rotation(rng: &mut StdRng) -> wgkernels::so3::Rotation {
     loop {

@@ -78,6 +78,11 @@ fn axpy(y: &mut [f64], alpha: f64, x: impl IntoIterator<Item = f64>) {
     }
 }
 
+/// Row `i` of a row-major `[·, width]` slice.
+fn row(x: &[f32], width: usize, i: usize) -> &[f32] {
+    &x[i * width..(i + 1) * width]
+}
+
 /// The keys query i attends: j ≤ i when causal, all n otherwise.
 fn keys(n: usize, i: usize, causal: bool) -> usize {
     if causal {
@@ -171,14 +176,11 @@ pub fn linear_backward(
 ) -> Gradients {
     let Dims { n, dk, dv, .. } = dims;
     per_head([q, k, v, d_out], dims, |head| {
-        let rows = |x: &[f32], width: usize, i: usize| -> Vec<f32> {
-            x[i * width..(i + 1) * width].to_vec()
-        };
         let a: Vec<Vec<f64>> = (0..n)
-            .map(|i| query_features(map, &rows(head.q, dk, i)))
+            .map(|i| query_features(map, row(head.q, dk, i)))
             .collect();
         let b: Vec<Vec<f64>> = (0..n)
-            .map(|j| key_features(map, &rows(head.k, dk, j)))
+            .map(|j| key_features(map, row(head.k, dk, j)))
             .collect();
         let f = a.first().map_or(0, Vec::len);
         let (mut da, mut db) = (vec![vec![0.0; f]; n], vec![vec![0.0; f]; n]);
@@ -209,8 +211,8 @@ pub fn linear_backward(
                 );
             }
         }
-        let dq = (0..n).flat_map(|i| query_features_backward(map, &rows(head.q, dk, i), &da[i]));
-        let dk_grad = (0..n).flat_map(|j| key_features_backward(map, &rows(head.k, dk, j), &db[j]));
+        let dq = (0..n).flat_map(|i| query_features_backward(map, row(head.q, dk, i), &da[i]));
+        let dk_grad = (0..n).flat_map(|j| key_features_backward(map, row(head.k, dk, j), &db[j]));
         [dq.collect(), dk_grad.collect(), dv_grad]
     })
 }
