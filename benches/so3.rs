@@ -1,8 +1,8 @@
 //! Criterion benches of the SO(3) kernels: spherical harmonics at lmax 2, 4, 6, 8 for 4096
-//! vectors; CG and the direct, Fourier and grid Gaunt products 0..L ⊗ 0..L → 0..L at
-//! n·c = 4096; the WGSL 2D FFT alone on 4096 grids of 36×36 and 45×45 (the Fourier route's
-//! padded grids at L = 8 and 10). Times are per call in steady state: `iters` calls back to
-//! back, then one wait.
+//! vectors; CG, the direct, Fourier and grid Gaunt products and the CP product of Tensor
+//! Decomposition Networks at their rank 7L², 0..L ⊗ 0..L → 0..L at n·c = 4096; the WGSL 2D
+//! FFT alone on 4096 grids of 36×36 and 45×45 (the Fourier route's padded grids at L = 8 and
+//! 10). Times are per call in steady state: `iters` calls back to back, then one wait.
 
 use std::time::Instant;
 
@@ -48,11 +48,18 @@ fn products(c: &mut Criterion) {
             ctx.tensor(&v, &[n, ch, d]).unwrap()
         };
         let (x1, x2) = (t(), t());
+        // TDN's rank 7L²; the time does not depend on the factors' values, so random ones.
+        let rank = 7 * l * l;
+        let mut factor =
+            || -> Vec<f64> { (0..d * rank).map(|_| rng.random_range(-1.0..1.0)).collect() };
+        let (a, b, cf) = (factor(), factor(), factor());
+        let cp = so3::CpProduct::from_factors(l, l, l, &a, &b, &cf, rank).unwrap();
         for (name, method) in [
             ("cg", None),
             ("gaunt_direct", Some(so3::GauntMethod::Direct)),
             ("gaunt_fourier", Some(so3::GauntMethod::Fourier)),
             ("gaunt_grid", Some(so3::GauntMethod::Grid)),
+            ("cp_rank_7l2", None),
         ] {
             group.bench_function(BenchmarkId::new(name, l), |bench| {
                 bench.iter_custom(|iters| {
@@ -60,7 +67,8 @@ fn products(c: &mut Criterion) {
                     for _ in 0..iters {
                         let out = match method {
                             Some(method) => so3::gaunt_product(&ctx, &x1, &x2, l, method),
-                            None => so3::cg_product(&ctx, &x1, &x2, l),
+                            None if name == "cg" => so3::cg_product(&ctx, &x1, &x2, l),
+                            None => cp.apply(&ctx, &x1, &x2),
                         };
                         drop(out.unwrap());
                     }

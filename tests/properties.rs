@@ -23,7 +23,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use rand::rngs::StdRng;
 use rand::Rng;
 use wgkernels::attention::{self, FeatureMap, LinearDecoder};
-use wgkernels::mfac::{Mfac, MfacConfig, SlidingInverse, StaticInverse};
+use wgkernels::mfac::{BlockInverse, Mfac, MfacConfig, SlidingInverse, StaticInverse};
 use wgkernels::{dora, graph, linalg, so3, Context, Result, Tensor};
 
 fn cases() -> usize {
@@ -271,6 +271,77 @@ fn every_public_function_keeps_its_promises() {
             );
         }
 
+        both(
+            &label("dora::weight_norm_dense"),
+            &ctx,
+            dora_extreme,
+            &|c| {
+                Ok(vec![values(dora::weight_norm_dense(
+                    c,
+                    &w.on(c)?,
+                    &la.on(c)?,
+                    &lb.on(c)?,
+                    scale,
+                ))?])
+            },
+        );
+        both(&label("dora::forward_dense"), &ctx, dora_extreme, &|c| {
+            Ok(vec![values(dora::forward_dense(
+                c,
+                &x.on(c)?,
+                &w.on(c)?,
+                &la.on(c)?,
+                &lb.on(c)?,
+                &mag.on(c)?,
+                scale,
+            ))?])
+        });
+        both(&label("dora::backward_dense"), &ctx, dora_extreme, &|c| {
+            let gr = dora::backward_dense(
+                c,
+                &x.on(c)?,
+                &w.on(c)?,
+                &la.on(c)?,
+                &lb.on(c)?,
+                &mag.on(c)?,
+                scale,
+                &dy.on(c)?,
+            )?;
+            Ok(vec![
+                gr.x.to_vec()?,
+                gr.a.to_vec()?,
+                gr.b.to_vec()?,
+                gr.magnitude.to_vec()?,
+            ])
+        });
+        // compose: base, lora [n, d_out] (now and then a mismatched one), magnitude and a
+        // positive norm [d_out].
+        let (cn, cd) = (g.dim(), g.dim());
+        let base = arg!(g, [cn, cd]);
+        let lora = arg!(g, [cn, g.near(cd)]);
+        let cdy = arg!(g, [cn, cd]);
+        let cmag = arg!(g, [cd]);
+        let mut cnorm = arg!(g, [g.near(cd)]);
+        if !extreme {
+            cnorm.data.iter_mut().for_each(|v| *v = 0.5 + v.abs());
+        }
+        both(&label("dora::compose"), &ctx, extreme, &|c| {
+            let (b, l, m, nm) = (base.on(c)?, lora.on(c)?, cmag.on(c)?, cnorm.on(c)?);
+            Ok(vec![
+                values(dora::compose(c, &b, &l, &m, &nm, scale))?,
+                values(dora::compose_unfused(c, &b, &l, &m, &nm, scale))?,
+            ])
+        });
+        both(&label("dora::compose_backward"), &ctx, extreme, &|c| {
+            let (b, l, m, nm) = (base.on(c)?, lora.on(c)?, cmag.on(c)?, cnorm.on(c)?);
+            let gr = dora::compose_backward(c, &cdy.on(c)?, &b, &l, &m, &nm, scale)?;
+            Ok(vec![
+                gr.base.to_vec()?,
+                gr.lora.to_vec()?,
+                gr.magnitude.to_vec()?,
+            ])
+        });
+
         // so3
         let lmax = g.rng.random_range(0..5);
         let vn = g.dim();
@@ -401,6 +472,25 @@ fn every_public_function_keeps_its_promises() {
             Ok(vec![gr.x.to_vec()?, gr.w.to_vec()?])
         });
 
+        let angle = g.rng.random_range(0.0..std::f64::consts::TAU);
+        let rotation = so3::Rotation::from_axis_angle([0.3, -1.0, 0.5], angle).unwrap();
+        both(&label("so3::rotate"), &ctx, extreme, &|c| {
+            Ok(vec![values(so3::rotate(c, &x1.on(c)?, &rotation))?])
+        });
+        let (fb, fr, fc) = (g.dim(), g.dim(), g.dim());
+        let grid = arg!(g, [fb, fr, fc, g.near(2)]);
+        for direction in [
+            so3::fft::FftDirection::Forward,
+            so3::fft::FftDirection::Inverse,
+        ] {
+            both(
+                &label(&format!("so3::fft2 ({direction:?})")),
+                &ctx,
+                extreme,
+                &|c| Ok(vec![values(so3::fft::fft2(c, &grid.on(c)?, direction))?]),
+            );
+        }
+
         // The CP product at a small fitted rank, on the product's inputs when their degrees
         // fit (ALS at these sizes takes milliseconds and is cached).
         let rank = g.rng.random_range(0..6);
@@ -516,6 +606,14 @@ fn every_public_function_keeps_its_promises() {
         };
         both(&label("mfac::StaticInverse"), &ctx, extreme, &|c| {
             let inverse = StaticInverse::new(c, &grads.on(c)?, damp)?;
+            Ok(vec![
+                values(inverse.ihvp(&xv.on(c)?))?,
+                values(inverse.inverse_diagonal())?,
+            ])
+        });
+        let block = g.dim();
+        both(&label("mfac::BlockInverse"), &ctx, extreme, &|c| {
+            let inverse = BlockInverse::new(c, &grads.on(c)?, damp, block)?;
             Ok(vec![
                 values(inverse.ihvp(&xv.on(c)?))?,
                 values(inverse.inverse_diagonal())?,

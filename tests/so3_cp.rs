@@ -121,6 +121,9 @@ fn an_exact_decomposition_is_cg_product_and_its_backward() {
     }
 }
 
+/// `(fit_error bits, factor checksum)` of `CpProduct::fit(1, 1, 1, 3)`.
+const GOLDEN_FIT: (u64, u64) = (0x3fe5_8ccd_cd49_3fd7, 0x941b_9847_7cc3_42e0);
+
 #[test]
 fn fits_reach_their_error_and_are_reproducible() {
     // 0..1 ⊗ 0..1 → 0..1: M is 4×4×4 with 20 nonzeros; rank 16 (= d2·d3) can be exact.
@@ -141,6 +144,22 @@ fn fits_reach_their_error_and_are_reproducible() {
     // every machine; the product with the fitted factors is within its fit error of cg_product.
     let again = CpProduct::fit(1, 1, 1, 3).unwrap();
     assert_eq!(again.fit_error().to_bits(), low.fit_error().to_bits());
+    // Across machines: the bits this fit gave where it was written (only + − × ÷ and sqrt,
+    // all correctly rounded, in a fixed order). A change of the algorithm changes them.
+    let checksum = low
+        .factors()
+        .iter()
+        .flat_map(|f| f.iter())
+        .fold(0u64, |h, x| h.rotate_left(5) ^ x.to_bits());
+    println!(
+        "fit(1,1,1,3): error bits {:#x}, checksum {checksum:#x}",
+        low.fit_error().to_bits()
+    );
+    assert_eq!((low.fit_error().to_bits(), checksum), GOLDEN_FIT);
+    // factors() gives back what from_factors takes.
+    let [a, b, c] = low.factors();
+    let copy = CpProduct::from_factors(1, 1, 1, a, b, c, 3).unwrap();
+    assert_eq!(copy.fit_error().to_bits(), low.fit_error().to_bits());
     let mut rng = common::rng();
     let ctx = Context::cpu();
     let (x1, x2) = (

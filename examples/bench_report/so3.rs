@@ -1,12 +1,13 @@
 //! SO(3) rows: spherical harmonics at lmax 2, 4, 6, 8 for 4096 vectors; CG and the three
-//! Gaunt methods (Direct, Fourier, Grid) at L = 1..10 in two settings, with growth fits,
-//! crossovers and a plot of time against L.
+//! Gaunt methods (Direct, Fourier, Grid) at L = 1..10 in two settings, the CP product of Tensor
+//! Decomposition Networks (rank 7L²) in the first, with growth fits, crossovers and a plot of
+//! time against L.
 
 use rand::rngs::StdRng;
 use wgkernels::bench::time_calls;
 use wgkernels::compare::{max_abs_error, relative_error};
 use wgkernels::so3::products::{apply, product_table};
-use wgkernels::so3::{self, reference, Coefficients, GauntMethod};
+use wgkernels::so3::{self, reference, Coefficients, CpProduct, GauntMethod};
 
 use crate::plot;
 use crate::report::{crossover, growth_exponent};
@@ -53,11 +54,22 @@ pub fn rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> 
 /// same work as 0..L here: the two settings measured are → 0..L and → 0..2L.
 fn products(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> {
     let (n, c) = (1024usize, 4usize);
-    let methods = [Method::Cg, Method::Direct, Method::Fourier, Method::Grid];
+    let methods = [
+        Method::Cg,
+        Method::Direct,
+        Method::Fourier,
+        Method::Grid,
+        Method::Cp,
+    ];
     for widen in [false, true] {
         for l in 1..=10usize {
-            let lout = if widen { 2 * l } else { l };
-            setting_rows(ctx, rng, report, [n, c], [l, lout], &methods)?;
+            // The CP product is measured where TDN uses it: 0..L ⊗ 0..L → 0..L.
+            let (lout, methods) = if widen {
+                (2 * l, &methods[..4])
+            } else {
+                (l, &methods[..])
+            };
+            setting_rows(ctx, rng, report, [n, c], [l, lout], methods)?;
         }
     }
     // Larger batches: the O(L³) routes at n·c = 16384 (lavapipe's time, not its memory, is
@@ -90,9 +102,15 @@ fn setting_rows(
     let (t1, t2) = (ctx.tensor(&x1, &[n, c, d])?, ctx.tensor(&x2, &[n, c, d])?);
     let gaunt = product_table(Coefficients::Gaunt, l, l, lout);
     let want_gaunt = apply(&gaunt, &wide(&x1), d, &wide(&x2), d, 1);
-    let mut direct_time = None;
+    let mut baseline_times = [None; 2]; // Direct, cg_product: they run before the others
+                                        // TDN's rank 7L²; times do not depend on the factors' values, so random ones.
+    let rank = 7 * l * l;
+    let mut factor = |d: usize| -> Vec<f32> { uniform(rng, d * rank) };
+    let [a, b, cf] = [d, d, d3].map(|d| wide(&factor(d)));
+    let cp = CpProduct::from_factors(l, l, lout, &a, &b, &cf, rank)?;
     for &method in methods {
         let call = || match method {
+            Method::Cp => cp.apply(ctx, &t1, &t2),
             Method::Cg => so3::cg_product(ctx, &t1, &t2, lout),
             Method::Direct => so3::gaunt_product(ctx, &t1, &t2, lout, GauntMethod::Direct),
             Method::Fourier => so3::gaunt_product(ctx, &t1, &t2, lout, GauntMethod::Fourier),
@@ -140,6 +158,27 @@ fn setting_rows(
                 let notes = format!("FFT grid {}×{}", plan.n_u, plan.n_v);
                 ((n * c) as f64 * flops, err, notes)
             }
+            Method::Cp => {
+                let cpu = Context::cpu();
+                let want = cp
+                    .apply(
+                        &cpu,
+                        &cpu.tensor(&x1, &[n, c, d])?,
+                        &cpu.tensor(&x2, &[n, c, d])?,
+                    )?
+                    .to_vec()?;
+                let err = (
+                    relative_error(&got, &wide(&want)),
+                    max_abs_error(&got, &wide(&want)),
+                );
+                // two projections onto R, the product, the projection back
+                let macs = (2 * d + d3) * rank + rank;
+                (
+                    (n * c * macs * 2) as f64,
+                    err,
+                    format!("rank {rank}; error against its CPU path"),
+                )
+            }
             Method::Grid => {
                 let plan = so3::grid::GridPlan::new(l, l, lout);
                 let err = (
@@ -165,15 +204,18 @@ fn setting_rows(
             bound: Bound::Compute,
             baseline: match method {
                 Method::Grid | Method::Fourier => {
-                    direct_time.map(|t| ("Gaunt Direct".to_string(), t))
+                    baseline_times[0].map(|t| ("Gaunt Direct".to_string(), t))
                 }
+                Method::Cp => baseline_times[1].map(|t| ("cg_product".to_string(), t)),
                 _ => None,
             },
             error: Some(error),
             notes,
         });
-        if method == Method::Direct {
-            direct_time = Some(timing.median);
+        match method {
+            Method::Direct => baseline_times[0] = Some(timing.median),
+            Method::Cg => baseline_times[1] = Some(timing.median),
+            _ => {}
         }
     }
     Ok(())
@@ -185,6 +227,7 @@ enum Method {
     Direct,
     Fourier,
     Grid,
+    Cp,
 }
 
 impl Method {
@@ -194,6 +237,7 @@ impl Method {
             Method::Direct => "so3::gaunt_product (Direct)",
             Method::Fourier => "so3::gaunt_product (Fourier)",
             Method::Grid => "so3::gaunt_product (Grid)",
+            Method::Cp => "so3::CpProduct::apply (rank 7L²)",
         }
     }
 
@@ -203,6 +247,7 @@ impl Method {
             Method::Direct => "Gaunt Direct",
             Method::Fourier => "Gaunt Fourier",
             Method::Grid => "Gaunt Grid",
+            Method::Cp => "CP (7L²)",
         }
     }
 }
@@ -257,6 +302,9 @@ fn findings(report: &mut Report, rows: usize, methods: &[Method]) -> Result<()> 
                 .into_iter()
                 .filter(|p| p.0 >= 6.0)
                 .collect();
+            if points.len() < 2 {
+                continue;
+            }
             growth.push(format!(
                 "{} L^{:.1}",
                 method.short(),
@@ -308,6 +356,24 @@ fn findings(report: &mut Report, rows: usize, methods: &[Method]) -> Result<()> 
             notes.push(format!(
                 "at L = 8 it is {:.1}× faster than cg_product",
                 c / b
+            ));
+        }
+        let cp = series(report, Method::Cp);
+        if !cp.is_empty() {
+            let grid = series(report, Method::Grid);
+            let versus = |other: &[(f64, f64)], name: &str| match crossover(&cp, other) {
+                Err(first) => format!("faster than {name} from L = {first}"),
+                Ok(Some(l)) => format!("overtakes {name} at L ≈ {l:.1}"),
+                Ok(None) => format!("slower than {name} at every L"),
+            };
+            notes.push(format!(
+                "CP at rank 7L² {}, {}{}",
+                versus(&cg, "cg_product"),
+                versus(&grid, "Gaunt Grid"),
+                match (at8(&cg), at8(&cp)) {
+                    (Some(c), Some(p)) => format!(" ({:.1}× cg_product's speed at L = 8)", c / p),
+                    _ => String::new(),
+                }
             ));
         }
         report.finding(format!("{setting}: {}", notes.join("; ")));
