@@ -264,6 +264,7 @@ pub(super) fn sparse_product(
 }
 
 const GAUNT_GRID: Shader = shader!("so3/gaunt_grid.wgsl");
+const GAUNT_GRID_GLOBAL: Shader = shader!("so3/gaunt_grid_global.wgsl");
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -281,7 +282,9 @@ struct GridParams {
     x1_offset: u32,
     x2_offset: u32,
     out_offset: u32,
-    _pad: [u32; 3],
+    scratch_stride: u32,
+    rings_at: u32,
+    products_at: u32,
 }
 
 /// Whether the workgroup arrays of gaunt_grid.wgsl hold this plan: inputs of degree at most
@@ -295,7 +298,23 @@ pub(super) fn grid_fits(plan: &GridPlan) -> bool {
         && 2 * nb.div_ceil(2) * (2 * plan.lmax_out + 1) <= PRODUCTS
 }
 
-/// The Gaunt product on the grid of `plan`, one workgroup per (sample, channel) row.
+/// A row's stages in gaunt_grid_global.wgsl's scratch, in f32s: `(stride, rings_at,
+/// products_at)` — both inputs' coefficients, their rings' complex coefficients, the products.
+fn grid_scratch_layout(plan: &GridPlan) -> (usize, usize, usize) {
+    let coefficients = (plan.l1 + 1).pow(2) + (plan.l2 + 1).pow(2);
+    let rings = 2 * plan.n_beta * (plan.l1 + plan.l2 + 2);
+    let products = 2 * plan.n_beta.div_ceil(2) * (2 * plan.lmax_out + 1);
+    (
+        coefficients + rings + products,
+        coefficients,
+        coefficients + rings,
+    )
+}
+
+/// The Gaunt product on the grid of `plan`, one workgroup per (sample, channel) row: its
+/// stages in workgroup memory where they fit (`grid_fits`), else in a storage scratch slice
+/// per row (gaunt_grid_global.wgsl: the same arithmetic, so every degree up to `MAX_L` runs
+/// and gives what the CPU path gives; launches are cut so that the scratch fits one binding).
 pub(super) fn gaunt_grid(
     gpu: &Gpu<'_>,
     plan: &GridPlan,
@@ -304,14 +323,41 @@ pub(super) fn gaunt_grid(
     out: &Tensor,
 ) -> Result<()> {
     const OP: &str = "so3::gaunt_product (Grid)";
-    let kernel = gpu.kernel_for(&GAUNT_GRID, &Tensor::operands(["x1", "x2"], inputs))?;
+    let in_workgroup = grid_fits(plan);
+    let shader = if in_workgroup {
+        &GAUNT_GRID
+    } else {
+        &GAUNT_GRID_GLOBAL
+    };
+    let kernel = gpu.kernel_for(shader, &Tensor::operands(["x1", "x2"], inputs))?;
     let key = format!("gaunt_grid/{}/{}/{}", plan.l1, plan.l2, plan.lmax_out);
     let tables = table(gpu, &key, || plan.gpu_table())?;
+    let (stride, rings_at, products_at) = if in_workgroup {
+        (0, 0, 0)
+    } else {
+        grid_scratch_layout(plan)
+    };
+    // Scratch for the largest launch: as many samples as fit one binding.
+    let per_sample = shape.channels * stride;
+    let samples = inputs[0].shape()[0];
+    let scratch = if in_workgroup {
+        None
+    } else {
+        let fit = (gpu.binding.max_elements() / per_sample.max(1) as u64) as usize;
+        Some(gpu.storage(samples.min(fit).max(1) * per_sample)?)
+    };
+    let extra: Vec<_> = scratch
+        .iter()
+        .map(|s| {
+            let len = (s.buffer().size() / 4) as usize;
+            (Operand::fixed("scratch", s.buffer(), len), Some(per_sample))
+        })
+        .collect();
     launch_products(
         gpu,
         (OP, &kernel),
         (inputs, out),
-        (&[], &[tables.buffer()]),
+        (&extra, &[tables.buffer()]),
         shape,
         |rows, [s1, s2, so], _| {
             let params = GridParams {
@@ -328,7 +374,9 @@ pub(super) fn gaunt_grid(
                 x1_offset: s1,
                 x2_offset: s2,
                 out_offset: so,
-                _pad: [0; 3],
+                scratch_stride: stride as u32,
+                rings_at: rings_at as u32,
+                products_at: products_at as u32,
             };
             (params, rows as u32)
         },

@@ -146,9 +146,10 @@ pub enum GauntMethod {
     /// (0..10 ⊗ 0..10 → 0..20 fits).
     Fourier,
     /// Pointwise product on a Gauss–Legendre × uniform grid exact for the degree (The Price
-    /// of Freedom), in the separable form: O(L³) per product (see [`grid`]). On the GPU
-    /// each product lives in one workgroup's memory: l1, l2 ≤ 16 and about
-    /// `l1 + l2 + lmax_out ≤ 44` (0..10 ⊗ 0..10 → 0..20 fits).
+    /// of Freedom), in the separable form: O(L³) per product (see [`grid`]). Every degree up
+    /// to [`MAX_L`] on both paths: on the GPU a product's stages live in one workgroup's
+    /// memory where they fit (l1, l2 ≤ 16 and about `l1 + l2 + lmax_out ≤ 44`; 0..10 ⊗ 0..10
+    /// → 0..20 does), else in a storage scratch slice per product, the same arithmetic.
     Grid,
 }
 
@@ -391,9 +392,6 @@ fn gaunt_transformed(
             }
             _ => {
                 let plan = grid::GridPlan::shared(l1, l2, lmax_out);
-                if !kernels::grid_fits(&plan) {
-                    return Err(too_large("l1, l2 ≤ 16 and about l1 + l2 + lmax_out ≤ 44"));
-                }
                 kernels::gaunt_grid(gpu, &plan, inputs, &product, y)
             }
         }
