@@ -1,8 +1,11 @@
-// The mixed-radix 2D FFT of the Fourier route (see src/so3/fft.rs), on one grid in
-// workgroup memory: `spectrum[iu·n_v + iv]`. Included by so3/fft.wgsl (the transform alone,
-// tested against rustfft) and so3/gaunt_fourier.wgsl.
+// The mixed-radix 2D FFT of the Fourier route (see src/so3/fft.rs), on one grid
+// `spectrum[iu·n_v + iv]`. Included by so3/fft.wgsl (the transform alone, tested against
+// rustfft) and so3/gaunt_fourier.inc.wgsl.
 //
-// The includer declares two read-only storage arrays built by the host, rows' then columns':
+// The includer says where the grid lives — spectrum_at(i), set_spectrum(i, v) and
+// spectrum_barrier(), a barrier ordering those stores: so3/spectrum_workgroup.inc.wgsl for
+// workgroup memory, or a storage slice of its own — and declares two read-only storage
+// arrays built by the host, rows' then columns':
 //   twiddles: array<vec2<f32>>  w_n^k = exp(−2πik/n), k < n
 //   positions: array<u32>       the digit-reversed order of 0..n
 //
@@ -13,7 +16,7 @@
 // runs inverse → pointwise product → forward, so it never reorders. Both unnormalised, as
 // rustfft.
 
-const FFT_CAPACITY: u32 = 2048u; // complex entries of one grid (16 KiB)
+const FFT_CAPACITY: u32 = 2048u; // complex entries of one grid in workgroup memory (16 KiB)
 const MAX_RADIX: u32 = 32u;
 const FFT_WORKGROUP: u32 = 256u;
 
@@ -48,8 +51,6 @@ fn axis_u() -> FftAxis {
 fn axis_v() -> FftAxis {
     return FftAxis(FFT_V, FFT_V_STAGES, 1u, FFT_U, FFT_V, FFT_U, FFT_V_RADICES_LO, FFT_V_RADICES_HI);
 }
-
-var<workgroup> spectrum: array<vec2<f32>, FFT_CAPACITY>;
 
 fn complex_mul(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
     return vec2<f32>(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x);
@@ -90,7 +91,7 @@ struct Butterfly {
 
 // x_q, twiddled on the way in when decimating in time.
 fn load(axis: FftAxis, f: Butterfly, q: u32) -> vec2<f32> {
-    let x = spectrum[f.origin + q * f.hop];
+    let x = spectrum_at(f.origin + q * f.hop);
     if f.in_time {
         return complex_mul(x, twiddle(axis, q * f.unit, f.inverse));
     }
@@ -103,7 +104,7 @@ fn store(axis: FftAxis, f: Butterfly, k: u32, y: vec2<f32>) {
     if !f.in_time {
         value = complex_mul(y, twiddle(axis, k * f.unit, f.inverse));
     }
-    spectrum[f.origin + k * f.hop] = value;
+    set_spectrum(f.origin + k * f.hop, value);
 }
 
 fn butterfly2(axis: FftAxis, f: Butterfly) {
@@ -215,7 +216,7 @@ fn fft_stage(axis: FftAxis, stage: u32, in_time: bool, inverse: bool, lid: u32) 
 fn stage_if_any(axis: FftAxis, t: u32, in_time: bool, lid: u32) {
     if t < axis.stages {
         fft_stage(axis, t, in_time, in_time, lid);
-        workgroupBarrier();
+        spectrum_barrier();
     }
 }
 

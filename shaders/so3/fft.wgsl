@@ -5,6 +5,8 @@
 
 // #include "so3/fft.inc.wgsl"
 
+// #include "so3/spectrum_workgroup.inc.wgsl"
+
 // #include "util/workgroup.inc.wgsl"
 
 struct Params {
@@ -36,7 +38,7 @@ fn main(
     for (var e = lid; e < size; e += FFT_WORKGROUP) {
         let at = p.input_offset + 2u * (grid * size + e);
         let reversed = fft_position(e / FFT_V, e % FFT_V);
-        spectrum[select(e, reversed, inverse)] = vec2<f32>(read_input(at), read_input(at + 1u));
+        set_spectrum(select(e, reversed, inverse), vec2<f32>(read_input(at), read_input(at + 1u)));
     }
     workgroupBarrier();
     if inverse {
@@ -46,7 +48,7 @@ fn main(
     }
     for (var e = lid; e < size; e += FFT_WORKGROUP) {
         let reversed = fft_position(e / FFT_V, e % FFT_V);
-        let x = spectrum[select(reversed, e, inverse)];
+        let x = spectrum_at(select(reversed, e, inverse));
         let at = p.output_offset + 2u * (grid * size + e);
         output[at] = x.x;
         output[at + 1u] = x.y;

@@ -187,9 +187,7 @@ pub fn cg_product_backward(
 /// The gradients of [`gaunt_product`] for an upstream `d_out`, by the same `method`: Gaunt
 /// coefficients are symmetric in their three indices, so `∂x1 = gaunt_product(d_out, x2, l1)`
 /// and `∂x2 = gaunt_product(d_out, x1, l2)` (summed over channels for a broadcast x2) — O(L³)
-/// for the Grid and Fourier routes, as their forwards. On the GPU the Fourier route's
-/// products must fit a workgroup as its forward must (see [`GauntMethod`]), with `lmax_out`
-/// and l1 (or l2) in each other's place; the Grid route runs at every degree.
+/// for the Grid and Fourier routes, as their forwards, at every degree on both paths.
 pub fn gaunt_product_backward(
     ctx: &Context,
     x1: &Tensor,

@@ -298,6 +298,33 @@ pub(super) fn grid_fits(plan: &GridPlan) -> bool {
         && 2 * nb.div_ceil(2) * (2 * plan.lmax_out + 1) <= PRODUCTS
 }
 
+/// Scratch for the `*_global.wgsl` kernels, which keep a row's stages in storage: `per_sample`
+/// f32s for each sample of the largest launch (as many samples as fit one binding; launch
+/// blocks are cut to that by `launch_products`). None when `per_sample` is 0 (the stages fit
+/// workgroup memory).
+fn row_scratch(gpu: &Gpu<'_>, samples: usize, per_sample: usize) -> Result<Option<PooledBuffer>> {
+    if per_sample == 0 {
+        return Ok(None);
+    }
+    let fit = (gpu.binding.max_elements() / per_sample as u64) as usize;
+    Ok(Some(gpu.storage(samples.min(fit).max(1) * per_sample)?))
+}
+
+/// The scratch as `launch_products`' extra operand: the same window in every block, and
+/// `per_sample` f32s per sample for cutting the blocks.
+fn scratch_operand(
+    scratch: &Option<PooledBuffer>,
+    per_sample: usize,
+) -> Vec<(Operand<'_>, Option<usize>)> {
+    scratch
+        .iter()
+        .map(|s| {
+            let len = (s.buffer().size() / 4) as usize;
+            (Operand::fixed("scratch", s.buffer(), len), Some(per_sample))
+        })
+        .collect()
+}
+
 /// A row's stages in gaunt_grid_global.wgsl's scratch, in f32s: `(stride, rings_at,
 /// products_at)` — both inputs' coefficients, their rings' complex coefficients, the products.
 fn grid_scratch_layout(plan: &GridPlan) -> (usize, usize, usize) {
@@ -337,22 +364,8 @@ pub(super) fn gaunt_grid(
     } else {
         grid_scratch_layout(plan)
     };
-    // Scratch for the largest launch: as many samples as fit one binding.
-    let per_sample = shape.channels * stride;
-    let samples = inputs[0].shape()[0];
-    let scratch = if in_workgroup {
-        None
-    } else {
-        let fit = (gpu.binding.max_elements() / per_sample.max(1) as u64) as usize;
-        Some(gpu.storage(samples.min(fit).max(1) * per_sample)?)
-    };
-    let extra: Vec<_> = scratch
-        .iter()
-        .map(|s| {
-            let len = (s.buffer().size() / 4) as usize;
-            (Operand::fixed("scratch", s.buffer(), len), Some(per_sample))
-        })
-        .collect();
+    let scratch = row_scratch(gpu, inputs[0].shape()[0], shape.channels * stride)?;
+    let extra = scratch_operand(&scratch, shape.channels * stride);
     launch_products(
         gpu,
         (OP, &kernel),
@@ -449,6 +462,7 @@ pub(super) fn fft2(
 }
 
 const GAUNT_FOURIER: Shader = shader!("so3/gaunt_fourier.wgsl");
+const GAUNT_FOURIER_GLOBAL: Shader = shader!("so3/gaunt_fourier_global.wgsl");
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -465,6 +479,8 @@ struct FourierParams {
     x1_offset: u32,
     x2_offset: u32,
     out_offset: u32,
+    scratch_stride: u32,
+    _pad: [u32; 3],
 }
 
 /// Whether one product's FFT grid fits the workgroup array of fft.inc.wgsl.
@@ -472,7 +488,9 @@ pub(super) fn fourier_fits(plan: &FourierPlan) -> bool {
     plan.n_u * plan.n_v <= fft::FFT_CAPACITY
 }
 
-/// The Gaunt product by the 2D-Fourier route, one workgroup (one FFT grid) per row.
+/// The Gaunt product by the 2D-Fourier route, one workgroup (one FFT grid) per row: the grid
+/// in workgroup memory where it fits (`fourier_fits`), else in a storage scratch slice per row
+/// (gaunt_fourier_global.wgsl, the same arithmetic).
 pub(super) fn gaunt_fourier(
     gpu: &Gpu<'_>,
     plan: &FourierPlan,
@@ -481,17 +499,30 @@ pub(super) fn gaunt_fourier(
     out: &Tensor,
 ) -> Result<()> {
     const OP: &str = "so3::gaunt_product (Fourier)";
+    let in_workgroup = fourier_fits(plan);
+    let shader = if in_workgroup {
+        &GAUNT_FOURIER
+    } else {
+        &GAUNT_FOURIER_GLOBAL
+    };
     let (constants, [twiddles, positions]) = fft_shape(gpu, [plan.n_u, plan.n_v])?;
     let operands = Tensor::operands(["x1", "x2"], inputs);
-    let kernel = gpu.kernel_with(&GAUNT_FOURIER, &operands, &constants)?;
+    let kernel = gpu.kernel_with(shader, &operands, &constants)?;
     let key = format!("gaunt_fourier/{}/{}/{}", plan.l1, plan.l2, plan.lmax_out);
     let tables = table(gpu, &key, || plan.gpu_table())?;
     let buffers = [tables.buffer(), twiddles.buffer(), positions.buffer()];
+    let stride = if in_workgroup {
+        0
+    } else {
+        2 * plan.n_u * plan.n_v
+    };
+    let scratch = row_scratch(gpu, inputs[0].shape()[0], shape.channels * stride)?;
+    let extra = scratch_operand(&scratch, shape.channels * stride);
     launch_products(
         gpu,
         (OP, &kernel),
         (inputs, out),
-        (&[], &buffers),
+        (&extra, &buffers),
         shape,
         |rows, [s1, s2, so], _| {
             let params = FourierParams {
@@ -507,6 +538,8 @@ pub(super) fn gaunt_fourier(
                 x1_offset: s1,
                 x2_offset: s2,
                 out_offset: so,
+                scratch_stride: stride as u32,
+                _pad: [0; 3],
             };
             (params, rows as u32)
         },

@@ -141,9 +141,10 @@ pub enum GauntMethod {
     /// Sums the precomputed sparse Gaunt coefficients: the exact reference.
     Direct,
     /// 2D Fourier coefficients convolved by FFT (Luo et al., ICLR 2024; see [`fourier`]
-    /// and [`fft`]). On the GPU each product is one zero-padded FFT grid of at most
-    /// [`fft::FFT_CAPACITY`] entries in one workgroup: l1 + l2 ≤ 22 and l1 + l2 + lmax_out ≤ 44
-    /// (0..10 ⊗ 0..10 → 0..20 fits).
+    /// and [`fft`]). Every degree up to [`MAX_L`] on both paths: on the GPU each product is
+    /// one zero-padded FFT grid, in one workgroup's memory up to [`fft::FFT_CAPACITY`] entries
+    /// (l1 + l2 ≤ 22 and l1 + l2 + lmax_out ≤ 44; 0..10 ⊗ 0..10 → 0..20 fits), else in a
+    /// storage scratch slice per product, the same arithmetic.
     Fourier,
     /// Pointwise product on a Gauss–Legendre × uniform grid exact for the degree (The Price
     /// of Freedom), in the separable form: O(L³) per product (see [`grid`]). Every degree up
@@ -341,7 +342,8 @@ pub fn gaunt_product(
 }
 
 /// [`GauntMethod::Grid`] and [`GauntMethod::Fourier`], on either path: f64 on the CPU, one
-/// workgroup per row on the GPU, where a product must fit that workgroup's memory.
+/// workgroup per row on the GPU (its stages in workgroup memory where they fit, else in
+/// storage).
 fn gaunt_transformed(
     ctx: &Context,
     op: &'static str,
@@ -352,14 +354,6 @@ fn gaunt_transformed(
 ) -> Result<Tensor> {
     let (n, c, l1, l2, broadcast) = product_args(ctx, op, x1, x2, lmax_out)?;
     let shape = [n, c, reference::dim(lmax_out)];
-    let too_large = |limit: &str| Error::InvalidArgument {
-        op,
-        arg: "lmax_out",
-        message: format!(
-            "GauntMethod::{method:?} on the GPU holds {limit} in workgroup memory, \
-             got {l1} ⊗ {l2} → {lmax_out}"
-        ),
-    };
     let cpu = || {
         let (a, b) = (wide(x1), wide(x2));
         let group = if broadcast { c } else { 1 };
@@ -383,11 +377,6 @@ fn gaunt_transformed(
         match method {
             GauntMethod::Fourier => {
                 let plan = fourier::FourierPlan::shared(l1, l2, lmax_out);
-                if !kernels::fourier_fits(&plan) {
-                    return Err(too_large(
-                        "a padded FFT grid of 2048 entries: l1 + l2 ≤ 22 and l1 + l2 + lmax_out ≤ 44",
-                    ));
-                }
                 kernels::gaunt_fourier(gpu, &plan, inputs, &product, y)
             }
             _ => {
