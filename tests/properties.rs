@@ -435,6 +435,28 @@ fn every_public_function_keeps_its_promises() {
                 },
             );
         }
+        // The O(L³) routes at high degrees (past one workgroup's memory from about
+        // l1 + l2 + lmax_out > 44): a few rows, degrees 5..=MAX_L.
+        let high = [0; 3].map(|_| g.rng.random_range(5..=so3::MAX_L));
+        let rows = g.rng.random_range(1..3);
+        let hx1 = arg!(g, [rows, 1, dim(high[0])]);
+        let hx2 = arg!(g, [rows, 1, dim(high[1])]);
+        for method in [so3::GauntMethod::Grid, so3::GauntMethod::Fourier] {
+            both(
+                &label(&format!("so3::gaunt_product ({method:?}, degrees 5..=24)")),
+                &ctx,
+                extreme,
+                &|c| {
+                    Ok(vec![values(so3::gaunt_product(
+                        c,
+                        &hx1.on(c)?,
+                        &hx2.on(c)?,
+                        high[2],
+                        method,
+                    ))?])
+                },
+            );
+        }
         both(&label("so3::weighted_cg_product"), &ctx, extreme, &|c| {
             Ok(vec![values(so3::weighted_cg_product(
                 c,
