@@ -13,6 +13,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> partial: array<f32>;
 @group(0) @binding(2) var<storage, read> norm: array<f32>;
+fn read_norm(i: u32) -> f32 { return norm[i]; }
 @group(0) @binding(3) var<storage, read_write> d_magnitude: array<f32>;
 
 @compute @workgroup_size(256)
@@ -29,5 +30,5 @@ fn main(
     for (var c = 0u; c < p.chunks; c++) {
         sum += partial[c * p.d_out + j];
     }
-    d_magnitude[j] = sum / max(norm[j], 1e-12);
+    d_magnitude[j] = sum / max(read_norm(j), 1e-12);
 }
