@@ -24,7 +24,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use rand::rngs::StdRng;
 use rand::Rng;
 use wgkernels::attention::{self, FeatureMap, LinearDecoder};
-use wgkernels::mfac::{BlockInverse, Mfac, MfacConfig, SlidingInverse, StaticInverse};
+use wgkernels::mfac::{self, BlockInverse, Mfac, MfacConfig, SlidingInverse, StaticInverse};
 use wgkernels::{dora, graph, linalg, so3, Context, DType, Result, Tensor};
 
 fn cases() -> usize {
@@ -154,6 +154,10 @@ fn both(
         (Ok(a), Ok(b)) => {
             if !extreme {
                 for (i, (a, b)) in a.iter().zip(b).enumerate() {
+                    assert_eq!(a.len(), b.len(), "{label}: output {i} lengths differ");
+                    if a.is_empty() {
+                        continue;
+                    }
                     // Relative to ‖cpu‖, or to 1% of the norm of an output of unit entries where
                     // the output is smaller than that: outputs that cancel to ~0 (the norm-aware
                     // ∂q at dk = 1, ∂q at n = 1) are rounding on both paths, compared absolutely.
@@ -627,6 +631,33 @@ fn every_public_function_keeps_its_promises() {
             );
         }
 
+        // Decoding: a few steps of random tokens (now and then of the wrong shape).
+        let (db, dh, ddk, ddv) = (g.dim().min(3), g.dim().min(3), g.dim(), g.dim());
+        let tokens: Vec<[Arg; 3]> = (0..3)
+            .map(|_| {
+                [
+                    arg!(g, [db, dh, ddk]),
+                    arg!(g, [db, dh, g.near(ddk)]),
+                    arg!(g, [db, dh, ddv]),
+                ]
+            })
+            .collect();
+        for map in [FeatureMap::EluPlusOne, FeatureMap::NormAware] {
+            both(
+                &label(&format!("attention::LinearDecoder::step ({map:?})")),
+                &ctx,
+                extreme,
+                &|c| {
+                    let mut decoder = LinearDecoder::new(c, db, dh, ddk, ddv, map)?;
+                    let mut outs = Vec::new();
+                    for [q, k, v] in &tokens {
+                        outs.push(values(decoder.step(&q.on(c)?, &k.on(c)?, &v.on(c)?))?);
+                    }
+                    Ok(outs)
+                },
+            );
+        }
+
         // mfac
         let (gm, gd) = (g.dim(), g.dim());
         let grads = arg!(g, [gm, gd]);
@@ -642,6 +673,25 @@ fn every_public_function_keeps_its_promises() {
                 values(inverse.ihvp(&xv.on(c)?))?,
                 values(inverse.inverse_diagonal())?,
             ])
+        });
+        let (pw, count) = (arg!(g, [g.near(gd)]), g.rng.random_range(0..gd + 2));
+        // Which weights go depends on the order of their scores: where two are within 1e-4 of
+        // each other, f32 and f64 may order them differently, so only Ok/Err is compared.
+        let near_tie = || -> Result<bool> {
+            let cpu = &ctx[0];
+            let inverse = StaticInverse::new(cpu, &grads.on(cpu)?, damp)?;
+            let mut scores = mfac::obs_scores(&inverse, &pw.on(cpu)?)?;
+            scores.sort_by(f32::total_cmp);
+            Ok(scores
+                .windows(2)
+                .any(|p| (p[1] - p[0]).abs() <= 1e-4 * p[1].abs().max(1e-30)))
+        };
+        let prune_extreme = extreme || near_tie().unwrap_or(true);
+        both(&label("mfac::prune"), &ctx, prune_extreme, &|c| {
+            let inverse = StaticInverse::new(c, &grads.on(c)?, damp)?;
+            let (pruned, removed) = mfac::prune(&inverse, &pw.on(c)?, count)?;
+            let removed = removed.iter().map(|&i| i as f32).collect();
+            Ok(vec![pruned.to_vec()?, removed])
         });
         let block = g.dim();
         both(&label("mfac::BlockInverse"), &ctx, extreme, &|c| {
