@@ -4,8 +4,10 @@
 //! Clebsch–Gordan product and the equivariance error under random rotations — all in f64, so
 //! that the figures are the fit's and not f32 rounding. Writes `CP_FITS.md`.
 //!
-//! `cargo run --release --example cp_fits [-- max_l [minutes]]` (defaults 6 and 60: the search
-//! stops refining a bracket once the minutes are spent and reports the bracket).
+//! `cargo run --release --example cp_fits [-- max_l [minutes [brackets]]]` (defaults 6 and 60:
+//! the search stops refining a bracket once the minutes are spent and reports the bracket;
+//! `brackets`, e.g. `7:8,32:33`, checks an earlier search's brackets per L instead, by fitting
+//! their ends — the search itself takes ~35 min to L = 5 on 2 cores).
 
 use std::fmt::Write as _;
 use std::time::Instant;
@@ -123,52 +125,79 @@ fn evaluate(l: usize, rank: usize) -> Row {
     }
 }
 
+/// Fits rank `rank` at degree `l`, prints it and records it; whether it is exact.
+fn exact_at(l: usize, rank: usize, rows: &mut Vec<Row>) -> bool {
+    let row = evaluate(l, rank);
+    println!(
+        "  L={l} rank {rank:5}: fit error {:.3e} ({:.1} s)",
+        row.fit_error, row.seconds
+    );
+    let exact = row.fit_error < EXACT;
+    rows.push(row);
+    exact
+}
+
+/// Where the smallest exact rank lies: `inexact < smallest ≤ exact` (None where not found).
+type Bracket = (Option<usize>, Option<usize>);
+
 /// The smallest exact rank at degree `l`, searched from `guess`: stepped by 1.25× (up or down)
 /// to a bracket, then bisected until it is one wide or `deadline` passes. Returns the bracket
-/// `(largest inexact, smallest exact)` and every row fitted on the way.
-fn smallest_exact(l: usize, guess: usize, deadline: Instant) -> ((usize, usize), Vec<Row>) {
+/// and every row fitted on the way.
+fn smallest_exact(l: usize, guess: usize, deadline: Instant) -> (Bracket, Vec<Row>) {
     let mut rows = Vec::new();
-    let exact_at = |rank: usize, rows: &mut Vec<Row>| -> bool {
-        let row = evaluate(l, rank);
-        println!(
-            "  L={l} rank {rank:5}: fit error {:.3e} ({:.1} s)",
-            row.fit_error, row.seconds
-        );
-        let exact = row.fit_error < EXACT;
-        rows.push(row);
-        exact
-    };
     let (mut lo, mut hi);
-    if exact_at(guess, &mut rows) {
+    if exact_at(l, guess, &mut rows) {
         hi = guess;
         lo = guess * 4 / 5;
-        while lo > 0 && exact_at(lo, &mut rows) {
+        while lo > 0 && exact_at(l, lo, &mut rows) {
             hi = lo;
             lo = lo * 4 / 5;
         }
     } else {
         lo = guess;
         hi = guess * 5 / 4 + 1;
-        while !exact_at(hi, &mut rows) {
+        while !exact_at(l, hi, &mut rows) {
             lo = hi;
             hi = hi * 5 / 4 + 1;
         }
     }
     while hi - lo > 1 && Instant::now() < deadline {
         let mid = (lo + hi) / 2;
-        if exact_at(mid, &mut rows) {
+        if exact_at(l, mid, &mut rows) {
             hi = mid;
         } else {
             lo = mid;
         }
     }
-    ((lo, hi), rows)
+    ((Some(lo), Some(hi)), rows)
+}
+
+/// A bracket found by an earlier search, `lo:hi` (either may be empty), checked by fitting
+/// its ends only: the search's own assumption, that exactness is monotone in the rank.
+fn check_bracket(l: usize, bracket: &str) -> Result<(Bracket, Vec<Row>), String> {
+    let (lo, hi) = bracket
+        .split_once(':')
+        .ok_or_else(|| format!("bracket `{bracket}` is not lo:hi"))?;
+    let parse = |s: &str| -> Result<Option<usize>, String> {
+        (!s.is_empty())
+            .then(|| s.parse().map_err(|e| format!("`{s}`: {e}")))
+            .transpose()
+    };
+    let (lo, hi) = (parse(lo)?, parse(hi)?);
+    let mut rows = Vec::new();
+    let lo = lo.filter(|&r| !exact_at(l, r, &mut rows));
+    let hi = hi.filter(|&r| exact_at(l, r, &mut rows));
+    Ok(((lo, hi), rows))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let max_l: usize = args.first().map_or(Ok(6), |a| a.parse())?;
     let minutes: f64 = args.get(1).map_or(Ok(60.0), |a| a.parse())?;
+    // Brackets from an earlier search, per L from 1: "7:8,32:33,…" (checked, not searched).
+    let brackets: Vec<String> = args
+        .get(2)
+        .map_or(Vec::new(), |a| a.split(',').map(String::from).collect());
     let begin = Instant::now();
     let mut summary = String::new();
     let mut details = String::new();
@@ -176,35 +205,43 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut previous_dim = 1.0;
     for l in 1..=max_l {
         let d = reference::dim(l);
-        // Smallest exact ranks seen grow like d^1.6 (8, 33, ~100, ~230 for L = 1..4).
-        guess = ((guess as f64 * (d as f64 / previous_dim).powf(1.6)) as usize).max(d);
+        // The smallest exact ranks found grow like d^1.95 (8, 33, 95, 227, 464 for L = 1..5).
+        guess = ((guess as f64 * (d as f64 / previous_dim).powf(1.95)) as usize).max(d);
         previous_dim = d as f64;
         let deadline =
             begin + std::time::Duration::from_secs_f64(minutes * 60.0 * l as f64 / max_l as f64);
         println!("L = {l} (d = {d}), starting at rank {guess}");
-        let ((lo, hi), mut rows) = smallest_exact(l, guess, deadline);
+        let ((lo, hi), mut rows) = match brackets.get(l - 1) {
+            Some(bracket) => check_bracket(l, bracket)?,
+            None => smallest_exact(l, guess, deadline),
+        };
         let tdn = 7 * l * l;
-        for rank in [d, tdn, (tdn + hi) / 2] {
-            if rows.iter().all(|r| r.rank != rank) {
+        let mut extra = vec![d, tdn];
+        if let Some(hi) = hi {
+            extra.push((tdn + hi) / 2);
+        }
+        for rank in extra {
+            // The midpoint is for the shape of the curve: skipped once the time is spent.
+            if rows.iter().all(|r| r.rank != rank) && (rank <= tdn || Instant::now() < deadline) {
                 rows.push(evaluate(l, rank));
             }
         }
         rows.sort_by_key(|r| r.rank);
-        guess = hi;
+        guess = hi.unwrap_or(guess);
         let at_tdn = rows.iter().find(|r| r.rank == tdn).expect("fitted above");
-        let exact_row = rows
-            .iter()
-            .find(|r| r.rank == hi)
-            .expect("fitted in the search");
-        let smallest = if hi - lo == 1 {
-            format!("{hi}")
-        } else {
-            format!("{}..={hi} (search stopped)", lo + 1)
+        let fitted = |rank: Option<usize>| rank.and_then(|r| rows.iter().find(|row| row.rank == r));
+        let smallest = match (lo, hi) {
+            (Some(lo), Some(hi)) if hi == lo + 1 => format!("{hi}"),
+            (Some(lo), Some(hi)) => format!("{}..={hi} (search stopped)", lo + 1),
+            (None, Some(hi)) => format!("≤ {hi} (not searched below)"),
+            (Some(lo), None) => format!("> {lo}"),
+            (None, None) => "not found".into(),
         };
+        let exact_time = fitted(hi).map_or("—".into(), |r| format!("{:.1}", r.seconds));
         writeln!(
             summary,
-            "| {l} | {d} | {smallest} | {:.1} | {tdn} | {:.2e} | {:.2e} | {:.2e} |",
-            exact_row.seconds, at_tdn.fit_error, at_tdn.product_error, at_tdn.equivariance_error
+            "| {l} | {d} | {smallest} | {exact_time} | {tdn} | {:.2e} | {:.2e} | {:.2e} |",
+            at_tdn.fit_error, at_tdn.product_error, at_tdn.equivariance_error
         )?;
         writeln!(details, "\n**L = {l}** (d = {d})\n")?;
         writeln!(
@@ -224,28 +261,42 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 r.seconds
             )?;
         }
+        // Written after every L, so that a long search leaves what it has found.
+        write_report(&summary, &details, &args, begin)?;
     }
+    Ok(())
+}
+
+/// CP_FITS.md from the rows so far.
+fn write_report(
+    summary: &str,
+    details: &str,
+    args: &[String],
+    begin: Instant,
+) -> Result<(), Box<dyn std::error::Error>> {
     let mut out = String::new();
     writeln!(out, "# CP fits of the path-summed CG tensor\n")?;
     writeln!(
         out,
-        "Written by `cargo run --release --example cp_fits -- {max_l} {minutes}` in {:.0} s \
-         (f64 on the CPU; fit times are this host's, {} threads). `so3::CpProduct::fit(L, L, L, R)`: \
-         alternating least squares with line search from a fixed start (`src/so3/cp.rs`). \
-         \"Exact\" is a fit error below {EXACT:e}; the smallest exact rank is the smallest rank \
-         at which *this* fit reaches it (ALS from another start, or run longer, may do better). \
-         Product error: `‖f_CP − f_CG‖ / ‖f_CG‖` over {SAMPLES} random input pairs (uniform in \
-         [−1, 1]); equivariance error: `‖D·f(x1, x2) − f(D·x1, D·x2)‖ / ‖f‖` over {ROTATIONS} \
-         random rotations. For i.i.d. inputs the product error estimates the fit error.\n",
+        "Written by `cargo run --release --example cp_fits -- {}` in {:.0} s (f64 on the CPU; \
+         fit times are this host's, {} threads). `so3::CpProduct::fit(L, L, L, R)`: alternating \
+         least squares with line search from a fixed start (`src/so3/cp.rs`). \"Exact\" is a \
+         fit error below {EXACT:e}; the smallest exact rank is the smallest rank at which *this* \
+         fit reaches it (ALS from another start, or run longer, may do better), found by \
+         stepping and bisection assuming exactness is monotone in the rank — or, where a \
+         bracket `lo:hi` was passed from an earlier search, by fitting its two ends. Product \
+         error: `‖f_CP − f_CG‖ / ‖f_CG‖` over {SAMPLES} random input pairs (uniform in [−1, 1]); \
+         equivariance error: `‖D·f(x1, x2) − f(D·x1, D·x2)‖ / ‖f‖` over {ROTATIONS} random \
+         rotations. For i.i.d. inputs the product error estimates the fit error.\n",
+        args.join(" "),
         begin.elapsed().as_secs_f64(),
         rayon::current_num_threads()
     )?;
     writeln!(out, "| L | d = (L+1)² | smallest exact rank | its fit (s) | 7L² | fit error at 7L² | product error at 7L² | equivariance error at 7L² |")?;
     writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|")?;
-    out.push_str(&summary);
+    out.push_str(summary);
     writeln!(out, "\n## Every fitted rank")?;
-    out.push_str(&details);
+    out.push_str(details);
     std::fs::write("CP_FITS.md", &out)?;
-    println!("{out}");
     Ok(())
 }
