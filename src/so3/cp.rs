@@ -97,25 +97,16 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 fn solve_rows(rhs: &[f64], v: &[f64], rank: usize) -> Vec<f64> {
     let trace: f64 = (0..rank).map(|r| v[r * rank + r]).sum();
     let ridge = 1e-13 * trace.max(1e-300) / rank as f64;
-    // Column by column (left-looking): L_jj, then every L_ij below it at once — each entry
-    // is the same inner product in the same order as row by row, so the bits do not depend
-    // on the threads.
     let mut l = vec![0.0; rank * rank];
-    for j in 0..rank {
-        let (above, below) = l.split_at_mut((j + 1) * rank);
-        let row_j = &mut above[j * rank..];
-        let sum = v[j * rank + j] + ridge - dot(&row_j[..j], &row_j[..j]);
-        row_j[j] = sum.max(1e-300).sqrt();
-        let (row_j, pivot) = (&row_j[..j], row_j[j]);
-        let column = |(i, row): (usize, &mut [f64])| {
-            let i = j + 1 + i;
-            row[j] = (v[i * rank + j] - dot(&row[..j], row_j)) / pivot;
-        };
-        // Parallel only where the column has work enough to pay for it.
-        if (rank - j) * j >= 1 << 14 {
-            below.par_chunks_mut(rank).enumerate().for_each(column);
-        } else {
-            below.chunks_mut(rank).enumerate().for_each(column);
+    for i in 0..rank {
+        for j in 0..=i {
+            let diagonal = if i == j { ridge } else { 0.0 };
+            let sum = v[i * rank + j] + diagonal - dot(&l[i * rank..][..j], &l[j * rank..][..j]);
+            l[i * rank + j] = if i == j {
+                sum.max(1e-300).sqrt()
+            } else {
+                sum / l[j * rank + j]
+            };
         }
     }
     let mut lt = vec![0.0; rank * rank];
