@@ -7,7 +7,8 @@
 //! `cargo run --release --example cp_fits [-- max_l [minutes [brackets]]]` (defaults 6 and 60:
 //! the search stops refining a bracket once the minutes are spent and reports the bracket;
 //! `brackets`, e.g. `7:8,32:33`, checks an earlier search's brackets per L instead, by fitting
-//! their ends — the search itself takes ~35 min to L = 5 on 2 cores).
+//! their ends, `-` skips an L and `:` fits only the curve's points — the search itself takes
+//! ~35 min to L = 5 on 2 cores).
 
 use std::fmt::Write as _;
 use std::time::Instant;
@@ -210,10 +211,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         previous_dim = d as f64;
         let deadline =
             begin + std::time::Duration::from_secs_f64(minutes * 60.0 * l as f64 / max_l as f64);
-        println!("L = {l} (d = {d}), starting at rank {guess}");
-        let ((lo, hi), mut rows) = match brackets.get(l - 1) {
-            Some(bracket) => check_bracket(l, bracket)?,
-            None => smallest_exact(l, guess, deadline),
+        let ((lo, hi), mut rows) = match brackets.get(l - 1).map(String::as_str) {
+            Some("-") => continue, // this L is not measured in this run
+            Some(bracket) => {
+                println!("L = {l} (d = {d}), bracket {bracket}");
+                check_bracket(l, bracket)?
+            }
+            None => {
+                println!("L = {l} (d = {d}), searching from rank {guess}");
+                smallest_exact(l, guess, deadline)
+            }
         };
         let tdn = 7 * l * l;
         let mut extra = vec![d, tdn];
