@@ -380,6 +380,7 @@ fn findings(report: &mut Report, rows: usize, methods: &[Method]) -> Result<()> 
         let curves: Vec<plot::Curve> = methods
             .iter()
             .map(|&m| (m.short().to_string(), series(report, m)))
+            .filter(|(_, points)| !points.is_empty()) // CP is measured in the first setting only
             .collect();
         panels.push((format!("{setting}, n·c = {rows}"), curves));
     }
