@@ -2,7 +2,8 @@
 //! vectors; CG, the direct, Fourier and grid Gaunt products and the CP product of Tensor
 //! Decomposition Networks at their rank 7L², 0..L ⊗ 0..L → 0..L at n·c = 4096; the WGSL 2D
 //! FFT alone on 4096 grids of 36×36 and 45×45 (the Fourier route's padded grids at L = 8 and
-//! 10). Times are per call in steady state: `iters` calls back to back, then one wait.
+//! 10); Grid and Fourier at 0..12 ⊗ 0..12 → 0..24, past one workgroup's memory. Times are per
+//! call in steady state: `iters` calls back to back, then one wait.
 
 use std::time::Instant;
 
@@ -110,5 +111,42 @@ fn fft(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, spherical_harmonics, products, fft);
+/// The O(L³) routes past one workgroup's memory, 0..12 ⊗ 0..12 → 0..24 at n·c = 4096: the
+/// kernels that keep a row's stages in storage.
+fn products_in_storage(c: &mut Criterion) {
+    let ctx = Context::new().unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(8);
+    let (n, ch, l, lout) = (1024usize, 4usize, 12usize, 24usize);
+    let d = (l + 1) * (l + 1);
+    let v: Vec<f32> = (0..n * ch * d)
+        .map(|_| rng.random_range(-1.0..1.0))
+        .collect();
+    let x = ctx.tensor(&v, &[n, ch, d]).unwrap();
+    let mut group = c.benchmark_group("so3_products_in_storage");
+    group.sample_size(10);
+    for (name, method) in [
+        ("gaunt_grid", so3::GauntMethod::Grid),
+        ("gaunt_fourier", so3::GauntMethod::Fourier),
+    ] {
+        group.bench_function(BenchmarkId::new(name, "12x12_24"), |bench| {
+            bench.iter_custom(|iters| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    drop(so3::gaunt_product(&ctx, &x, &x, lout, method).unwrap());
+                }
+                ctx.synchronize().unwrap();
+                start.elapsed()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    spherical_harmonics,
+    products,
+    products_in_storage,
+    fft
+);
 criterion_main!(benches);

@@ -84,6 +84,16 @@ fn products(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> 
             &[Method::Fourier, Method::Grid],
         )?;
     }
+    // Past one workgroup's memory (12 ⊗ 12 → 24): the kernels that keep their stages in a
+    // storage slice per row (gaunt_grid_global.wgsl, gaunt_fourier_global.wgsl).
+    setting_rows(
+        ctx,
+        rng,
+        report,
+        [n, c],
+        [12, 24],
+        &[Method::Fourier, Method::Grid],
+    )?;
     findings(report, n * c, &methods)
 }
 
