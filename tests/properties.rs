@@ -189,6 +189,21 @@ fn values(t: Result<Tensor>) -> Result<Vec<f32>> {
     t?.to_vec()
 }
 
+/// `dora::weight_norm` and `weight_norm_dense`.
+type WeightNorm = fn(&Context, &Tensor, &Tensor, &Tensor, f32) -> Result<Tensor>;
+/// `dora::forward` and `forward_dense`.
+type Forward = fn(&Context, &Tensor, &Tensor, &Tensor, &Tensor, &Tensor, f32) -> Result<Tensor>;
+
+/// The four gradients of a DoRA layer backward, read back.
+fn layer_grads(gr: dora::LayerGrads) -> Result<Vec<Vec<f32>>> {
+    Ok(vec![
+        gr.x.to_vec()?,
+        gr.a.to_vec()?,
+        gr.b.to_vec()?,
+        gr.magnitude.to_vec()?,
+    ])
+}
+
 /// `g.arg(&shape)` with the shape computed first (its sizes may draw from `g` too).
 macro_rules! arg {
     ($g:ident, $shape:expr) => {{
@@ -238,33 +253,46 @@ fn every_public_function_keeps_its_promises() {
         // than the f64 path (DoRA's documented trade, dora::weight_norm): values are compared
         // only away from that corner.
         let dora_extreme = extreme || cancelling_rows(&w, &la, &lb, scale);
-        both(&label("dora::weight_norm"), &ctx, dora_extreme, &|c| {
-            Ok(vec![values(dora::weight_norm(
-                c,
-                &w.on(c)?,
-                &la.on(c)?,
-                &lb.on(c)?,
-                scale,
-            ))?])
-        });
-        both(&label("dora::forward"), &ctx, dora_extreme, &|c| {
-            Ok(vec![values(dora::forward(
-                c,
-                &x.on(c)?,
-                &w.on(c)?,
-                &la.on(c)?,
-                &lb.on(c)?,
-                &mag.on(c)?,
-                scale,
-            ))?])
-        });
+        // The factored forms and PEFT's dense ones take the same arguments.
+        let weight_norms = [
+            ("dora::weight_norm", dora::weight_norm as WeightNorm),
+            ("dora::weight_norm_dense", dora::weight_norm_dense),
+        ];
+        for (name, weight_norm) in weight_norms {
+            both(&label(name), &ctx, dora_extreme, &|c| {
+                Ok(vec![values(weight_norm(
+                    c,
+                    &w.on(c)?,
+                    &la.on(c)?,
+                    &lb.on(c)?,
+                    scale,
+                ))?])
+            });
+        }
+        let forwards = [
+            ("dora::forward", dora::forward as Forward),
+            ("dora::forward_dense", dora::forward_dense),
+        ];
+        for (name, forward) in forwards {
+            both(&label(name), &ctx, dora_extreme, &|c| {
+                Ok(vec![values(forward(
+                    c,
+                    &x.on(c)?,
+                    &w.on(c)?,
+                    &la.on(c)?,
+                    &lb.on(c)?,
+                    &mag.on(c)?,
+                    scale,
+                ))?])
+            });
+        }
         for norm in [dora::NormGradient::Detached, dora::NormGradient::Exact] {
             both(
                 &label(&format!("dora::backward ({norm:?})")),
                 &ctx,
                 dora_extreme,
                 &|c| {
-                    let gr = dora::backward(
+                    layer_grads(dora::backward(
                         c,
                         &x.on(c)?,
                         &w.on(c)?,
@@ -274,44 +302,12 @@ fn every_public_function_keeps_its_promises() {
                         scale,
                         &dy.on(c)?,
                         norm,
-                    )?;
-                    Ok(vec![
-                        gr.x.to_vec()?,
-                        gr.a.to_vec()?,
-                        gr.b.to_vec()?,
-                        gr.magnitude.to_vec()?,
-                    ])
+                    )?)
                 },
             );
         }
-
-        both(
-            &label("dora::weight_norm_dense"),
-            &ctx,
-            dora_extreme,
-            &|c| {
-                Ok(vec![values(dora::weight_norm_dense(
-                    c,
-                    &w.on(c)?,
-                    &la.on(c)?,
-                    &lb.on(c)?,
-                    scale,
-                ))?])
-            },
-        );
-        both(&label("dora::forward_dense"), &ctx, dora_extreme, &|c| {
-            Ok(vec![values(dora::forward_dense(
-                c,
-                &x.on(c)?,
-                &w.on(c)?,
-                &la.on(c)?,
-                &lb.on(c)?,
-                &mag.on(c)?,
-                scale,
-            ))?])
-        });
         both(&label("dora::backward_dense"), &ctx, dora_extreme, &|c| {
-            let gr = dora::backward_dense(
+            layer_grads(dora::backward_dense(
                 c,
                 &x.on(c)?,
                 &w.on(c)?,
@@ -320,13 +316,7 @@ fn every_public_function_keeps_its_promises() {
                 &mag.on(c)?,
                 scale,
                 &dy.on(c)?,
-            )?;
-            Ok(vec![
-                gr.x.to_vec()?,
-                gr.a.to_vec()?,
-                gr.b.to_vec()?,
-                gr.magnitude.to_vec()?,
-            ])
+            )?)
         });
         // compose: base, lora [n, d_out] (now and then a mismatched one), magnitude and a
         // positive norm [d_out].
