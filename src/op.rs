@@ -66,22 +66,19 @@ pub(crate) fn run<const N: usize>(
     choose(
         ctx,
         || {
-            for shape in outputs {
-                let len = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-                let refused = |bytes| Error::TooLarge {
-                    op,
-                    arg: "output",
-                    bytes,
-                    limit: isize::MAX as u64,
-                };
-                let len = len.ok_or(refused(u64::MAX))?;
-                // The CPU body builds its f64 results in memory of this size: an Err here
-                // rather than an abort there.
-                let mut probe: Vec<f64> = Vec::new();
-                probe
-                    .try_reserve_exact(len)
-                    .map_err(|_| refused((len as u64).saturating_mul(8)))?;
-            }
+            // The CPU body builds its f64 results in memory of this size, all at once: an
+            // Err here rather than an abort there.
+            let total = outputs.iter().try_fold(0usize, |sum, shape| {
+                shape
+                    .iter()
+                    .try_fold(1usize, |a, &d| a.checked_mul(d))
+                    .and_then(|len| sum.checked_add(len))
+            });
+            reserve(
+                op,
+                "output",
+                total.ok_or(refused(op, "output", usize::MAX))?,
+            )?;
             let results = cpu()?;
             let mut tensors = Vec::with_capacity(N);
             for (data, shape) in results.into_iter().zip(outputs) {
@@ -105,6 +102,40 @@ pub(crate) fn run<const N: usize>(
             Ok(tensors)
         },
     )
+}
+
+/// Checks that the host can give a CPU body `len` f64 values at once: `Err(TooLarge)` naming
+/// `op` and `arg` where the allocator refuses (an Err, not the abort a plain `vec!` of that
+/// size would be). For the scratch a reference function makes itself; the memory is
+/// returned at once.
+pub(crate) fn reserve(op: &'static str, arg: &'static str, len: usize) -> Result<()> {
+    host_f64(op, arg, len).map(drop)
+}
+
+/// A tensor's elements widened to f64 for a CPU body, or `Err(TooLarge)` naming `op` and
+/// `arg` where the host refuses the copy.
+pub(crate) fn widen(op: &'static str, arg: &'static str, t: &Tensor) -> Result<Vec<f64>> {
+    let host = t.host();
+    let mut out = host_f64(op, arg, host.len())?;
+    out.extend(host.iter().map(|&x| x as f64));
+    Ok(out)
+}
+
+/// An empty vector with room for `len` f64 values, reserved fallibly.
+fn host_f64(op: &'static str, arg: &'static str, len: usize) -> Result<Vec<f64>> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(len)
+        .map_err(|_| refused(op, arg, len))?;
+    Ok(out)
+}
+
+fn refused(op: &'static str, arg: &'static str, len: usize) -> Error {
+    Error::TooLarge {
+        op,
+        arg,
+        bytes: (len as u64).saturating_mul(8),
+        limit: isize::MAX as u64,
+    }
 }
 
 fn to_array<const N: usize>(tensors: Vec<Tensor>) -> [Tensor; N] {
@@ -159,6 +190,28 @@ impl<C, G> Resident<C, G> {
             (Resident::Gpu(state), Backend::Gpu(device)) => gpu(state, &Gpu { ctx, device }),
             _ => Err(stray_state()),
         }
+    }
+
+    /// [`run`] with the state: the outputs probed, allocated and named as there.
+    pub(crate) fn run<const N: usize>(
+        &self,
+        ctx: &Context,
+        op: &'static str,
+        outputs: [&[usize]; N],
+        cpu: impl FnOnce(&C) -> Result<[Vec<f64>; N]>,
+        gpu: impl FnOnce(&G, &Gpu<'_>, &[Tensor; N]) -> Result<()>,
+    ) -> Result<[Tensor; N]> {
+        let (on_cpu, on_gpu) = match self {
+            Resident::Cpu(state) => (Some(state), None),
+            Resident::Gpu(state) => (None, Some(state)),
+        };
+        run(
+            ctx,
+            op,
+            outputs,
+            || cpu(on_cpu.ok_or_else(stray_state)?),
+            |device, tensors| gpu(on_gpu.ok_or_else(stray_state)?, device, tensors),
+        )
     }
 
     /// [`with`](Self::with), changing the state.

@@ -235,3 +235,28 @@ fn an_over_large_window_is_an_error() {
         );
     }
 }
+
+/// Scratch a CPU body or a fit would make beyond its outputs is reserved fallibly too: an
+/// output of 2^36 values gathered from a small table, a CP fit of rank 2^20 (3·2^40 f64 of
+/// Gram and Cholesky factors), factors whose length would wrap.
+#[test]
+fn over_large_scratch_is_an_error_on_both_paths() {
+    for ctx in contexts() {
+        let table = ctx.zeros(&[1, 1 << 24]).unwrap();
+        let index = wgkernels::graph::Index::new(&ctx, &[0; 4096], 1).unwrap();
+        match wgkernels::graph::gather(&ctx, &table, &index) {
+            Err(Error::TooLarge { op, .. }) => {
+                assert_eq!(op, "graph::gather", "{}", ctx.device_name())
+            }
+            other => panic!("{}: {:?}", ctx.device_name(), other.map(|_| ())),
+        }
+    }
+    match so3::CpProduct::fit(1, 1, 2, 1 << 20) {
+        Err(Error::TooLarge { op, arg, .. }) => {
+            assert_eq!((op, arg), ("so3::CpProduct::fit", "rank"))
+        }
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    let r = so3::CpProduct::from_factors(1, 1, 1, &[], &[], &[], 1 << 62);
+    assert!(matches!(r, Err(Error::Shape { .. })), "{:?}", r.map(|_| ()));
+}

@@ -76,8 +76,20 @@ pub fn backward(
     check_dy(ctx, OP, x, w, dy, [n, d_out])?;
     let exact = norm == NormGradient::Exact;
     let cpu = || {
-        let wide = |t: &Tensor| t.host().iter().map(|&v| v as f64).collect::<Vec<f64>>();
-        let [x64, w64, a64, b64, m64, dy64] = [x, w, a, b, magnitude, dy].map(wide);
+        let wide = |(arg, t)| op::widen(OP, arg, t);
+        let [x64, w64, a64, b64, m64, dy64] = [
+            ("x", x),
+            ("w", w),
+            ("a", a),
+            ("b", b),
+            ("magnitude", magnitude),
+            ("dy", dy),
+        ]
+        .map(wide);
+        let [x64, w64, a64, b64, m64, dy64] = [x64?, w64?, a64?, b64?, m64?, dy64?];
+        // The reference forms M = W + s·B·A, the size of `w`, beside its gradients.
+        op::reserve(OP, "w", d_out * d_in)?;
+        op::reserve(OP, "x", n * d_in)?;
         let g = reference::layer_backward(
             &x64,
             &w64,

@@ -24,7 +24,7 @@
 mod kernels;
 pub mod reference;
 
-use crate::op::Resident;
+use crate::op::{self, Resident};
 use crate::{Context, Error, Result, Tensor};
 
 /// An edge → node map, validated and sorted once: `index[e] < nodes` is the node of edge e.
@@ -77,6 +77,9 @@ impl Index {
                 message: format!("edge {e} points at node {v}, but there are {nodes} nodes"),
             });
         }
+        // The counting sort's offsets and cursors, 2·(nodes + 1) u32: a request the host
+        // refuses is an Err, not an abort.
+        op::reserve(OP, "nodes", nodes + 1)?;
         let segments = reference::Segments::new(index, nodes);
         let state = Resident::new(
             ctx,
@@ -142,20 +145,14 @@ pub fn gather(ctx: &Context, table: &Tensor, index: &Index) -> Result<Tensor> {
     let width = row_width(OP, "table", table, index.nodes)?;
     let mut shape = table.shape().to_vec();
     shape[0] = index.edges;
-    index.state.with(
+    let [out] = index.state.run(
         ctx,
-        |segments| {
-            ctx.host_result(
-                reference::gather(table.host(), width, &segments.receivers),
-                &shape,
-            )
-        },
-        |device, gpu| {
-            let out = gpu.output(&shape)?;
-            kernels::gather(gpu, device, table, width, &out)?;
-            Ok(out)
-        },
-    )
+        OP,
+        [&shape],
+        |segments| Ok([reference::gather(table.host(), width, &segments.receivers)]),
+        |device, gpu, [out]| kernels::gather(gpu, device, table, width, out),
+    )?;
+    Ok(out)
 }
 
 /// `scatter_sum(src, index)[v] = Σ_{e: index[e] = v} src[e]`, summed in increasing e (0 where
@@ -167,13 +164,12 @@ pub fn scatter_sum(ctx: &Context, src: &Tensor, index: &Index) -> Result<Tensor>
     let width = row_width(OP, "src", src, index.edges)?;
     let mut shape = src.shape().to_vec();
     shape[0] = index.nodes;
-    index.state.with(
+    let [out] = index.state.run(
         ctx,
-        |segments| ctx.host_result(reference::scatter_sum(src.host(), width, segments), &shape),
-        |device, gpu| {
-            let out = gpu.output(&shape)?;
-            kernels::scatter_sum(gpu, device, src, width, &out)?;
-            Ok(out)
-        },
-    )
+        OP,
+        [&shape],
+        |segments| Ok([reference::scatter_sum(src.host(), width, segments)]),
+        |device, gpu, [out]| kernels::scatter_sum(gpu, device, src, width, out),
+    )?;
+    Ok(out)
 }

@@ -3,7 +3,7 @@
 use super::kernels::{self, Coefficients, Factorization};
 use super::{check_damp, check_f32, reference, vectors};
 use crate::linalg::elementwise::{elementwise, Op};
-use crate::op::Resident;
+use crate::op::{self, Resident};
 use crate::{Context, Error, Result, Tensor};
 
 /// The window on the CPU path: the gradients, their Gram matrix and its factors in f64.
@@ -176,6 +176,7 @@ impl SlidingInverse {
         self.state.with(
             &self.ctx,
             |HostWindow { ring, factors, .. }| {
+                op::reserve(OP, "x", x.len())?;
                 let out = x
                     .host()
                     .chunks(d)

@@ -3,7 +3,7 @@
 use super::kernels::{self, Coefficients, Factorization};
 use super::{check_damp, check_f32, reference, vectors};
 use crate::gpu::pool::PooledBuffer;
-use crate::op::Resident;
+use crate::op::{self, Resident};
 use crate::{linalg, Context, Error, Result, Tensor};
 
 /// From this many gradients the Gram matrix `G·Gᵀ` is a tiled GEMM; below, the chunked
@@ -50,7 +50,12 @@ impl StaticInverse {
         };
         let state = Resident::new(
             ctx,
-            || Ok(reference::sherman_morrison(grads.host(), d, damp as f64)),
+            || {
+                // The factors V [m, d] and the m×m Gram matrix, in f64.
+                op::reserve(OP, "grads", grads.len())?;
+                op::reserve(OP, "grads", m.saturating_mul(m))?;
+                Ok(reference::sherman_morrison(grads.host(), d, damp as f64))
+            },
             |gpu| {
                 kernels::check_window_count(OP, gpu, m)?;
                 let gram = if m >= GRAM_BY_GEMM_FROM {
@@ -103,43 +108,41 @@ impl StaticInverse {
     pub fn ihvp(&self, x: &Tensor) -> Result<Tensor> {
         const OP: &str = "mfac::StaticInverse::ihvp";
         let k = vectors(OP, &self.ctx, x, self.d)?;
-        self.state.with(
+        let [out] = self.state.run(
             &self.ctx,
+            OP,
+            [x.shape()],
             |factors| {
-                let out = x
-                    .host()
-                    .chunks(self.d)
-                    .flat_map(|x| factors.ihvp(x))
-                    .collect();
-                self.ctx.host_result(out, x.shape())
+                let out = x.host().chunks(self.d).flat_map(|x| factors.ihvp(x));
+                Ok([out.collect()])
             },
-            |DeviceFactors { v, denominators }, gpu| {
+            |DeviceFactors { v, denominators }, gpu, [out]| {
                 let how = Coefficients::Static {
                     denominators: denominators.buffer(),
                 };
                 let c = kernels::coefficients(gpu, OP, v, self.m, x, how)?
                     .ok_or_else(|| Error::Gpu("static coefficients missing".into()))?;
-                let out = gpu.output(x.shape())?;
                 let (m, damp) = (self.m, self.damp);
-                kernels::combine(gpu, OP, v, m, Some(x), c.buffer(), damp, out.buffer(), k)?;
-                Ok(out)
+                kernels::combine(gpu, OP, v, m, Some(x), c.buffer(), damp, out.buffer(), k)
             },
-        )
+        )?;
+        Ok(out)
     }
 
     /// `[F⁻¹]_kk = 1/λ − Σ_i v_ik² / D_i` for every k: `[d]`.
     pub fn inverse_diagonal(&self) -> Result<Tensor> {
         const OP: &str = "mfac::StaticInverse::inverse_diagonal";
-        self.state.with(
+        let [out] = self.state.run(
             &self.ctx,
-            |factors| self.ctx.host_result(factors.inverse_diagonal(), &[self.d]),
-            |DeviceFactors { v, denominators }, gpu| {
-                let out = gpu.output(&[self.d])?;
+            OP,
+            [&[self.d]],
+            |factors| Ok([factors.inverse_diagonal()]),
+            |DeviceFactors { v, denominators }, gpu, [out]| {
                 let (dens, damp) = (denominators.buffer(), self.damp);
-                kernels::combine(gpu, OP, v, self.m, None, dens, damp, out.buffer(), 1)?;
-                Ok(out)
+                kernels::combine(gpu, OP, v, self.m, None, dens, damp, out.buffer(), 1)
             },
-        )
+        )?;
+        Ok(out)
     }
 
     /// `[F⁻¹]_ij = δ_ij/λ − Σ_t v_ti v_tj / D_t`, in O(m) (one small kernel and a read back).

@@ -9,7 +9,7 @@
 
 use super::kernels::{self, PathWeights, ProductShape};
 use super::products::{self, Coefficients, Grouping};
-use super::{gaunt_product, product_args, reference, wide, GauntMethod, Sparse};
+use super::{gaunt_product, product_args, reference, GauntMethod, Sparse};
 use crate::linalg::reduce::sum_middle;
 use crate::{op, Context, Error, Result, Tensor};
 
@@ -251,9 +251,9 @@ pub fn weighted_cg_product_backward(
         let (d1, d2, d3) = (x1.shape()[2], x2.shape()[2], d_out.shape()[2]);
         Ok([products::path_gradient(
             &table,
-            (&wide(OP, "x1", x1)?, d1),
-            (&wide(OP, "x2", x2)?, d2, group),
-            (&wide(OP, "d_out", d_out)?, d3),
+            (&op::widen(OP, "x1", x1)?, d1),
+            (&op::widen(OP, "x2", x2)?, d2, group),
+            (&op::widen(OP, "d_out", d_out)?, d3),
         )])
     };
     let [dw] = op::run(ctx, OP, [&[n, c, count]], cpu, |gpu, [dw]| {

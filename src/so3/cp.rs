@@ -21,7 +21,7 @@ use super::{product_args, reference, MAX_L};
 use crate::graph::{self, Index};
 use crate::linalg::elementwise::{elementwise, Op};
 use crate::linalg::matmul;
-use crate::{Context, Error, Result, Tensor};
+use crate::{op, Context, Error, Result, Tensor};
 
 /// Rank-R CP factors of the path-summed CG tensor of `0..=l1max ⊗ 0..=l2max → 0..=lmax_out`:
 /// `A [d1, R]`, `B [d2, R]`, `C [d3, R]` (row-major, f64).
@@ -56,7 +56,12 @@ fn check_degrees(op: &'static str, [l1, l2, lo]: [usize; 3], rank: usize) -> Res
             message: "must be at least 1".into(),
         });
     }
-    Ok(())
+    // Both callers measure the fit against the dense target, d1·d2·d3 values in f64.
+    op::reserve(
+        op,
+        "lmax_out",
+        [l1, l2, lo].map(reference::dim).iter().product(),
+    )
 }
 
 /// The nonzero entries `(i, j, k, M[i,j,k])` of the path-summed CG tensor.
@@ -321,8 +326,12 @@ impl CpProduct {
     /// cached per (degrees, rank) for the process.
     pub fn fit(l1max: usize, l2max: usize, lmax_out: usize, rank: usize) -> Result<CpProduct> {
         static CACHE: Memo<([usize; 3], usize), Fitted> = Memo::new();
+        const OP: &str = "so3::CpProduct::fit";
         let degrees = [l1max, l2max, lmax_out];
-        check_degrees("so3::CpProduct::fit", degrees, rank)?;
+        check_degrees(OP, degrees, rank)?;
+        // A fit holds, per mode, R×R Gram and Cholesky factors in f64.
+        let squares = rank.checked_mul(rank).and_then(|r2| r2.checked_mul(3));
+        op::reserve(OP, "rank", squares.unwrap_or(usize::MAX))?;
         let fitted = CACHE.get_or_build((degrees, rank), || fit_factors(degrees, rank));
         Ok(CpProduct {
             degrees,
@@ -346,12 +355,12 @@ impl CpProduct {
         let degrees = [l1max, l2max, lmax_out];
         check_degrees(OP, degrees, rank)?;
         for ((arg, f), l) in [("a", a), ("b", b), ("c", c)].into_iter().zip(degrees) {
-            let want = reference::dim(l) * rank;
-            if f.len() != want {
+            let want = reference::dim(l).checked_mul(rank);
+            if Some(f.len()) != want {
                 return Err(Error::Shape {
                     op: OP,
                     message: format!(
-                        "`{arg}` has {} entries, [(l+1)², R] = [{}, {rank}] needs {want}",
+                        "`{arg}` has {} entries, [(l+1)², R] = [{}, {rank}] needs their product",
                         f.len(),
                         reference::dim(l)
                     ),

@@ -269,7 +269,7 @@ impl Sparse {
             let group = if broadcast { c } else { 1 };
             let (da, db) = (a.shape()[2], b.shape()[2]);
             let data = weights
-                .map(|w| wide("so3::product", "weights", w.tensor))
+                .map(|w| op::widen("so3::product", "weights", w.tensor))
                 .transpose()?;
             let w = weights
                 .zip(data.as_ref())
@@ -280,9 +280,9 @@ impl Sparse {
                 });
             Ok([products::apply_weighted(
                 &table,
-                &wide("so3::product", "x1", a)?,
+                &op::widen("so3::product", "x1", a)?,
                 da,
-                &wide("so3::product", "x2", b)?,
+                &op::widen("so3::product", "x2", b)?,
                 db,
                 group,
                 w.as_ref(),
@@ -299,22 +299,6 @@ impl Sparse {
         })?;
         Ok(y)
     }
-}
-
-/// A tensor's elements widened to f64, for a CPU body; `Err(TooLarge)` naming `op` and `arg`
-/// where the host refuses the copy (an Err, not an abort).
-fn wide(op: &'static str, arg: &'static str, t: &Tensor) -> Result<Vec<f64>> {
-    let host = t.host();
-    let mut out = Vec::new();
-    out.try_reserve_exact(host.len())
-        .map_err(|_| Error::TooLarge {
-            op,
-            arg,
-            bytes: (host.len() as u64).saturating_mul(8),
-            limit: isize::MAX as u64,
-        })?;
-    out.extend(host.iter().map(|&x| x as f64));
-    Ok(out)
 }
 
 /// Channel-wise Clebsch–Gordan tensor product over all paths, weight 1:
@@ -368,7 +352,7 @@ fn gaunt_transformed(
     let (n, c, l1, l2, broadcast) = product_args(ctx, op, x1, x2, lmax_out)?;
     let shape = [n, c, reference::dim(lmax_out)];
     let cpu = || {
-        let (a, b) = (wide(op, "x1", x1)?, wide(op, "x2", x2)?);
+        let (a, b) = (op::widen(op, "x1", x1)?, op::widen(op, "x2", x2)?);
         let group = if broadcast { c } else { 1 };
         Ok([match method {
             GauntMethod::Fourier => fourier::gaunt_fourier(
