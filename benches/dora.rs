@@ -3,8 +3,9 @@
 //! layer's backward (both norm modes) against the PEFT-style backward.
 //!
 //! Times are per call in steady state: `iters` calls issued back to back, then one wait.
-//! The (4096, 4096, 384) norm runs only on real GPUs (on lavapipe one call takes ~20 s);
-//! `examples/bench_report` measures it everywhere.
+//! The (4096, 4096, 384) norm and the backward at the training shapes (n, d_out, d_in, r) =
+//! (4096, 4096, 4096, 64) and (2048, 4096, 4096, 384) run only on real GPUs (on lavapipe one
+//! call takes ~20 s or more); `examples/bench_report` measures the norm everywhere.
 
 use std::time::Instant;
 
@@ -138,34 +139,40 @@ fn backward(c: &mut Criterion) {
     use dora::NormGradient;
     let ctx = Context::new().unwrap();
     let mut rng = StdRng::seed_from_u64(5);
-    let (n, d_out, d_in, r) = (512usize, 1024usize, 1024usize, 64usize);
-    let x = uniform(&ctx, &mut rng, &[n, d_in]);
-    let w = uniform(&ctx, &mut rng, &[d_out, d_in]);
-    let a = uniform(&ctx, &mut rng, &[r, d_in]);
-    let b = uniform(&ctx, &mut rng, &[d_out, r]);
-    let dy = uniform(&ctx, &mut rng, &[n, d_out]);
-    let m = ctx.tensor(&vec![1.0; d_out], &[d_out]).unwrap();
+    let mut shapes = vec![[512usize, 1024, 1024, 64]];
+    if on_real_gpu(&ctx) {
+        shapes.extend([[4096, 4096, 4096, 64], [2048, 4096, 4096, 384]]);
+    }
     let mut group = c.benchmark_group("dora_backward");
     group.sample_size(10);
-    for (name, mode) in [
-        ("detached", NormGradient::Detached),
-        ("exact", NormGradient::Exact),
-    ] {
-        group.bench_function(name, |bench| {
+    for [n, d_out, d_in, r] in shapes {
+        let x = uniform(&ctx, &mut rng, &[n, d_in]);
+        let w = uniform(&ctx, &mut rng, &[d_out, d_in]);
+        let a = uniform(&ctx, &mut rng, &[r, d_in]);
+        let b = uniform(&ctx, &mut rng, &[d_out, r]);
+        let dy = uniform(&ctx, &mut rng, &[n, d_out]);
+        let m = ctx.tensor(&vec![1.0; d_out], &[d_out]).unwrap();
+        let id = format!("n{n}_{d_out}x{d_in}_r{r}");
+        for (name, mode) in [
+            ("detached", NormGradient::Detached),
+            ("exact", NormGradient::Exact),
+        ] {
+            group.bench_function(BenchmarkId::new(name, &id), |bench| {
+                bench.iter_custom(|iters| {
+                    steady(&ctx, iters, || {
+                        drop(dora::backward(&ctx, &x, &w, &a, &b, &m, 0.5, &dy, mode).unwrap())
+                    })
+                })
+            });
+        }
+        group.bench_function(BenchmarkId::new("dense_unfused", &id), |bench| {
             bench.iter_custom(|iters| {
                 steady(&ctx, iters, || {
-                    drop(dora::backward(&ctx, &x, &w, &a, &b, &m, 0.5, &dy, mode).unwrap())
+                    drop(dora::backward_dense(&ctx, &x, &w, &a, &b, &m, 0.5, &dy).unwrap())
                 })
             })
         });
     }
-    group.bench_function("dense_unfused", |bench| {
-        bench.iter_custom(|iters| {
-            steady(&ctx, iters, || {
-                drop(dora::backward_dense(&ctx, &x, &w, &a, &b, &m, 0.5, &dy).unwrap())
-            })
-        })
-    });
     group.finish();
 }
 

@@ -1,7 +1,7 @@
 //! The DoRA layer's backward ([`backward`]): gradients of x, A, B and the magnitude with W
 //! frozen, the norm detached (DoRA §4.3, PEFT) or differentiated ([`NormGradient`]).
 
-use super::{compose_backward, kernels, layer_products, reference, weight_norm, LoraShape};
+use super::{compose_backward, kernels, layer_products, reference, LoraShape};
 use crate::linalg::elementwise::{elementwise, Op};
 use crate::{linalg, op, Context, Error, Result, Tensor};
 
@@ -110,20 +110,19 @@ pub fn backward(
     };
     op::choose(ctx, cpu, |gpu| {
         let [base, xa, lora] = layer_products(ctx, [x, w, a, b])?;
-        let norm = weight_norm(ctx, w, a, b, scale)?;
+        let norm = gpu.output(&[d_out])?;
+        let low_rank = super::factored_norm(gpu, shape, scale, [w, a, b], &norm)?;
         let grads = compose_backward(ctx, dy, &base, &lora, magnitude, &norm, scale)?;
         drop((base, lora));
         let [dx, mut da, db] = input_gradients(ctx, [x, w, a, b], &xa, &grads.base, &grads.lora)?;
         let add = |p: &Tensor, q: &Tensor, alpha: f32, shape: [usize; 2]| {
             elementwise(ctx, Op::Axpby(1.0, alpha), p, Some(q), shape, &shape)
         };
-        if exact && scale != 0.0 {
-            let u = linalg::matmul(ctx, w, a, false, true)?; // [d_out, r]
-            let gram = linalg::matmul(ctx, a, a, false, true)?; // [r, r]
-            let bg = linalg::matmul(ctx, b, &gram, false, false)?; // [d_out, r]
+        // The norm's own U = W·Aᵀ and B·G, reused (None when s = 0: nothing flows there).
+        if let (true, Some([u, bg])) = (exact, &low_rank) {
             let bc = gpu.output(&[d_out, r])?;
             let per_row = [magnitude, &norm, &grads.magnitude];
-            kernels::norm_gradient(gpu, shape, scale, per_row, [b, &u, &bg], &db, &bc)?;
+            kernels::norm_gradient(gpu, shape, scale, per_row, [b, u, bg], &db, &bc)?;
             // ∂A += s·((κ/norm)⊙B)ᵀ·(W + s·B·A) = s·(bcᵀ·W + s·(bcᵀ·B)·A)
             let bc_w = linalg::matmul(ctx, &bc, w, true, false)?; // [r, d_in]
             let bc_b = linalg::matmul(ctx, &bc, b, true, false)?; // [r, r]

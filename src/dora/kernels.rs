@@ -25,62 +25,60 @@ fn groups(len: usize) -> u32 {
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct WeightNormParams {
-    d_in: u32,
     r: u32,
     rows: u32,
     low_rank: u32,
     two_s: f32,
     s_squared: f32,
-    w_offset: u32,
+    squares_offset: u32,
     b_offset: u32,
     u_offset: u32,
     bg_offset: u32,
     out_offset: u32,
-    _pad: u32,
+    _pad: [u32; 2],
 }
 
-/// `norm_j = √max(0, ‖W_j‖² + Σ_r B_jr(2s·U_jr + s²·BG_jr))`; `low_rank = (U, B·G)`, or
-/// `None` when s = 0.
+/// `norm_j = √max(0, ‖W_j‖² + Σ_r B_jr(2s·U_jr + s²·BG_jr))` from `w_squares = ‖W_j‖²`;
+/// `low_rank = (U, B·G)`, or `None` when s = 0.
 pub(super) fn weight_norm(
     gpu: &Gpu<'_>,
     shape: LoraShape,
     scale: f32,
-    [w, b]: [&Tensor; 2],
+    [w_squares, b]: [&Tensor; 2],
     low_rank: Option<[&Tensor; 2]>,
     norm: &Tensor,
 ) -> Result<()> {
     const OP: &str = "dora::weight_norm";
-    let LoraShape { d_out, d_in, r } = shape;
-    // With s = 0 the low-rank bindings are never read: W stands in for them (read as W).
-    let [b_op, u_op, bg_op] = match low_rank {
-        Some([u, bg]) => [b.rows("b", r), u.rows("u", r), bg.rows("bg", r)],
-        None => [w.rows("w", d_in); 3],
+    let LoraShape { d_out, r, .. } = shape;
+    let squares = w_squares.rows("w_squares", 1);
+    // With s = 0 the low-rank bindings are never read: the squares stand in for them.
+    let (low, b_read_as) = match low_rank {
+        Some([u, bg]) => (
+            [b.rows("b", r), u.rows("u", r), bg.rows("bg", r)],
+            b.dtype(),
+        ),
+        None => ([w_squares.rows("w_squares", 1); 3], DType::F32),
     };
-    let b_read_as = if low_rank.is_some() {
-        b.dtype()
-    } else {
-        w.dtype()
-    };
-    let kernel = gpu.kernel_for(&WEIGHT_NORM, &[("w", w.dtype()), ("b", b_read_as)])?;
-    let operands = [w.rows("w", d_in), b_op, u_op, bg_op, norm.rows("norm", 1)];
+    let kernel = gpu.kernel_for(&WEIGHT_NORM, &[("b", b_read_as)])?;
+    let [b_op, u_op, bg_op] = low;
+    let operands = [squares, b_op, u_op, bg_op, norm.rows("norm", 1)];
     let blocks = gpu.binding.blocks(OP, d_out, operands)?;
     let mut recording = gpu.recording();
     recording.dispatch_blocks(&kernel, &blocks, |block| {
-        let [ww, wb, wu, wbg, wn] = block.bound;
+        let [ws, wb, wu, wbg, wn] = block.bound;
         let low = |bound: Bound<'_>| if low_rank.is_some() { bound.skip() } else { 0 };
         let params = WeightNormParams {
-            d_in: d_in as u32,
             r: r as u32,
             rows: block.rows.count as u32,
             low_rank: low_rank.is_some() as u32,
             two_s: 2.0 * scale,
             s_squared: scale * scale,
-            w_offset: ww.skip(),
+            squares_offset: ws.skip(),
             b_offset: low(wb),
             u_offset: low(wu),
             bg_offset: low(wbg),
             out_offset: wn.skip(),
-            _pad: 0,
+            _pad: [0; 2],
         };
         (params, block.rows.count as u32)
     })?;

@@ -24,6 +24,7 @@ pub mod reference;
 
 pub use backward::{backward, backward_dense, LayerGrads, NormGradient};
 
+use crate::op::Gpu;
 use crate::{linalg, op, Context, Error, Result, Tensor};
 
 /// Dimensions of a LoRA adapter on a `[d_out, d_in]` weight: A is `[r, d_in]`, B `[d_out, r]`.
@@ -124,18 +125,34 @@ pub fn weight_norm(
         Ok([norm])
     };
     let [norm] = op::run(ctx, OP, [&[shape.d_out]], cpu, |gpu, [norm]| {
-        let low_rank = if scale == 0.0 {
-            None
-        } else {
-            let u = linalg::matmul(ctx, w, a, false, true)?; // [d_out, r]
-            let g = linalg::matmul(ctx, a, a, false, true)?; // [r, r]
-            let bg = linalg::matmul(ctx, b, &g, false, false)?; // [d_out, r]
-            Some([u, bg])
-        };
-        let low_rank = low_rank.as_ref().map(|[u, bg]| [u, bg]);
-        kernels::weight_norm(gpu, shape, scale, [w, b], low_rank, norm)
+        factored_norm(gpu, shape, scale, [w, a, b], norm).map(drop)
     })?;
     Ok(norm)
+}
+
+/// [`weight_norm`]'s GPU path into `norm`; returns `[U, B·G]` (`None` when s = 0), which the
+/// exact backward reuses.
+fn factored_norm(
+    gpu: &Gpu<'_>,
+    shape: LoraShape,
+    scale: f32,
+    [w, a, b]: [&Tensor; 3],
+    norm: &Tensor,
+) -> Result<Option<[Tensor; 2]>> {
+    let ctx = gpu.ctx;
+    // One pass over W for both U = W·Aᵀ ([d_out, r]) and ‖W_j‖² ([d_out]). With s = 0 only
+    // the squares are used.
+    let [u, w_squares] = linalg::matmul_row_squares(ctx, w, a, false, true)?;
+    let low_rank = if scale == 0.0 {
+        None
+    } else {
+        let g = linalg::matmul(ctx, a, a, false, true)?; // [r, r]
+        let bg = linalg::matmul(ctx, b, &g, false, false)?; // [d_out, r]
+        Some([u, bg])
+    };
+    let terms = low_rank.as_ref().map(|[u, bg]| [u, bg]);
+    kernels::weight_norm(gpu, shape, scale, [&w_squares, b], terms, norm)?;
+    Ok(low_rank)
 }
 
 /// The baseline that materialises `B·A` (`[d_out, d_in]`) as Hugging Face PEFT does, then

@@ -94,6 +94,48 @@ pub fn matmul(
     run(ctx, "matmul", &TILED, a, b, transpose_a, transpose_b)
 }
 
+/// [`matmul`] and the row sums of squares of `op(A)`, `squares[i] = Σ_k op(A)[i,k]²` (`[m]`),
+/// in one pass over A: the squares are summed from the A tiles the GEMM already holds in
+/// workgroup memory. DoRA's factored norm takes `‖W_j‖²` and `U = W·Aᵀ` from it.
+pub(crate) fn matmul_row_squares(
+    ctx: &Context,
+    a: &Tensor,
+    b: &Tensor,
+    transpose_a: bool,
+    transpose_b: bool,
+) -> Result<[Tensor; 2]> {
+    const OP: &str = "matmul_row_squares";
+    ctx.check_owns(OP, "a", a)?;
+    ctx.check_owns(OP, "b", b)?;
+    let g = Gemm::of(OP, a.shape(), b.shape(), transpose_a, transpose_b)?;
+    let cpu = || {
+        let (host, (m, k)) = (a.host(), (g.m, g.k));
+        let at = |i: usize, kk: usize| {
+            host[if g.transpose_a {
+                kk * m + i
+            } else {
+                i * k + kk
+            }]
+        };
+        let squares = (0..m)
+            .map(|i| (0..k).map(|kk| (at(i, kk) as f64).powi(2)).sum())
+            .collect();
+        Ok([reference::matmul(host, b.host(), g), squares])
+    };
+    op::run(ctx, OP, [&[g.m, g.n], &[g.m]], cpu, |gpu, [c, squares]| {
+        let kernel = &TILED_ROW_SQUARES;
+        launch(
+            gpu,
+            OP,
+            kernel,
+            g,
+            [a, b],
+            c.buffer(),
+            Some(squares.buffer()),
+        )
+    })
+}
+
 /// The same product with one thread per output and no data reuse: the baseline that
 /// [`matmul`] is benchmarked against.
 pub fn matmul_naive(
@@ -114,6 +156,10 @@ struct GemmKernel {
 
 const TILED: GemmKernel = GemmKernel {
     shader: shader!("linalg/matmul.wgsl"),
+    tile: 64,
+};
+const TILED_ROW_SQUARES: GemmKernel = GemmKernel {
+    shader: shader!("linalg/matmul_row_squares.wgsl"),
     tile: 64,
 };
 const NAIVE: GemmKernel = GemmKernel {
@@ -140,7 +186,7 @@ fn run(
         op,
         [&[g.m, g.n]],
         || Ok([reference::matmul(a.host(), b.host(), g)]),
-        |gpu, [c]| launch(gpu, op, kernel, g, a, b, c.buffer()),
+        |gpu, [c]| launch(gpu, op, kernel, g, [a, b], c.buffer(), None),
     )?;
     Ok(c)
 }
@@ -163,7 +209,8 @@ struct Params {
     total_tiles: u32,
     c_offset: u32,
     c_stride_m: u32,
-    _pad: [u32; 2],
+    squares_offset: u32,
+    squares: u32,
 }
 
 /// Block sizes `(bm, bn, bk)` such that every operand's window fits one binding.
@@ -209,13 +256,17 @@ fn launch(
     op: &'static str,
     kernel: &GemmKernel,
     g: Gemm,
-    a_tensor: &Tensor,
-    b_tensor: &Tensor,
+    [a_tensor, b_tensor]: [&Tensor; 2],
     c: &wgpu::Buffer,
+    squares: Option<&wgpu::Buffer>,
 ) -> Result<()> {
     let (a, b) = (a_tensor.buffer(), b_tensor.buffer());
     let (a_dtype, b_dtype) = (a_tensor.dtype(), b_tensor.dtype());
-    let pipeline = gpu.kernel_for(&kernel.shader, &[("a", a_dtype), ("b", b_dtype)])?;
+    let operands = [("a", a_dtype), ("b", b_dtype)];
+    let pipeline = match squares {
+        Some(_) => gpu.kernel_with(&kernel.shader, &operands, &[("ROW_SQUARES", 1.0)])?,
+        None => gpu.kernel_for(&kernel.shader, &operands)?,
+    };
     let limits = gpu.binding;
     let [bm, bn, bk] = plan_blocks(op, g, kernel.tile, limits.max_elements())?;
     let index_a = |i: usize, kk: usize| {
@@ -251,7 +302,7 @@ fn launch(
                 let total_tiles = m.div_ceil(kernel.tile) * tiles_n;
                 let (a_stride_m, a_stride_k) = if g.transpose_a { (1, g.m) } else { (g.k, 1) };
                 let (b_stride_k, b_stride_n) = if g.transpose_b { (1, g.k) } else { (g.n, 1) };
-                let params = Params {
+                let mut params = Params {
                     m: m as u32,
                     n: n as u32,
                     k: k as u32,
@@ -266,13 +317,20 @@ fn launch(
                     total_tiles: total_tiles as u32,
                     c_offset: wc.skip,
                     c_stride_m: g.n as u32,
-                    _pad: [0; 2],
+                    squares_offset: 0,
+                    // Taken by the first block of columns only (each row once).
+                    squares: (squares.is_some() && j0 == 0) as u32,
                 };
-                let bindings = [
+                let mut bindings = vec![
                     Bound::window(a, wa),
                     Bound::window(b, wb),
                     Bound::window(c, wc),
                 ];
+                if let Some(squares) = squares {
+                    let ws = limits.window(op, "output", i0 as u64, m as u64, squares.size())?;
+                    params.squares_offset = ws.skip;
+                    bindings.push(Bound::window(squares, ws));
+                }
                 recording.dispatch(&pipeline, &params, &bindings, total_tiles as u32)?;
             }
         }
@@ -318,5 +376,66 @@ mod tests {
             plan_blocks("t", g, 64, 10_000),
             Err(Error::TooLarge { arg: "a", .. })
         ));
+    }
+    /// The row sums of squares of op(A) beside C, on both paths, where the GEMM is split into
+    /// blocks of rows, of columns and of k (4 KiB bindings): the squares are taken once per
+    /// row and accumulated over the k-blocks. Fresh inputs; bound 1e-5 (f32 sums of ≤ 300
+    /// squares, ≈ √k·2⁻²⁴).
+    #[test]
+    fn row_squares_come_with_the_product_on_both_paths() {
+        let gpu = match Context::gpu_with(crate::GpuOptions {
+            max_binding_bytes: Some(4096),
+            poison_outputs: true,
+            ..Default::default()
+        }) {
+            Ok(ctx) => Some(ctx),
+            Err(e) if std::env::var("WGKERNELS_REQUIRE_GPU").as_deref() == Ok("1") => {
+                panic!("WGKERNELS_REQUIRE_GPU=1 but no GPU context: {e}")
+            }
+            Err(_) => None,
+        };
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |t| t.as_nanos() as u64);
+        let mut state = seed | 1;
+        let mut uniform = |len: usize| -> Vec<f32> {
+            (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+                })
+                .collect()
+        };
+        for ctx in [Some(Context::cpu()), gpu].into_iter().flatten() {
+            for (m, k, n, ta, tb) in [
+                (1, 1, 1, false, false),
+                (70, 300, 9, true, false),
+                (65, 13, 130, false, true),
+            ] {
+                let a_host = uniform(m * k);
+                let b_host = uniform(k * n);
+                let a_shape = if ta { [k, m] } else { [m, k] };
+                let b_shape = if tb { [n, k] } else { [k, n] };
+                let a = ctx.tensor(&a_host, &a_shape).unwrap();
+                let b = ctx.tensor(&b_host, &b_shape).unwrap();
+                let [c, squares] = matmul_row_squares(&ctx, &a, &b, ta, tb).unwrap();
+                let g = gemm(m, k, n, ta, tb);
+                let want_c = reference::matmul(&a_host, &b_host, g);
+                let at =
+                    |i: usize, kk: usize| a_host[if ta { kk * m + i } else { i * k + kk }] as f64;
+                let want: Vec<f64> = (0..m)
+                    .map(|i| (0..k).map(|kk| at(i, kk).powi(2)).sum())
+                    .collect();
+                let err_c = crate::compare::relative_error(&c.to_vec().unwrap(), &want_c);
+                let err = crate::compare::relative_error(&squares.to_vec().unwrap(), &want);
+                let name = ctx.device_name();
+                assert!(
+                    err_c < 1e-5 && err < 1e-5,
+                    "{name} seed {seed} {m}×{k}×{n}: {err_c:e} {err:e}"
+                );
+            }
+        }
     }
 }

@@ -1,0 +1,173 @@
+// The body of the tiled, register-blocked GEMM C = op(A) · op(B) (+ C when accumulating),
+// spliced into `matmul.wgsl` (C alone) and `matmul_row_squares.wgsl` (C and the row sums of
+// squares of op(A), taken from the A tiles already in workgroup memory: one pass over A for
+// both). The including file defines `store_row_squares(row, value)`.
+//
+// Each workgroup owns a 64×64 tile of C; each of its 16×16 threads owns a 4×4 block of it
+// (rows 4·ty .. 4·ty+3, columns 4·tx .. 4·tx+3), held in four vec4 registers. K is walked
+// 16 at a time through workgroup memory, where the tiles are stored as vec4s so that one
+// step of k costs a thread two vec4 loads for sixteen FMAs.
+//
+// Operands are addressed through strides, which is how the host expresses the transposes
+// (op(A)[i,k] = a[a_offset + i·a_stride_m + k·a_stride_k]) and how it splits matrices larger
+// than one storage binding into windows (the offsets). Reads outside the block give 0, so
+// any m, n, k works.
+
+// #include "util/workgroup.inc.wgsl"
+
+struct Params {
+    m: u32, n: u32, k: u32, tiles_n: u32,
+    a_offset: u32, a_stride_m: u32, a_stride_k: u32, accumulate: u32,
+    b_offset: u32, b_stride_k: u32, b_stride_n: u32, total_tiles: u32,
+    c_offset: u32, c_stride_m: u32, squares_offset: u32, squares: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+// Operands are read through read_<name>(i): this is the f32 form; the host generates the
+// f16 and bf16 forms (packed two per u32) from it, see src/gpu/specialize.rs.
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+fn read_a(i: u32) -> f32 { return a[i]; }
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+fn read_b(i: u32) -> f32 { return b[i]; }
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+
+// Whether the kernel also sums the squares of op(A)'s rows (matmul_row_squares.wgsl sets it
+// at pipeline creation, so that the plain GEMM carries none of it).
+override ROW_SQUARES: bool = false;
+
+const TILE: u32 = 64u;
+const BK: u32 = 16u;
+
+// a_tile[kk·16 + r/4][r%4] = op(A)[row0 + r, k0 + kk]; b_tile[kk·16 + c/4][c%4] likewise.
+var<workgroup> a_tile: array<vec4<f32>, 256>;
+var<workgroup> b_tile: array<vec4<f32>, 256>;
+
+fn load_a(row: u32, kk: u32) -> f32 {
+    if row < p.m && kk < p.k {
+        return read_a(p.a_offset + row * p.a_stride_m + kk * p.a_stride_k);
+    }
+    return 0.0;
+}
+
+fn load_b(kk: u32, col: u32) -> f32 {
+    if kk < p.k && col < p.n {
+        return read_b(p.b_offset + kk * p.b_stride_k + col * p.b_stride_n);
+    }
+    return 0.0;
+}
+
+fn store_c(row: u32, col0: u32, v: vec4<f32>) {
+    if row >= p.m {
+        return;
+    }
+    for (var j = 0u; j < 4u; j++) {
+        let col = col0 + j;
+        if col < p.n {
+            let at = p.c_offset + row * p.c_stride_m + col;
+            var value = v[j];
+            if p.accumulate != 0u {
+                value += c[at];
+            }
+            c[at] = value;
+        }
+    }
+}
+
+@compute @workgroup_size(16, 16, 1)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(local_invocation_index) lidx: u32,
+) {
+    let tile = workgroup_index(wid, nwg);
+    // The same for every thread of the workgroup, so the barriers below stay uniform.
+    if tile >= p.total_tiles {
+        return;
+    }
+    let row0 = (tile / p.tiles_n) * TILE;
+    let col0 = (tile % p.tiles_n) * TILE;
+
+    // ROW_SQUARES: the squares of this thread's four A loads per k-step, summed over k.
+    var squares = vec4<f32>(0.0);
+
+    var acc0 = vec4<f32>(0.0); // row 4·ty + 0, columns 4·tx .. 4·tx+3
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    for (var k0 = 0u; k0 < p.k; k0 += BK) {
+        // 1024 elements per tile, 4 per thread, in the order that reads memory contiguously.
+        for (var q = 0u; q < 4u; q++) {
+            let e = lidx + q * 256u;
+            var r: u32;
+            var ka: u32;
+            if p.a_stride_k == 1u {
+                r = e / BK;
+                ka = e % BK;
+            } else {
+                r = e % TILE;
+                ka = e / TILE;
+            }
+            let value = load_a(row0 + r, k0 + ka);
+            a_tile[ka * 16u + r / 4u][r % 4u] = value;
+            if ROW_SQUARES {
+                squares[q] = fma(value, value, squares[q]);
+            }
+            var col: u32;
+            var kb: u32;
+            if p.b_stride_n == 1u {
+                col = e % TILE;
+                kb = e / TILE;
+            } else {
+                col = e / BK;
+                kb = e % BK;
+            }
+            b_tile[kb * 16u + col / 4u][col % 4u] = load_b(k0 + kb, col0 + col);
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < BK; kk++) {
+            let av = a_tile[kk * 16u + lid.y];
+            let bv = b_tile[kk * 16u + lid.x];
+            acc0 = fma(vec4<f32>(av.x), bv, acc0);
+            acc1 = fma(vec4<f32>(av.y), bv, acc1);
+            acc2 = fma(vec4<f32>(av.z), bv, acc2);
+            acc3 = fma(vec4<f32>(av.w), bv, acc3);
+        }
+        workgroupBarrier();
+    }
+
+    let row = row0 + 4u * lid.y;
+    let col = col0 + 4u * lid.x;
+    store_c(row, col, acc0);
+    store_c(row + 1u, col, acc1);
+    store_c(row + 2u, col, acc2);
+    store_c(row + 3u, col, acc3);
+    if ROW_SQUARES {
+        gather_row_squares(row0, col0, lidx, squares);
+    }
+}
+
+// Σ_k op(A)[row0 + t, k]² for the tile's rows t, from the threads that loaded row t (see the
+// load loop: with a_stride_k = 1 thread lidx loads rows lidx/16 + 16q at column lidx % 16,
+// otherwise row lidx % 64 at four columns), through a_tile, which the GEMM no longer needs.
+// Stored once per row: by the first column tile of the first block of columns.
+fn gather_row_squares(row0: u32, col0: u32, lidx: u32, squares: vec4<f32>) {
+    a_tile[lidx] = squares;
+    workgroupBarrier();
+    if lidx < TILE && col0 == 0u && p.squares != 0u {
+        var sum = 0.0;
+        if p.a_stride_k == 1u {
+            let q = lidx / 16u;
+            let first = (lidx % 16u) * 16u;
+            for (var t = 0u; t < 16u; t++) {
+                sum += a_tile[first + t][q];
+            }
+        } else {
+            for (var t = 0u; t < 4u; t++) {
+                let v = a_tile[lidx + 64u * t];
+                sum += (v.x + v.y) + (v.z + v.w);
+            }
+        }
+        store_row_squares(row0 + lidx, sum);
+    }
+}
