@@ -112,6 +112,7 @@ pub fn backward(
         let [base, xa, lora] = layer_products(ctx, [x, w, a, b])?;
         let norm = gpu.output(&[d_out])?;
         let low_rank = super::factored_norm(gpu, shape, scale, [w, a, b], &norm)?;
+        let low_rank = low_rank.filter(|_| exact); // U and B·G are freed now where unused
         let grads = compose_backward(ctx, dy, &base, &lora, magnitude, &norm, scale)?;
         drop((base, lora));
         let [dx, mut da, db] = input_gradients(ctx, [x, w, a, b], &xa, &grads.base, &grads.lora)?;
@@ -119,7 +120,7 @@ pub fn backward(
             elementwise(ctx, Op::Axpby(1.0, alpha), p, Some(q), shape, &shape)
         };
         // The norm's own U = W·Aᵀ and B·G, reused (None when s = 0: nothing flows there).
-        if let (true, Some([u, bg])) = (exact, &low_rank) {
+        if let Some([u, bg]) = &low_rank {
             let bc = gpu.output(&[d_out, r])?;
             let per_row = [magnitude, &norm, &grads.magnitude];
             kernels::norm_gradient(gpu, shape, scale, per_row, [b, u, bg], &db, &bc)?;
