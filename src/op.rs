@@ -74,11 +74,8 @@ pub(crate) fn run<const N: usize>(
                     .try_fold(1usize, |a, &d| a.checked_mul(d))
                     .and_then(|len| sum.checked_add(len))
             });
-            reserve(
-                op,
-                "output",
-                total.ok_or(refused(op, "output", usize::MAX))?,
-            )?;
+            // A total that overflows is refused like any over-large request.
+            reserve(op, "output", total.unwrap_or(usize::MAX))?;
             let results = cpu()?;
             let mut tensors = Vec::with_capacity(N);
             for (data, shape) in results.into_iter().zip(outputs) {
@@ -109,33 +106,29 @@ pub(crate) fn run<const N: usize>(
 /// size would be). For the scratch a reference function makes itself; the memory is
 /// returned at once.
 pub(crate) fn reserve(op: &'static str, arg: &'static str, len: usize) -> Result<()> {
-    host_f64(op, arg, len).map(drop)
+    host_vec::<f64>(op, arg, len).map(drop)
 }
 
 /// A tensor's elements widened to f64 for a CPU body, or `Err(TooLarge)` naming `op` and
 /// `arg` where the host refuses the copy.
 pub(crate) fn widen(op: &'static str, arg: &'static str, t: &Tensor) -> Result<Vec<f64>> {
     let host = t.host();
-    let mut out = host_f64(op, arg, host.len())?;
+    let mut out = host_vec(op, arg, host.len())?;
     out.extend(host.iter().map(|&x| x as f64));
     Ok(out)
 }
 
-/// An empty vector with room for `len` f64 values, reserved fallibly.
-fn host_f64(op: &'static str, arg: &'static str, len: usize) -> Result<Vec<f64>> {
+/// An empty vector with room for `len` values, or `Err(TooLarge)` naming `op` and `arg`
+/// where the allocator refuses (an Err, not the abort a plain `vec!` of that size would be).
+pub(crate) fn host_vec<T>(op: &'static str, arg: &'static str, len: usize) -> Result<Vec<T>> {
     let mut out = Vec::new();
-    out.try_reserve_exact(len)
-        .map_err(|_| refused(op, arg, len))?;
-    Ok(out)
-}
-
-fn refused(op: &'static str, arg: &'static str, len: usize) -> Error {
-    Error::TooLarge {
+    out.try_reserve_exact(len).map_err(|_| Error::TooLarge {
         op,
         arg,
-        bytes: (len as u64).saturating_mul(8),
+        bytes: (len as u64).saturating_mul(std::mem::size_of::<T>() as u64),
         limit: isize::MAX as u64,
-    }
+    })?;
+    Ok(out)
 }
 
 fn to_array<const N: usize>(tensors: Vec<Tensor>) -> [Tensor; N] {

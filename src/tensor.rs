@@ -301,13 +301,7 @@ impl Context {
 /// `len` copies of `value` in host memory, or `Err(TooLarge)` where the allocator refuses
 /// (an Err, not an abort).
 fn host_filled(op: &'static str, len: usize, value: f32) -> Result<Vec<f32>> {
-    let mut data = Vec::new();
-    data.try_reserve_exact(len).map_err(|_| Error::TooLarge {
-        op,
-        arg: "shape",
-        bytes: (len as u64).saturating_mul(4),
-        limit: isize::MAX as u64,
-    })?;
+    let mut data = crate::op::host_vec(op, "shape", len)?;
     data.resize(len, value);
     Ok(data)
 }

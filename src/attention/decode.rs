@@ -4,7 +4,7 @@ use super::reference::{self, feature_len, State};
 use super::FeatureMap;
 use crate::gpu::pool::PooledBuffer;
 use crate::gpu::{shader, Bound, Operand, Shader};
-use crate::op::Resident;
+use crate::op::{self, Resident};
 use crate::{Context, Error, Result, Tensor};
 
 const DECODE_STEP: Shader = shader!("attention/decode_step.wgsl");
@@ -100,14 +100,7 @@ impl LinearDecoder {
             || {
                 // The f64 state, 8 bytes an entry: a request the allocator refuses is an Err
                 // here rather than an abort while the states are built.
-                let mut probe: Vec<f64> = Vec::new();
-                probe.try_reserve_exact(len).map_err(|_| Error::TooLarge {
-                    op: OP,
-                    arg: "batch",
-                    bytes: (len as u64).saturating_mul(8),
-                    limit: isize::MAX as u64,
-                })?;
-                drop(probe);
+                op::reserve(OP, "batch", len)?;
                 Ok(vec![State::new(map, dk, dv); count])
             },
             |gpu| {

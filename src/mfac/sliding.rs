@@ -56,13 +56,7 @@ impl SlidingInverse {
                 // The ring (f32) and the Gram matrix (f64): a request the allocator refuses is
                 // an Err, not an abort.
                 fn zeros<T: Clone + Default>(len: usize) -> Result<Vec<T>> {
-                    let mut v = Vec::new();
-                    v.try_reserve_exact(len).map_err(|_| Error::TooLarge {
-                        op: OP,
-                        arg: "m",
-                        bytes: (len as u64).saturating_mul(std::mem::size_of::<T>() as u64),
-                        limit: isize::MAX as u64,
-                    })?;
+                    let mut v = op::host_vec(OP, "m", len)?;
                     v.resize(len, T::default());
                     Ok(v)
                 }
