@@ -1,6 +1,6 @@
 //! Fine-tuning a DoRA adapter on the device: a frozen random layer W, a target layer
 //! `W + ΔW` (ΔW of rank 4), and an adapter (A, B, m) trained by Adam on ½‖y − target‖²
-//! with the gradients of `dora::backward`. The same steps run on the CPU reference path;
+//! with the gradients of `dora::forward_saved` + `Saved::backward`. The same steps run on the CPU reference path;
 //! the two loss curves are printed side by side and must agree.
 //!
 //! `cargo run --release --example dora_finetune`
@@ -92,23 +92,15 @@ fn train(ctx: &Context, p: &Problem) -> wgkernels::Result<Vec<f32>> {
             upload(&b, &[d_out, r])?,
             upload(&m, &[d_out])?,
         );
-        let y = dora::forward(ctx, &x, &w, &ta, &tb, &tm, p.scale)?.to_vec()?;
+        // The forward keeps its products, so the backward does not recompute them.
+        let (y, mut saved) = dora::forward_saved(ctx, &x, &w, &ta, &tb, &tm, p.scale)?;
+        let y = y.to_vec()?;
         // L = ½·mean over rows of ‖y − target‖², so ∂L/∂y = (y − target)/n.
         let residual: Vec<f32> = y.iter().zip(&p.target).map(|(y, t)| y - t).collect();
         losses.push(0.5 * residual.iter().map(|d| d * d).sum::<f32>() / p.n as f32);
         let dy: Vec<f32> = residual.iter().map(|d| d / p.n as f32).collect();
-        let dy = ctx.tensor(&dy, &[p.n, d_out])?;
-        let g = dora::backward(
-            ctx,
-            &x,
-            &w,
-            &ta,
-            &tb,
-            &tm,
-            p.scale,
-            &dy,
-            NormGradient::Exact,
-        )?;
+        let g = saved.backward(&ctx.tensor(&dy, &[p.n, d_out])?, NormGradient::Exact)?;
+        drop(saved);
         let lr = 0.02;
         adam[0].step(&mut a, &g.a.to_vec()?, t, lr);
         adam[1].step(&mut b, &g.b.to_vec()?, t, lr);

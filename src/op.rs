@@ -185,6 +185,20 @@ impl<C, G> Resident<C, G> {
         }
     }
 
+    /// [`with`](Self::with), using the state up (it is dropped as the path wants).
+    pub(crate) fn into_with<T>(
+        self,
+        ctx: &Context,
+        cpu: impl FnOnce(C) -> Result<T>,
+        gpu: impl FnOnce(G, &Gpu<'_>) -> Result<T>,
+    ) -> Result<T> {
+        match (self, &*ctx.backend) {
+            (Resident::Cpu(state), Backend::Cpu(_)) => cpu(state),
+            (Resident::Gpu(state), Backend::Gpu(device)) => gpu(state, &Gpu { ctx, device }),
+            _ => Err(stray_state()),
+        }
+    }
+
     /// [`run`] with the state: the outputs probed, allocated and named as there.
     pub(crate) fn run<const N: usize>(
         &self,

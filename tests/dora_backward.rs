@@ -392,3 +392,71 @@ fn the_dense_baseline_gives_the_detached_gradients() {
         assert!(dora::backward_dense(&ctx, &x, &w, &a, &b, &m, l.s, &bad_dy).is_err());
     }
 }
+
+/// `forward_saved` + `Saved::backward` give `forward`'s output and `backward`'s gradients bit
+/// for bit (the same kernels on the same products, in both modes and at s = 0), on both
+/// paths; a `dy` of the wrong shape or from another context is an `Err` naming `dy`.
+#[test]
+fn the_saved_forward_gives_the_same_gradients() {
+    let mut rng = common::rng();
+    for ctx in contexts() {
+        for (dims, s) in [
+            ([1, 1, 1, 1], 0.7),
+            ([9, 33, 70, 8], 0.0),
+            ([70, 65, 257, 3], 2.0),
+        ] {
+            let l = layer(&mut rng, dims, s);
+            let LoraShape { d_out, d_in, .. } = l.ad.shape;
+            let [w, a, b] = l.ad.upload(&ctx);
+            let x = ctx.tensor(&l.x, &[l.n, d_in]).unwrap();
+            let m = ctx.tensor(&l.m, &[d_out]).unwrap();
+            let dy = ctx.tensor(&l.dy, &[l.n, d_out]).unwrap();
+            let y_plain = dora::forward(&ctx, &x, &w, &a, &b, &m, s).unwrap();
+            for mode in MODES {
+                let (y, mut saved) = dora::forward_saved(&ctx, &x, &w, &a, &b, &m, s).unwrap();
+                assert_eq!(y.to_vec().unwrap(), y_plain.to_vec().unwrap(), "{dims:?} y");
+                let got = saved.backward(&dy, mode).unwrap();
+                let want = dora::backward(&ctx, &x, &w, &a, &b, &m, s, &dy, mode).unwrap();
+                for (name, g, w) in [
+                    ("x", &got.x, &want.x),
+                    ("a", &got.a, &want.a),
+                    ("b", &got.b, &want.b),
+                    ("magnitude", &got.magnitude, &want.magnitude),
+                ] {
+                    assert_eq!(g.shape(), w.shape());
+                    let (g, w) = (g.to_vec().unwrap(), w.to_vec().unwrap());
+                    assert!(
+                        g.iter().zip(&w).all(|(p, q)| p.to_bits() == q.to_bits()),
+                        "{} {dims:?} s={s} {mode:?} ∂{name}",
+                        ctx.device_name()
+                    );
+                }
+            }
+        }
+        let l = layer(&mut rng, [3, 4, 5, 2], 1.0);
+        let [w, a, b] = l.ad.upload(&ctx);
+        let x = ctx.tensor(&l.x, &[3, 5]).unwrap();
+        let m = ctx.tensor(&l.m, &[4]).unwrap();
+        let bad_m = ctx.tensor(&[0.5; 3], &[3]).unwrap();
+        assert!(dora::forward_saved(&ctx, &x, &w, &a, &b, &bad_m, 1.0).is_err());
+        let (_, mut saved) = dora::forward_saved(&ctx, &x, &w, &a, &b, &m, 1.0).unwrap();
+        let bad_dy = ctx.tensor(&[0.5; 6], &[3, 2]).unwrap();
+        assert!(
+            matches!(saved.backward(&bad_dy, NormGradient::Exact), Err(Error::Shape { message, .. }) if message.contains("`dy`"))
+        );
+        let foreign = Context::cpu().tensor(&l.dy, &[3, 4]).unwrap();
+        assert!(matches!(
+            saved.backward(&foreign, NormGradient::Detached),
+            Err(Error::ContextMismatch { arg: "dy", .. })
+        ));
+        // The refused calls left it usable; it serves one backward.
+        let dy = ctx.tensor(&l.dy, &[3, 4]).unwrap();
+        let want = dora::backward(&ctx, &x, &w, &a, &b, &m, 1.0, &dy, NormGradient::Exact).unwrap();
+        let got = saved.backward(&dy, NormGradient::Exact).unwrap();
+        assert_eq!(got.b.to_vec().unwrap(), want.b.to_vec().unwrap());
+        assert!(matches!(
+            saved.backward(&dy, NormGradient::Exact),
+            Err(Error::InvalidArgument { arg: "self", .. })
+        ));
+    }
+}

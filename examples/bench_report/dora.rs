@@ -355,5 +355,54 @@ fn backward_rows(
             ),
         });
     }
+    // One training step, forward then backward: with the forward's products saved
+    // (`forward_saved` + `Saved::backward`) against the PEFT-style step, which recomputes them
+    // as `backward_dense` does.
+    let (peft_t, peft_peak, _) = time_and_peak(ctx, || {
+        dora::forward_dense(ctx, &tx, &tw, &ta, &tb, &tm, s)?;
+        dora::backward_dense(ctx, &tx, &tw, &ta, &tb, &tm, s, &tdy).map(|g| g.a)
+    })?;
+    for (mode, flops) in [
+        (NormGradient::Detached, detached_flops),
+        (NormGradient::Exact, exact_flops),
+    ] {
+        let (timing, peak, _) = time_and_peak(ctx, || {
+            let (_, mut saved) = dora::forward_saved(ctx, &tx, &tw, &ta, &tb, &tm, s)?;
+            saved.backward(&tdy, mode).map(|g| g.a)
+        })?;
+        // The saved backward skips the forward's GEMMs and norm, so the step does exactly the
+        // work of the recomputing backward: the same FMA count.
+        let backward_alone = timing.median - forward_seconds;
+        report.push(Row {
+            kernel: format!("dora training step (forward_saved + backward, {mode:?})"),
+            shape: format!("n={n}, {d_out}×{d_in}, r={r}"),
+            timing,
+            // The backward's inputs and gradients, and y.
+            bytes: ((2 * n * d_in
+                + d_out * d_in
+                + 2 * r * d_in
+                + 2 * d_out * r
+                + 2 * d_out
+                + 2 * n * d_out)
+                * 4) as f64,
+            flops,
+            bound: Bound::Compute,
+            baseline: Some((
+                "forward_dense + backward_dense (PEFT-style)".into(),
+                peft_t.median,
+            )),
+            error: None,
+            notes: format!(
+                "backward from the saved products ≈ step − forward = {:.2}× the forward's time; \
+                 transient {} vs {} (products saved across the step included); \
+                 {:.1} GFLOP in all; the baseline's backward recomputes the forward's GEMMs \
+                 (an autograd framework would save them)",
+                backward_alone / forward_seconds,
+                mb(peak),
+                mb(peft_peak),
+                flops / 1e9
+            ),
+        });
+    }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 use super::{compose_backward, kernels, layer_products, reference, LoraShape};
 use crate::linalg::elementwise::{elementwise, Op};
+use crate::op::{Gpu, Resident};
 use crate::{linalg, op, Context, Error, Result, Tensor};
 
 /// How the backward treats the weight norm `‖W + s·B·A‖_row`.
@@ -71,12 +72,154 @@ pub fn backward(
 ) -> Result<LayerGrads> {
     const OP: &str = "dora::backward";
     let shape = super::layer_args(ctx, OP, [x, w, a, b, magnitude], scale)?;
-    let LoraShape { d_out, d_in, r } = shape;
+    let d_out = shape.d_out;
     let n = x.shape()[0];
     check_dy(ctx, OP, x, w, dy, [n, d_out])?;
-    let exact = norm == NormGradient::Exact;
-    let cpu = || {
-        let wide = |(arg, t)| op::widen(OP, arg, t);
+    let layer = Layer {
+        inputs: [x, w, a, b, magnitude],
+        shape,
+        scale,
+    };
+    op::choose(
+        ctx,
+        || layer.backward_cpu(ctx, OP, dy, norm),
+        |gpu| layer.backward_gpu(gpu, Products::new(gpu, &layer)?, dy, norm),
+    )
+}
+
+/// What [`forward_saved`] kept for its backward: the layer's inputs (borrowed) and, on the
+/// GPU path, the products the backward would otherwise recompute — `x·Wᵀ`, `x·Aᵀ`, lora,
+/// the norm and its `U = W·Aᵀ`, `B·G` (`2·n·d_out + n·r + d_out + 2·d_out·r` floats, the
+/// activations an autograd framework saves). Used up by a successful [`Saved::backward`].
+pub struct Saved<'a> {
+    ctx: Context,
+    layer: Layer<'a>,
+    /// `None` once a backward has used it.
+    products: Option<Resident<(), Products>>,
+}
+
+/// [`forward`](super::forward), keeping what its backward needs: `(y, saved)`, then
+/// `saved.backward(dy, mode)` gives [`backward`]'s gradients without recomputing the
+/// forward's GEMMs and norm (on the CPU path the f64 reference recomputes everything, as
+/// [`backward`] does). The inputs stay borrowed until then: update A, B and m after it.
+///
+/// ```
+/// use wgkernels::dora::{self, NormGradient};
+/// use wgkernels::Context;
+/// # fn main() -> wgkernels::Result<()> {
+/// let ctx = Context::new()?;
+/// let w = ctx.tensor(&[3.0, 0.0, 0.0, 4.0], &[2, 2])?;
+/// let a = ctx.tensor(&[1.0, 1.0], &[1, 2])?;
+/// let b = ctx.tensor(&[0.5, 0.0], &[2, 1])?;
+/// let m = ctx.tensor(&[3.0, 4.0], &[2])?;
+/// let x = ctx.tensor(&[1.0, 2.0], &[1, 2])?;
+/// let (y, mut saved) = dora::forward_saved(&ctx, &x, &w, &a, &b, &m, 1.0)?;
+/// let dy = ctx.tensor(&[1.0, 1.0], &[1, 2])?;
+/// let grads = saved.backward(&dy, NormGradient::Exact)?;
+/// let again = dora::backward(&ctx, &x, &w, &a, &b, &m, 1.0, &dy, NormGradient::Exact)?;
+/// assert_eq!(y.shape(), &[1, 2]);
+/// assert_eq!(grads.a.to_vec()?, again.a.to_vec()?);
+/// # Ok(())
+/// # }
+/// ```
+pub fn forward_saved<'a>(
+    ctx: &Context,
+    x: &'a Tensor,
+    w: &'a Tensor,
+    a: &'a Tensor,
+    b: &'a Tensor,
+    magnitude: &'a Tensor,
+    scale: f32,
+) -> Result<(Tensor, Saved<'a>)> {
+    const OP: &str = "dora::forward_saved";
+    let shape = super::layer_args(ctx, OP, [x, w, a, b, magnitude], scale)?;
+    let layer = Layer {
+        inputs: [x, w, a, b, magnitude],
+        shape,
+        scale,
+    };
+    let products = Resident::new(ctx, || Ok(()), |gpu| Products::new(gpu, &layer))?;
+    let y = products.with(
+        ctx,
+        |()| super::forward(ctx, x, w, a, b, magnitude, scale),
+        |p, _| super::compose(ctx, &p.base, &p.lora, magnitude, &p.norm, scale),
+    )?;
+    let saved = Saved {
+        ctx: ctx.clone(),
+        layer,
+        products: Some(products),
+    };
+    Ok((y, saved))
+}
+
+impl Saved<'_> {
+    /// [`backward`] of the saved forward for `dy [n, d_out]`, reusing its products and
+    /// freeing them as they are used: one backward per forward. A `dy` that is refused
+    /// leaves the saved state as it was; a second backward is an `Err`.
+    pub fn backward(&mut self, dy: &Tensor, norm: NormGradient) -> Result<LayerGrads> {
+        const OP: &str = "dora::Saved::backward";
+        let (ctx, layer) = (&self.ctx, &self.layer);
+        let [x, w, ..] = layer.inputs;
+        check_dy(ctx, OP, x, w, dy, [x.shape()[0], layer.shape.d_out])?;
+        let products = self.products.take().ok_or(Error::InvalidArgument {
+            op: OP,
+            arg: "self",
+            message: "was used by an earlier backward (one backward per forward_saved)".into(),
+        })?;
+        products.into_with(
+            ctx,
+            |()| layer.backward_cpu(ctx, OP, dy, norm),
+            |p, gpu| layer.backward_gpu(gpu, p, dy, norm),
+        )
+    }
+}
+
+/// A checked DoRA layer: `[x, w, a, b, magnitude]`, its shape and scale.
+struct Layer<'a> {
+    inputs: [&'a Tensor; 5],
+    shape: LoraShape,
+    scale: f32,
+}
+
+/// The forward's products the backward uses (see [`Saved`]).
+struct Products {
+    base: Tensor,
+    xa: Tensor,
+    lora: Tensor,
+    norm: Tensor,
+    /// `[U, B·G]`, `None` when s = 0.
+    low_rank: Option<[Tensor; 2]>,
+}
+
+impl Products {
+    fn new(gpu: &Gpu<'_>, layer: &Layer<'_>) -> Result<Products> {
+        let [x, w, a, b, _] = layer.inputs;
+        let [base, xa, lora] = layer_products(gpu.ctx, [x, w, a, b])?;
+        let norm = gpu.output(&[layer.shape.d_out])?;
+        let low_rank = super::factored_norm(gpu, layer.shape, layer.scale, [w, a, b], &norm)?;
+        Ok(Products {
+            base,
+            xa,
+            lora,
+            norm,
+            low_rank,
+        })
+    }
+}
+
+impl Layer<'_> {
+    /// The f64 reference of the layer's backward, rounded.
+    fn backward_cpu(
+        &self,
+        ctx: &Context,
+        op: &'static str,
+        dy: &Tensor,
+        norm: NormGradient,
+    ) -> Result<LayerGrads> {
+        let [x, w, a, b, magnitude] = self.inputs;
+        let LoraShape { d_out, d_in, r } = self.shape;
+        let n = x.shape()[0];
+        let wide = |(arg, t)| op::widen(op, arg, t);
         let [x64, w64, a64, b64, m64, dy64] = [
             ("x", x),
             ("w", w),
@@ -88,18 +231,18 @@ pub fn backward(
         .map(wide);
         let [x64, w64, a64, b64, m64, dy64] = [x64?, w64?, a64?, b64?, m64?, dy64?];
         // The reference forms M = W + s·B·A, the size of `w`, beside its gradients.
-        op::reserve(OP, "w", d_out * d_in)?;
-        op::reserve(OP, "x", n * d_in)?;
+        op::reserve(op, "w", d_out * d_in)?;
+        op::reserve(op, "x", n * d_in)?;
         let g = reference::layer_backward(
             &x64,
             &w64,
             &a64,
             &b64,
             &m64,
-            shape,
-            scale as f64,
+            self.shape,
+            self.scale as f64,
             &dy64,
-            exact,
+            norm == NormGradient::Exact,
         );
         Ok(LayerGrads {
             x: ctx.host_result(g.x, &[n, d_in])?,
@@ -107,13 +250,30 @@ pub fn backward(
             b: ctx.host_result(g.b, &[d_out, r])?,
             magnitude: ctx.host_result(g.magnitude, &[d_out])?,
         })
-    };
-    op::choose(ctx, cpu, |gpu| {
-        let [base, xa, lora] = layer_products(ctx, [x, w, a, b])?;
-        let norm = gpu.output(&[d_out])?;
-        let low_rank = super::factored_norm(gpu, shape, scale, [w, a, b], &norm)?;
-        let low_rank = low_rank.filter(|_| exact); // U and B·G are freed now where unused
-        let grads = compose_backward(ctx, dy, &base, &lora, magnitude, &norm, scale)?;
+    }
+
+    /// The GPU backward from the forward's products, each dropped once used.
+    fn backward_gpu(
+        &self,
+        gpu: &Gpu<'_>,
+        products: Products,
+        dy: &Tensor,
+        norm: NormGradient,
+    ) -> Result<LayerGrads> {
+        let ctx = gpu.ctx;
+        let [x, w, a, b, magnitude] = self.inputs;
+        let (shape, scale) = (self.shape, self.scale);
+        let LoraShape { d_out, d_in, r } = shape;
+        let Products {
+            base,
+            xa,
+            lora,
+            norm: row_norm,
+            low_rank,
+        } = products;
+        // U and B·G are freed now where unused.
+        let low_rank = low_rank.filter(|_| norm == NormGradient::Exact);
+        let grads = compose_backward(ctx, dy, &base, &lora, magnitude, &row_norm, scale)?;
         drop((base, lora));
         let [dx, mut da, db] = input_gradients(ctx, [x, w, a, b], &xa, &grads.base, &grads.lora)?;
         let add = |p: &Tensor, q: &Tensor, alpha: f32, shape: [usize; 2]| {
@@ -122,7 +282,7 @@ pub fn backward(
         // The norm's own U = W·Aᵀ and B·G, reused (None when s = 0: nothing flows there).
         if let Some([u, bg]) = &low_rank {
             let bc = gpu.output(&[d_out, r])?;
-            let per_row = [magnitude, &norm, &grads.magnitude];
+            let per_row = [magnitude, &row_norm, &grads.magnitude];
             kernels::norm_gradient(gpu, shape, scale, per_row, [b, u, bg], &db, &bc)?;
             // ∂A += s·((κ/norm)⊙B)ᵀ·(W + s·B·A) = s·(bcᵀ·W + s·(bcᵀ·B)·A)
             let bc_w = linalg::matmul(ctx, &bc, w, true, false)?; // [r, d_in]
@@ -137,7 +297,7 @@ pub fn backward(
             b: db,
             magnitude: grads.magnitude,
         })
-    })
+    }
 }
 
 /// The PEFT-style baseline [`backward`] is measured against: the norm detached and computed

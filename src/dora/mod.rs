@@ -22,7 +22,7 @@ mod backward;
 mod kernels;
 pub mod reference;
 
-pub use backward::{backward, backward_dense, LayerGrads, NormGradient};
+pub use backward::{backward, backward_dense, forward_saved, LayerGrads, NormGradient, Saved};
 
 use crate::op::Gpu;
 use crate::{linalg, op, Context, Error, Result, Tensor};
