@@ -307,6 +307,10 @@ fn backward_rows(
             + dout * rr * rr);
     // Exact reuses the norm's U and B·G and adds bcᵀ·W, bcᵀ·B and (bcᵀ·B)·A.
     let exact_flops = detached_flops + 2.0 * (dout * din * rr + dout * rr * rr + rr * rr * din);
+    // Inputs and dy read once, the gradients written once.
+    let backward_bytes =
+        ((2 * n * d_in + d_out * d_in + 2 * r * d_in + 2 * d_out * r + 2 * d_out + n * d_out) * 4)
+            as f64;
     for (mode, flops) in [
         (NormGradient::Detached, detached_flops),
         (NormGradient::Exact, exact_flops),
@@ -333,13 +337,7 @@ fn backward_rows(
             kernel: format!("dora::backward ({mode:?})"),
             shape: format!("n={n}, {d_out}×{d_in}, r={r}"),
             timing,
-            bytes: ((2 * n * d_in
-                + d_out * d_in
-                + 2 * r * d_in
-                + 2 * d_out * r
-                + 2 * d_out
-                + n * d_out)
-                * 4) as f64,
+            bytes: backward_bytes,
             flops,
             bound: Bound::Compute,
             baseline: Some((
@@ -377,14 +375,8 @@ fn backward_rows(
             kernel: format!("dora training step (forward_saved + backward, {mode:?})"),
             shape: format!("n={n}, {d_out}×{d_in}, r={r}"),
             timing,
-            // The backward's inputs and gradients, and y.
-            bytes: ((2 * n * d_in
-                + d_out * d_in
-                + 2 * r * d_in
-                + 2 * d_out * r
-                + 2 * d_out
-                + 2 * n * d_out)
-                * 4) as f64,
+            // The backward's bytes and y.
+            bytes: backward_bytes + (n * d_out * 4) as f64,
             flops,
             bound: Bound::Compute,
             baseline: Some((
