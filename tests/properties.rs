@@ -305,6 +305,20 @@ fn every_public_function_keeps_its_promises() {
                     )?)
                 },
             );
+            // The forward that keeps its products, then its backward: y and the gradients.
+            both(
+                &label(&format!("dora::forward_saved + Saved::backward ({norm:?})")),
+                &ctx,
+                dora_extreme,
+                &|c| {
+                    let (x, w, la, lb, mag) =
+                        (x.on(c)?, w.on(c)?, la.on(c)?, lb.on(c)?, mag.on(c)?);
+                    let (y, mut saved) = dora::forward_saved(c, &x, &w, &la, &lb, &mag, scale)?;
+                    let mut out = vec![values(Ok(y))?];
+                    out.extend(layer_grads(saved.backward(&dy.on(c)?, norm)?)?);
+                    Ok(out)
+                },
+            );
         }
         both(&label("dora::backward_dense"), &ctx, dora_extreme, &|c| {
             layer_grads(dora::backward_dense(
