@@ -460,3 +460,41 @@ fn the_saved_forward_gives_the_same_gradients() {
         ));
     }
 }
+
+/// Byte accounting: the backward (both modes, and from a saved forward) holds nothing of
+/// `[d_out, d_in]` size besides W, while the PEFT-style baseline holds B·A. With n = 8 and
+/// r = 16 every product the backward makes is ≤ 1/16 of d_out·d_in; the bound, 1/4 of it,
+/// leaves room for the pool's size classes.
+#[test]
+fn the_backward_never_holds_a_dense_product() {
+    let Some(ctx) = common::gpu() else { return };
+    let mut rng = common::rng();
+    let (n, d, r) = (8, 1024, 16);
+    let l = layer(&mut rng, [n, d, d, r], 0.5);
+    let [w, a, b] = l.ad.upload(&ctx);
+    let x = ctx.tensor(&l.x, &[n, d]).unwrap();
+    let m = ctx.tensor(&l.m, &[d]).unwrap();
+    let dy = ctx.tensor(&l.dy, &[n, d]).unwrap();
+    let dense_bytes = (d * d * 4) as u64;
+    let peak = |call: &dyn Fn() -> LayerGrads| {
+        ctx.synchronize().unwrap();
+        let before = ctx.allocated_bytes();
+        ctx.reset_peak_allocated_bytes();
+        drop(call());
+        ctx.peak_allocated_bytes() - before
+    };
+    for mode in MODES {
+        let held = peak(&|| dora::backward(&ctx, &x, &w, &a, &b, &m, l.s, &dy, mode).unwrap());
+        assert!(held < dense_bytes / 4, "{mode:?} held {held} bytes");
+        let held = peak(&|| {
+            let (_, mut saved) = dora::forward_saved(&ctx, &x, &w, &a, &b, &m, l.s).unwrap();
+            saved.backward(&dy, mode).unwrap()
+        });
+        assert!(held < dense_bytes / 4, "saved {mode:?} held {held} bytes");
+    }
+    let held = peak(&|| dora::backward_dense(&ctx, &x, &w, &a, &b, &m, l.s, &dy).unwrap());
+    assert!(
+        held >= dense_bytes,
+        "the baseline should hold B·A ({held} bytes)"
+    );
+}
