@@ -208,3 +208,17 @@ impl Context {
         }
     }
 }
+
+/// A GPU context for the crate's unit tests, or `None` (test skipped) where there is no
+/// adapter — unless `WGKERNELS_REQUIRE_GPU=1`, where a missing adapter fails the test (as
+/// `tests/common::gpu` does for the integration tests).
+#[cfg(test)]
+pub(crate) fn test_gpu(options: GpuOptions) -> Option<Context> {
+    match Context::gpu_with(options) {
+        Ok(ctx) => Some(ctx),
+        Err(e) if std::env::var("WGKERNELS_REQUIRE_GPU").as_deref() == Ok("1") => {
+            panic!("WGKERNELS_REQUIRE_GPU=1 but no GPU context: {e}")
+        }
+        Err(_) => None,
+    }
+}

@@ -15,21 +15,7 @@
 
 // #include "util/workgroup.inc.wgsl"
 
-struct Params {
-    m: u32, n: u32, k: u32, tiles_n: u32,
-    a_offset: u32, a_stride_m: u32, a_stride_k: u32, accumulate: u32,
-    b_offset: u32, b_stride_k: u32, b_stride_n: u32, total_tiles: u32,
-    c_offset: u32, c_stride_m: u32, squares_offset: u32, squares: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-// Operands are read through read_<name>(i): this is the f32 form; the host generates the
-// f16 and bf16 forms (packed two per u32) from it, see src/gpu/specialize.rs.
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-fn read_a(i: u32) -> f32 { return a[i]; }
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-fn read_b(i: u32) -> f32 { return b[i]; }
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+// #include "linalg/gemm_operands.inc.wgsl"
 
 // Whether the kernel also sums the squares of op(A)'s rows (matmul_row_squares.wgsl sets it
 // at pipeline creation, so that the plain GEMM carries none of it).

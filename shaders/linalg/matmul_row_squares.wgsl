@@ -1,7 +1,8 @@
 // Tiled GEMM C = op(A) · op(B) that also returns the row sums of squares of op(A),
 //   squares[i] = Σ_k op(A)[i,k]²  (+ squares[i] when accumulating over k-blocks),
 // summed from the A tiles the GEMM holds in workgroup memory anyway: one pass over A gives
-// both. The host creates it with ROW_SQUARES = true. DoRA's factored norm takes ‖W_j‖² and U = W·Aᵀ from it. Body in `matmul.inc.wgsl`.
+// both. The host creates it with ROW_SQUARES = true. DoRA's factored norm takes ‖W_j‖² and
+// U = W·Aᵀ from it. Body in `matmul.inc.wgsl`.
 
 // #include "linalg/matmul.inc.wgsl"
 

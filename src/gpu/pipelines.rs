@@ -117,19 +117,11 @@ impl GpuDevice {
 mod tests {
     use super::*;
 
-    fn gpu_context() -> Option<crate::Context> {
-        match crate::Context::gpu() {
-            Ok(ctx) => Some(ctx),
-            Err(e) if std::env::var("WGKERNELS_REQUIRE_GPU").as_deref() == Ok("1") => {
-                panic!("WGKERNELS_REQUIRE_GPU=1 but no GPU context: {e}")
-            }
-            Err(_) => None,
-        }
-    }
-
     #[test]
     fn a_bad_shader_or_entry_point_is_an_error() {
-        let Some(ctx) = gpu_context() else { return };
+        let Some(ctx) = crate::context::test_gpu(crate::GpuOptions::default()) else {
+            return;
+        };
         let gpu = ctx.gpu_device().unwrap();
         let type_error = Shader {
             label: "bad/type_error.wgsl",

@@ -109,18 +109,8 @@ pub(crate) fn matmul_row_squares(
     ctx.check_owns(OP, "b", b)?;
     let g = Gemm::of(OP, a.shape(), b.shape(), transpose_a, transpose_b)?;
     let cpu = || {
-        let (host, (m, k)) = (a.host(), (g.m, g.k));
-        let at = |i: usize, kk: usize| {
-            host[if g.transpose_a {
-                kk * m + i
-            } else {
-                i * k + kk
-            }]
-        };
-        let squares = (0..m)
-            .map(|i| (0..k).map(|kk| (at(i, kk) as f64).powi(2)).sum())
-            .collect();
-        Ok([reference::matmul(host, b.host(), g), squares])
+        let squares = reference::row_squares(a.host(), g);
+        Ok([reference::matmul(a.host(), b.host(), g), squares])
     };
     op::run(ctx, OP, [&[g.m, g.n], &[g.m]], cpu, |gpu, [c, squares]| {
         let kernel = &TILED_ROW_SQUARES;
@@ -383,17 +373,11 @@ mod tests {
     /// squares, ≈ √k·2⁻²⁴).
     #[test]
     fn row_squares_come_with_the_product_on_both_paths() {
-        let gpu = match Context::gpu_with(crate::GpuOptions {
+        let gpu = crate::context::test_gpu(crate::GpuOptions {
             max_binding_bytes: Some(4096),
             poison_outputs: true,
             ..Default::default()
-        }) {
-            Ok(ctx) => Some(ctx),
-            Err(e) if std::env::var("WGKERNELS_REQUIRE_GPU").as_deref() == Ok("1") => {
-                panic!("WGKERNELS_REQUIRE_GPU=1 but no GPU context: {e}")
-            }
-            Err(_) => None,
-        };
+        });
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |t| t.as_nanos() as u64);
@@ -423,11 +407,7 @@ mod tests {
                 let [c, squares] = matmul_row_squares(&ctx, &a, &b, ta, tb).unwrap();
                 let g = gemm(m, k, n, ta, tb);
                 let want_c = reference::matmul(&a_host, &b_host, g);
-                let at =
-                    |i: usize, kk: usize| a_host[if ta { kk * m + i } else { i * k + kk }] as f64;
-                let want: Vec<f64> = (0..m)
-                    .map(|i| (0..k).map(|kk| at(i, kk).powi(2)).sum())
-                    .collect();
+                let want = reference::row_squares(&a_host, g);
                 let err_c = crate::compare::relative_error(&c.to_vec().unwrap(), &want_c);
                 let err = crate::compare::relative_error(&squares.to_vec().unwrap(), &want);
                 let name = ctx.device_name();

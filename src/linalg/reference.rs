@@ -10,13 +10,7 @@ use super::Gemm;
 /// `a` holds `[m,k]` (or `[k,m]` when transposed), `b` holds `[k,n]` (or `[n,k]`).
 pub fn matmul(a: &[f32], b: &[f32], g: Gemm) -> Vec<f64> {
     let Gemm { m, k, n, .. } = g;
-    let op_a = |i: usize, kk: usize| {
-        a[if g.transpose_a {
-            kk * m + i
-        } else {
-            i * k + kk
-        }]
-    };
+    let op_a = |i: usize, kk: usize| a[index_a(g, i, kk)];
     let op_b = |kk: usize, j: usize| {
         b[if g.transpose_b {
             j * k + kk
@@ -33,4 +27,25 @@ pub fn matmul(a: &[f32], b: &[f32], g: Gemm) -> Vec<f64> {
         }
     });
     c
+}
+
+/// The row sums of squares of `op(A)`, accumulated in f64: `squares[i] = Σ_k op(A)[i,k]²`
+/// (`[m]`), `a` stored as for [`matmul`].
+pub fn row_squares(a: &[f32], g: Gemm) -> Vec<f64> {
+    (0..g.m)
+        .map(|i| {
+            (0..g.k)
+                .map(|kk| (a[index_a(g, i, kk)] as f64).powi(2))
+                .sum()
+        })
+        .collect()
+}
+
+/// Where `op(A)[i, kk]` is stored.
+fn index_a(g: Gemm, i: usize, kk: usize) -> usize {
+    if g.transpose_a {
+        kk * g.m + i
+    } else {
+        i * g.k + kk
+    }
 }
