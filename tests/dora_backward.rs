@@ -322,6 +322,25 @@ fn inputs_larger_than_a_binding_are_split() {
     }
 }
 
+/// Split-K forced: every skinny GEMM of the forward and backward with k ≥ 512 (U = W·Aᵀ over
+/// d_in, ∂B = d_loraᵀ·xa and ∂A = (d_lora·B)ᵀ·x over n) sums its k-slices' partial products.
+#[test]
+fn split_k_gives_the_same_gradients() {
+    let mut rng = common::rng();
+    let Some(ctx) = common::gpu_with(GpuOptions {
+        split_k_below_tiles: Some(u32::MAX),
+        ..Default::default()
+    }) else {
+        return;
+    };
+    let l = layer(&mut rng, [520, 33, 600, 5], 0.7);
+    let u = wgkernels::linalg::Gemm::of("t", &[33, 600], &[5, 600], false, true).unwrap();
+    assert!(u.k_slices(&ctx) > 1, "U = W·Aᵀ was not split");
+    for mode in MODES {
+        l.check(&ctx, DType::F32, mode, GRAD_BOUND, "split-K");
+    }
+}
+
 #[test]
 fn bad_arguments_are_errors() {
     let mut rng = common::rng();

@@ -90,6 +90,74 @@ fn matrices_larger_than_a_binding_are_split_in_every_direction() {
     }
 }
 
+/// Split-K forced on every product whose k allows it: the slices' partial products (poisoned
+/// scratch, so an unwritten partial fails) summed in order into C. With a 16 KiB binding cap
+/// the k-blocks and the slices combine, and C accumulates over blocks of split slices.
+#[test]
+fn split_k_slices_sum_to_the_product() {
+    let forced = |max_binding_bytes| {
+        common::gpu_with(GpuOptions {
+            split_k_below_tiles: Some(u32::MAX),
+            max_binding_bytes,
+            ..Default::default()
+        })
+    };
+    let Some(ctx) = forced(None) else { return };
+    for (m, k, n) in [(1, 513, 1), (70, 1000, 9), (130, 777, 65), (3, 2100, 200)] {
+        for (ta, tb) in TRANSPOSES {
+            let g = Gemm {
+                m,
+                k,
+                n,
+                transpose_a: ta,
+                transpose_b: tb,
+            };
+            let slices = g.k_slices(&ctx);
+            assert!(slices >= 2, "{m}x{k}x{n} was not split ({slices})");
+            let err = check(&ctx, linalg::matmul, m, k, n, ta, tb);
+            assert!(
+                err < BOUND,
+                "split-K {m}x{k}x{n} ta={ta} tb={tb} ({slices} slices): {err:e}"
+            );
+        }
+    }
+    // Too short a k to split, and the device default on this adapter.
+    assert_eq!(
+        Gemm::of("t", &[70, 300], &[300, 9], false, false)
+            .unwrap()
+            .k_slices(&ctx),
+        1
+    );
+    let plain = common::gpu().unwrap();
+    let skinny = Gemm::of("t", &[1024, 1024], &[64, 1024], false, true).unwrap();
+    let cpu_adapter = plain.device_type() == Some(wgkernels::wgpu::DeviceType::Cpu);
+    assert_eq!(
+        skinny.k_slices(&plain) > 1,
+        !cpu_adapter,
+        "{}",
+        plain.device_name()
+    );
+    assert_eq!(skinny.k_slices(&Context::cpu()), 1);
+
+    let Some(small) = forced(Some(16384)) else {
+        return;
+    };
+    for (m, k, n) in [(5, 3000, 3), (2, 1200, 1), (9, 1500, 4)] {
+        let g = Gemm::of("t", &[m, k], &[k, n], false, false).unwrap();
+        assert!(
+            g.k_slices(&small) >= 2,
+            "{m}x{k}x{n} in blocks was not split"
+        );
+        for (ta, tb) in TRANSPOSES {
+            let err = check(&small, linalg::matmul, m, k, n, ta, tb);
+            assert!(
+                err < BOUND,
+                "split-K in blocks {m}x{k}x{n} ta={ta} tb={tb}: {err:e}"
+            );
+        }
+    }
+}
+
 #[test]
 fn an_operand_larger_than_the_device_binding_limit_is_split() {
     let Some(ctx) = common::gpu() else { return };

@@ -1,12 +1,17 @@
 // The uniforms and operands the GEMM kernels share (`matmul.inc.wgsl`, `matmul_naive.wgsl`):
 // op(A)[i,k] = a[a_offset + i·a_stride_m + k·a_stride_k], likewise B, C row-major from
 // c_offset. `squares_offset` and `squares` are read only by `matmul_row_squares.wgsl`.
+// Split-K (tiled kernel only): `splits` slices of k, `k_chunk` long; slice s sums
+// k ∈ [s·k_chunk, (s+1)·k_chunk) into its own partial C at c_offset + s·c_split_stride
+// (and its row squares at squares_offset + s·squares_split_stride). The naive kernel
+// ignores them; with splits = 1 and k_chunk = k the tiled kernel is the plain GEMM.
 
 struct Params {
     m: u32, n: u32, k: u32, tiles_n: u32,
     a_offset: u32, a_stride_m: u32, a_stride_k: u32, accumulate: u32,
     b_offset: u32, b_stride_k: u32, b_stride_n: u32, total_tiles: u32,
     c_offset: u32, c_stride_m: u32, squares_offset: u32, squares: u32,
+    splits: u32, k_chunk: u32, c_split_stride: u32, squares_split_stride: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -1,7 +1,7 @@
 // The body of the tiled, register-blocked GEMM C = op(A) · op(B) (+ C when accumulating),
 // spliced into `matmul.wgsl` (C alone) and `matmul_row_squares.wgsl` (C and the row sums of
 // squares of op(A), taken from the A tiles already in workgroup memory: one pass over A for
-// both). The including file defines `store_row_squares(row, value)`.
+// both). The including file defines `store_row_squares(split, row, value)`.
 //
 // Each workgroup owns a 64×64 tile of C; each of its 16×16 threads owns a 4×4 block of it
 // (rows 4·ty .. 4·ty+3, columns 4·tx .. 4·tx+3), held in four vec4 registers. K is walked
@@ -12,6 +12,11 @@
 // (op(A)[i,k] = a[a_offset + i·a_stride_m + k·a_stride_k]) and how it splits matrices larger
 // than one storage binding into windows (the offsets). Reads outside the block give 0, so
 // any m, n, k works.
+//
+// Split-K: where C has too few tiles to fill the device, the host cuts k into `splits`
+// slices and launches total_tiles·splits workgroups; workgroup (s, tile) walks slice s only
+// and writes its own partial C (and partial row squares), which the host then sums over s
+// in a fixed order (sum_middle.wgsl). One slice (k_chunk = k) is the plain GEMM.
 
 // #include "util/workgroup.inc.wgsl"
 
@@ -28,28 +33,28 @@ const BK: u32 = 16u;
 var<workgroup> a_tile: array<vec4<f32>, 256>;
 var<workgroup> b_tile: array<vec4<f32>, 256>;
 
-fn load_a(row: u32, kk: u32) -> f32 {
-    if row < p.m && kk < p.k {
+fn load_a(row: u32, kk: u32, k_end: u32) -> f32 {
+    if row < p.m && kk < k_end {
         return read_a(p.a_offset + row * p.a_stride_m + kk * p.a_stride_k);
     }
     return 0.0;
 }
 
-fn load_b(kk: u32, col: u32) -> f32 {
-    if kk < p.k && col < p.n {
+fn load_b(kk: u32, col: u32, k_end: u32) -> f32 {
+    if kk < k_end && col < p.n {
         return read_b(p.b_offset + kk * p.b_stride_k + col * p.b_stride_n);
     }
     return 0.0;
 }
 
-fn store_c(row: u32, col0: u32, v: vec4<f32>) {
+fn store_c(split: u32, row: u32, col0: u32, v: vec4<f32>) {
     if row >= p.m {
         return;
     }
     for (var j = 0u; j < 4u; j++) {
         let col = col0 + j;
         if col < p.n {
-            let at = p.c_offset + row * p.c_stride_m + col;
+            let at = p.c_offset + split * p.c_split_stride + row * p.c_stride_m + col;
             var value = v[j];
             if p.accumulate != 0u {
                 value += c[at];
@@ -66,11 +71,15 @@ fn main(
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(local_invocation_index) lidx: u32,
 ) {
-    let tile = workgroup_index(wid, nwg);
+    let index = workgroup_index(wid, nwg);
     // The same for every thread of the workgroup, so the barriers below stay uniform.
-    if tile >= p.total_tiles {
+    if index >= p.total_tiles * p.splits {
         return;
     }
+    let split = index / p.total_tiles;
+    let tile = index % p.total_tiles;
+    let k_begin = split * p.k_chunk;
+    let k_end = min(p.k, k_begin + p.k_chunk);
     let row0 = (tile / p.tiles_n) * TILE;
     let col0 = (tile % p.tiles_n) * TILE;
 
@@ -81,7 +90,7 @@ fn main(
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
-    for (var k0 = 0u; k0 < p.k; k0 += BK) {
+    for (var k0 = k_begin; k0 < k_end; k0 += BK) {
         // 1024 elements per tile, 4 per thread, in the order that reads memory contiguously.
         for (var q = 0u; q < 4u; q++) {
             let e = lidx + q * 256u;
@@ -94,7 +103,7 @@ fn main(
                 r = e % TILE;
                 ka = e / TILE;
             }
-            let value = load_a(row0 + r, k0 + ka);
+            let value = load_a(row0 + r, k0 + ka, k_end);
             a_tile[ka * 16u + r / 4u][r % 4u] = value;
             if ROW_SQUARES {
                 squares[q] = fma(value, value, squares[q]);
@@ -108,7 +117,7 @@ fn main(
                 col = e / BK;
                 kb = e % BK;
             }
-            b_tile[kb * 16u + col / 4u][col % 4u] = load_b(k0 + kb, col0 + col);
+            b_tile[kb * 16u + col / 4u][col % 4u] = load_b(k0 + kb, col0 + col, k_end);
         }
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk++) {
@@ -124,20 +133,20 @@ fn main(
 
     let row = row0 + 4u * lid.y;
     let col = col0 + 4u * lid.x;
-    store_c(row, col, acc0);
-    store_c(row + 1u, col, acc1);
-    store_c(row + 2u, col, acc2);
-    store_c(row + 3u, col, acc3);
+    store_c(split, row, col, acc0);
+    store_c(split, row + 1u, col, acc1);
+    store_c(split, row + 2u, col, acc2);
+    store_c(split, row + 3u, col, acc3);
     if ROW_SQUARES {
-        gather_row_squares(row0, col0, lidx, squares);
+        gather_row_squares(split, row0, col0, lidx, squares);
     }
 }
 
-// Σ_k op(A)[row0 + t, k]² for the tile's rows t, from the threads that loaded row t (see the
+// Σ_k op(A)[row0 + t, k]² over this slice's k, for the tile's rows t, from the threads that loaded row t (see the
 // load loop: with a_stride_k = 1 thread lidx loads rows lidx/16 + 16q at column lidx % 16,
 // otherwise row lidx % 64 at four columns), through a_tile, which the GEMM no longer needs.
 // Stored once per row: by the first column tile of the first block of columns.
-fn gather_row_squares(row0: u32, col0: u32, lidx: u32, squares: vec4<f32>) {
+fn gather_row_squares(split: u32, row0: u32, col0: u32, lidx: u32, squares: vec4<f32>) {
     a_tile[lidx] = squares;
     workgroupBarrier();
     if lidx < TILE && col0 == 0u && p.squares != 0u {
@@ -154,6 +163,6 @@ fn gather_row_squares(row0: u32, col0: u32, lidx: u32, squares: vec4<f32>) {
                 sum += (v.x + v.y) + (v.z + v.w);
             }
         }
-        store_row_squares(row0 + lidx, sum);
+        store_row_squares(split, row0 + lidx, sum);
     }
 }

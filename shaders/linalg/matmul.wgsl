@@ -4,4 +4,4 @@
 
 // #include "linalg/matmul.inc.wgsl"
 
-fn store_row_squares(row: u32, value: f32) {}
+fn store_row_squares(split: u32, row: u32, value: f32) {}

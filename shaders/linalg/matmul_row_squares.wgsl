@@ -8,9 +8,9 @@
 
 @group(0) @binding(4) var<storage, read_write> row_squares_out: array<f32>;
 
-fn store_row_squares(row: u32, value: f32) {
+fn store_row_squares(split: u32, row: u32, value: f32) {
     if row < p.m {
-        let at = p.squares_offset + row;
+        let at = p.squares_offset + split * p.squares_split_stride + row;
         var sum = value;
         if p.accumulate != 0u {
             sum += row_squares_out[at];

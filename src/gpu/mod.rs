@@ -45,6 +45,13 @@ pub struct GpuOptions {
     /// Caps the workgroups per dimension of a dispatch below the device's limit (65 535),
     /// so that grids folded into two dimensions can be exercised with few workgroups.
     pub max_workgroups_per_dimension: Option<u32>,
+    /// Split-K: a GEMM whose output has fewer 64×64 tiles than this many cuts its k into
+    /// slices computed by separate workgroups (each ≥ 256 long), then sums the partial
+    /// products in a fixed order, so that a skinny product such as DoRA's `U = W·Aᵀ`
+    /// still fills the device. `None` takes the device's default: 0 (never) on a CPU
+    /// adapter such as lavapipe, whose few cores a handful of tiles already keep busy, and
+    /// 256 elsewhere. `Some(u32::MAX)` splits every product whose k allows it (for tests).
+    pub split_k_below_tiles: Option<u32>,
 }
 
 impl Default for GpuOptions {
@@ -54,9 +61,14 @@ impl Default for GpuOptions {
             max_binding_bytes: None,
             poison_outputs: false,
             max_workgroups_per_dimension: None,
+            split_k_below_tiles: None,
         }
     }
 }
+
+/// Default of [`GpuOptions::split_k_below_tiles`] on GPUs: about two workgroups per compute
+/// unit of a large GPU (an H100 has 132). Not yet sized on real hardware.
+pub(crate) const SPLIT_K_BELOW_TILES: u32 = 256;
 
 /// Workgroup size of the element-wise kernels (fill, copy, element-wise).
 pub(crate) const ELEMENTWISE_WORKGROUP: u32 = 256;
@@ -71,6 +83,8 @@ pub(crate) struct GpuDevice {
     pub max_buffer_bytes: u64,
     pub max_workgroups_per_dim: u32,
     pub poison_outputs: bool,
+    /// See [`GpuOptions::split_k_below_tiles`].
+    pub split_k_below_tiles: u32,
     pub pool: Arc<BufferPool>,
     pipelines: Mutex<HashMap<pipelines::KernelKey, Arc<Kernel>>>,
     constants: Mutex<HashMap<String, Arc<PooledBuffer>>>,
@@ -120,6 +134,12 @@ impl GpuDevice {
                 .min(options.max_workgroups_per_dimension.unwrap_or(u32::MAX))
                 .max(1),
             poison_outputs: options.poison_outputs,
+            split_k_below_tiles: options
+                .split_k_below_tiles
+                .unwrap_or(match info.device_type {
+                    wgpu::DeviceType::Cpu => 0,
+                    _ => SPLIT_K_BELOW_TILES,
+                }),
             pool: Arc::new(BufferPool::new()),
             pipelines: Mutex::new(HashMap::new()),
             constants: Mutex::new(HashMap::new()),

@@ -201,6 +201,10 @@ struct Params {
     c_stride_m: u32,
     squares_offset: u32,
     squares: u32,
+    splits: u32,
+    k_chunk: u32,
+    c_split_stride: u32,
+    squares_split_stride: u32,
 }
 
 /// Block sizes `(bm, bn, bk)` such that every operand's window fits one binding.
@@ -241,6 +245,97 @@ fn plan_blocks(op: &'static str, g: Gemm, tile: usize, max_elements: u64) -> Res
     Ok([bm, bn, bk])
 }
 
+/// Split-K slices are at least this long, so that a slice's workgroup reads ≥ 16 k-steps of
+/// A and B for each partial tile it writes: the partials then cost at most
+/// 2·m·n/(256·(m+n)) of the operand traffic.
+const MIN_SPLIT_K: usize = 256;
+
+/// The length of the k-slices of a `[m, n]` product over `k` (k itself when unsplit): enough
+/// slices to bring the workgroups up to `below_tiles`, none shorter than [`MIN_SPLIT_K`],
+/// and their `[splits, m, n]` partials within one binding of `max_elements`.
+fn split_k_chunk(m: usize, n: usize, k: usize, below_tiles: usize, max_elements: u64) -> usize {
+    let tiles = m.div_ceil(TILED.tile) * n.div_ceil(TILED.tile);
+    if tiles == 0 || tiles >= below_tiles {
+        return k;
+    }
+    let splits = below_tiles
+        .div_ceil(tiles)
+        .min(k / MIN_SPLIT_K)
+        .min((max_elements / (m * n) as u64) as usize);
+    if splits < 2 {
+        return k;
+    }
+    k.div_ceil(splits).next_multiple_of(K_STEP)
+}
+
+impl Gemm {
+    /// How many slices of k the GPU path of [`matmul`] on `ctx` cuts this product into
+    /// (split-K, see [`GpuOptions::split_k_below_tiles`](crate::GpuOptions::split_k_below_tiles));
+    /// 1 when unsplit and on the CPU path. Products larger than one binding are counted per
+    /// block, of which this is the first.
+    pub fn k_slices(&self, ctx: &Context) -> usize {
+        let planned = ctx
+            .gpu_device()
+            .map(|gpu| plan(gpu, "k_slices", &TILED, *self));
+        match planned {
+            Some(Ok(blocks)) => blocks.first().map_or(1, GemmBlock::splits),
+            _ => 1,
+        }
+    }
+}
+
+/// One dispatch of the tiled kernel: rows `i0..i0+m`, columns `j0..j0+n`, k `k0..k0+k` of
+/// the product, the k range cut into slices of `k_chunk`.
+struct GemmBlock {
+    i0: usize,
+    m: usize,
+    j0: usize,
+    n: usize,
+    k0: usize,
+    k: usize,
+    k_chunk: usize,
+}
+
+impl GemmBlock {
+    fn splits(&self) -> usize {
+        self.k.div_ceil(self.k_chunk.max(1)).max(1)
+    }
+}
+
+/// The dispatches of `op(A)·op(B)` on this device: blocks of (m, n, k) whose operand windows
+/// fit one binding, each block's k cut into split-K slices where C has too few tiles. Split-K
+/// only for the tiled kernel, and only where a block spans C's full rows, so that its
+/// partials sum into one contiguous window of C.
+fn plan(gpu: &GpuDevice, op: &'static str, kernel: &GemmKernel, g: Gemm) -> Result<Vec<GemmBlock>> {
+    let max_elements = gpu.binding.max_elements();
+    let [bm, bn, bk] = plan_blocks(op, g, kernel.tile, max_elements)?;
+    let split_below = match kernel.tile == TILED.tile && bn == g.n {
+        true => gpu.split_k_below_tiles as usize,
+        false => 0,
+    };
+    let mut blocks = Vec::new();
+    for i0 in (0..g.m).step_by(bm) {
+        let m = bm.min(g.m - i0);
+        for j0 in (0..g.n).step_by(bn) {
+            let n = bn.min(g.n - j0);
+            for k0 in (0..g.k).step_by(bk) {
+                let k = bk.min(g.k - k0);
+                let k_chunk = split_k_chunk(m, n, k, split_below, max_elements);
+                blocks.push(GemmBlock {
+                    i0,
+                    m,
+                    j0,
+                    n,
+                    k0,
+                    k,
+                    k_chunk,
+                });
+            }
+        }
+    }
+    Ok(blocks)
+}
+
 fn launch(
     gpu: &GpuDevice,
     op: &'static str,
@@ -258,7 +353,26 @@ fn launch(
         None => gpu.kernel_for(&kernel.shader, &operands)?,
     };
     let limits = gpu.binding;
-    let [bm, bn, bk] = plan_blocks(op, g, kernel.tile, limits.max_elements())?;
+    let mut blocks = plan(gpu, op, kernel, g)?;
+    // The partial products of split blocks (and their row squares), one scratch reused by
+    // every block. Where it cannot be allocated the product runs unsplit: split-K is a
+    // speed-up, never a requirement.
+    let most = |width: usize| {
+        let split = blocks.iter().filter(|b| b.splits() > 1);
+        split.map(|b| b.splits() * b.m * width).max()
+    };
+    let partials = most(g.n).and_then(|len| {
+        let c_partials = gpu.storage(len).ok()?;
+        let squares_partials = match squares {
+            Some(_) => Some(gpu.storage(most(1)?).ok()?),
+            None => None,
+        };
+        Some((c_partials, squares_partials))
+    });
+    if partials.is_none() {
+        blocks.iter_mut().for_each(|block| block.k_chunk = block.k);
+    }
+
     let index_a = |i: usize, kk: usize| {
         if g.transpose_a {
             kk * g.m + i
@@ -273,51 +387,97 @@ fn launch(
             kk * g.n + j
         }
     };
-    // One dispatch per block of (m, n, k), all in one submission.
+    // One dispatch per block of (m, n, k) (and one sum per split block), in one submission.
     let mut recording = gpu.recording();
-    for i0 in (0..g.m).step_by(bm) {
-        let m = bm.min(g.m - i0);
-        for j0 in (0..g.n).step_by(bn) {
-            let n = bn.min(g.n - j0);
-            for k0 in (0..g.k).step_by(bk) {
-                let k = bk.min(g.k - k0);
-                let span = |first: usize, last: usize| (first as u64, (last - first + 1) as u64);
-                let (fa, na) = span(index_a(i0, k0), index_a(i0 + m - 1, k0 + k - 1));
-                let (fb, nb) = span(index_b(k0, j0), index_b(k0 + k - 1, j0 + n - 1));
-                let (fc, nc) = span(i0 * g.n + j0, (i0 + m - 1) * g.n + j0 + n - 1);
-                let wa = limits.window_of(op, "a", a_dtype, fa, na, a.size())?;
-                let wb = limits.window_of(op, "b", b_dtype, fb, nb, b.size())?;
-                let wc = limits.window(op, "output", fc, nc, c.size())?;
-                let tiles_n = n.div_ceil(kernel.tile);
-                let total_tiles = m.div_ceil(kernel.tile) * tiles_n;
-                let (a_stride_m, a_stride_k) = if g.transpose_a { (1, g.m) } else { (g.k, 1) };
-                let (b_stride_k, b_stride_n) = if g.transpose_b { (1, g.k) } else { (g.n, 1) };
-                let mut params = Params {
-                    m: m as u32,
-                    n: n as u32,
-                    k: k as u32,
-                    tiles_n: tiles_n as u32,
-                    a_offset: wa.skip,
-                    a_stride_m: a_stride_m as u32,
-                    a_stride_k: a_stride_k as u32,
-                    accumulate: (k0 > 0) as u32,
-                    b_offset: wb.skip,
-                    b_stride_k: b_stride_k as u32,
-                    b_stride_n: b_stride_n as u32,
-                    total_tiles: total_tiles as u32,
-                    c_offset: wc.skip,
-                    c_stride_m: g.n as u32,
-                    squares_offset: 0,
-                    // Taken by the first block of columns only (each row once).
-                    squares: (squares.is_some() && j0 == 0) as u32,
-                };
-                let mut bindings = vec![
-                    Bound::window(a, wa),
-                    Bound::window(b, wb),
-                    Bound::window(c, wc),
-                ];
-                if let Some(squares) = squares {
-                    let ws = limits.window(op, "output", i0 as u64, m as u64, squares.size())?;
+    for block in &blocks {
+        let GemmBlock {
+            i0,
+            m,
+            j0,
+            n,
+            k0,
+            k,
+            k_chunk,
+        } = *block;
+        let splits = block.splits();
+        let span = |first: usize, last: usize| (first as u64, (last - first + 1) as u64);
+        let (fa, na) = span(index_a(i0, k0), index_a(i0 + m - 1, k0 + k - 1));
+        let (fb, nb) = span(index_b(k0, j0), index_b(k0 + k - 1, j0 + n - 1));
+        let (fc, nc) = span(i0 * g.n + j0, (i0 + m - 1) * g.n + j0 + n - 1);
+        let wa = limits.window_of(op, "a", a_dtype, fa, na, a.size())?;
+        let wb = limits.window_of(op, "b", b_dtype, fb, nb, b.size())?;
+        let wc = limits.window(op, "output", fc, nc, c.size())?;
+        let tiles_n = n.div_ceil(kernel.tile);
+        let total_tiles = m.div_ceil(kernel.tile) * tiles_n;
+        let (a_stride_m, a_stride_k) = if g.transpose_a { (1, g.m) } else { (g.k, 1) };
+        let (b_stride_k, b_stride_n) = if g.transpose_b { (1, g.k) } else { (g.n, 1) };
+        let mut params = Params {
+            m: m as u32,
+            n: n as u32,
+            k: k as u32,
+            tiles_n: tiles_n as u32,
+            a_offset: wa.skip,
+            a_stride_m: a_stride_m as u32,
+            a_stride_k: a_stride_k as u32,
+            accumulate: (k0 > 0) as u32,
+            b_offset: wb.skip,
+            b_stride_k: b_stride_k as u32,
+            b_stride_n: b_stride_n as u32,
+            total_tiles: total_tiles as u32,
+            c_offset: wc.skip,
+            c_stride_m: g.n as u32,
+            squares_offset: 0,
+            // Taken by the first block of columns only (each row once).
+            squares: (squares.is_some() && j0 == 0) as u32,
+            splits: splits as u32,
+            k_chunk: k_chunk as u32,
+            c_split_stride: (m * n) as u32,
+            squares_split_stride: m as u32,
+        };
+        let mut bindings = vec![
+            Bound::window(a, wa),
+            Bound::window(b, wb),
+            Bound::window(c, wc),
+        ];
+        let ws = match squares {
+            Some(squares) => {
+                Some(limits.window(op, "output", i0 as u64, m as u64, squares.size())?)
+            }
+            None => None,
+        };
+        match (&partials, splits) {
+            (Some((c_partials, squares_partials)), 2..) => {
+                // Each slice into its own partial, then C (+)= Σ_s partial_s in increasing s.
+                let (c_partials, cells) = (c_partials.buffer(), (splits * m * n) as u64);
+                let wp = limits.window(op, "output", 0, cells, c_partials.size())?;
+                params.c_offset = wp.skip;
+                params.accumulate = 0;
+                bindings[2] = Bound::window(c_partials, wp);
+                let mut sums = vec![(Bound::window(c_partials, wp), Bound::window(c, wc), m * n)];
+                if let (Some(ws), Some(squares), Some(sq_partials)) =
+                    (ws, squares, squares_partials)
+                {
+                    let sq_partials = sq_partials.buffer();
+                    let wq =
+                        limits.window(op, "output", 0, (splits * m) as u64, sq_partials.size())?;
+                    params.squares_offset = wq.skip;
+                    bindings.push(Bound::window(sq_partials, wq));
+                    if j0 == 0 {
+                        sums.push((
+                            Bound::window(sq_partials, wq),
+                            Bound::window(squares, ws),
+                            m,
+                        ));
+                    }
+                }
+                recording.dispatch(&pipeline, &params, &bindings, (total_tiles * splits) as u32)?;
+                let sum = reduce::SumSlices::new(gpu)?;
+                for (from, to, inner) in sums {
+                    sum.record(&mut recording, from, to, [splits, inner], k0 > 0)?;
+                }
+            }
+            _ => {
+                if let (Some(ws), Some(squares)) = (ws, squares) {
                     params.squares_offset = ws.skip;
                     bindings.push(Bound::window(squares, ws));
                 }
@@ -368,16 +528,34 @@ mod tests {
         ));
     }
     /// The row sums of squares of op(A) beside C, on both paths, where the GEMM is split into
-    /// blocks of rows, of columns and of k (4 KiB bindings): the squares are taken once per
-    /// row and accumulated over the k-blocks. Fresh inputs; bound 1e-5 (f32 sums of ≤ 300
-    /// squares, ≈ √k·2⁻²⁴).
+    /// blocks of rows, of columns and of k (4 KiB bindings), and where k is cut into split-K
+    /// slices (forced, with and without 16 KiB bindings): the squares are taken once per row
+    /// and accumulated over the k-blocks and slices. Fresh inputs; bound 1e-5 (f32 sums of
+    /// ≤ 1300 squares, ≈ √k·2⁻²⁴).
     #[test]
     fn row_squares_come_with_the_product_on_both_paths() {
-        let gpu = crate::context::test_gpu(crate::GpuOptions {
-            max_binding_bytes: Some(4096),
-            poison_outputs: true,
-            ..Default::default()
-        });
+        let gpu = |max_binding_bytes, split_k_below_tiles| {
+            crate::context::test_gpu(crate::GpuOptions {
+                max_binding_bytes,
+                split_k_below_tiles,
+                poison_outputs: true,
+                ..Default::default()
+            })
+        };
+        let short = [
+            (1, 1, 1, false, false),
+            (70, 300, 9, true, false),
+            (65, 13, 130, false, true),
+        ];
+        let long = [(70, 1300, 9, true, false), (65, 600, 13, false, true)];
+        // Split slices inside k-blocks (C and the squares accumulate over the blocks).
+        let blocked = [(5, 3000, 3, false, false), (1, 5000, 2, true, false)];
+        let contexts = [
+            (Some(Context::cpu()), &short[..]),
+            (gpu(Some(4096), None), &short[..]),
+            (gpu(None, Some(u32::MAX)), &long[..]),
+            (gpu(Some(16384), Some(u32::MAX)), &blocked[..]),
+        ];
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |t| t.as_nanos() as u64);
@@ -392,12 +570,9 @@ mod tests {
                 })
                 .collect()
         };
-        for ctx in [Some(Context::cpu()), gpu].into_iter().flatten() {
-            for (m, k, n, ta, tb) in [
-                (1, 1, 1, false, false),
-                (70, 300, 9, true, false),
-                (65, 13, 130, false, true),
-            ] {
+        for (ctx, shapes) in contexts {
+            let Some(ctx) = ctx else { continue };
+            for &(m, k, n, ta, tb) in shapes {
                 let a_host = uniform(m * k);
                 let b_host = uniform(k * n);
                 let a_shape = if ta { [k, m] } else { [m, k] };
@@ -406,6 +581,10 @@ mod tests {
                 let b = ctx.tensor(&b_host, &b_shape).unwrap();
                 let [c, squares] = matmul_row_squares(&ctx, &a, &b, ta, tb).unwrap();
                 let g = gemm(m, k, n, ta, tb);
+                assert!(
+                    k < 512 || g.k_slices(&ctx) > 1 || !ctx.is_gpu(),
+                    "not split"
+                );
                 let want_c = reference::matmul(&a_host, &b_host, g);
                 let want = reference::row_squares(&a_host, g);
                 let err_c = crate::compare::relative_error(&c.to_vec().unwrap(), &want_c);

@@ -2,7 +2,9 @@
 //! (`shaders/linalg/sum_middle.wgsl`) — how the gradient of a broadcast operand (a shared x2
 //! row, weights shared by every sample) is summed over what it was broadcast along.
 
-use crate::gpu::{shader, Bound, Shader, ELEMENTWISE_WORKGROUP};
+use std::sync::Arc;
+
+use crate::gpu::{shader, Bound, GpuDevice, Kernel, Recording, Shader, ELEMENTWISE_WORKGROUP};
 use crate::{op, Context, Result, Tensor};
 
 const SUM_MIDDLE: Shader = shader!("linalg/sum_middle.wgsl");
@@ -17,6 +19,39 @@ struct Params {
     out_offset: u32,
     accumulate: u32,
     _pad: [u32; 2],
+}
+
+/// The f32 form of the kernel, recording sums of one outer row: `out[i] (+)= Σ_m x[m, i]`.
+/// The GEMM's split-K sums its partial products with it.
+pub(crate) struct SumSlices(Arc<Kernel>);
+
+impl SumSlices {
+    pub(crate) fn new(gpu: &GpuDevice) -> Result<SumSlices> {
+        Ok(SumSlices(gpu.kernel(&SUM_MIDDLE)?))
+    }
+
+    /// Records `out (+)= Σ_m x[m, ·]` for `x` bound as `[mid, inner]`, adding to what `out`
+    /// holds when `accumulate`.
+    pub(crate) fn record<'a>(
+        &self,
+        recording: &mut Recording<'a>,
+        x: Bound<'a>,
+        out: Bound<'a>,
+        [mid, inner]: [usize; 2],
+        accumulate: bool,
+    ) -> Result<()> {
+        let params = Params {
+            outer: 1,
+            mid: mid as u32,
+            inner: inner as u32,
+            x_offset: x.skip(),
+            out_offset: out.skip(),
+            accumulate: accumulate as u32,
+            _pad: [0; 2],
+        };
+        let groups = inner.div_ceil(ELEMENTWISE_WORKGROUP as usize) as u32;
+        recording.dispatch(&self.0, &params, &[x, out], groups)
+    }
 }
 
 /// `x` read as `[outer, mid, inner]`, summed over `mid`, as a tensor of `shape`
@@ -41,7 +76,7 @@ pub(crate) fn sum_middle(
         Ok([out])
     };
     let [out] = op::run(ctx, OP, [shape], cpu, |gpu, [out]| {
-        let kernel = gpu.kernel_for(&SUM_MIDDLE, &Tensor::operands(["x"], [x]))?;
+        let sum = SumSlices(gpu.kernel_for(&SUM_MIDDLE, &Tensor::operands(["x"], [x]))?);
         let limits = gpu.binding;
         let mut recording = gpu.recording();
         let groups = |rows: usize| (rows * inner).div_ceil(ELEMENTWISE_WORKGROUP as usize) as u32;
@@ -51,7 +86,7 @@ pub(crate) fn sum_middle(
                 outer,
                 [x.rows("x", mid * inner), out.rows("output", inner)],
             )?;
-            recording.dispatch_blocks(&kernel, &blocks, |block| {
+            recording.dispatch_blocks(&sum.0, &blocks, |block| {
                 let [wx, wo] = block.bound;
                 let params = Params {
                     outer: block.rows.count as u32,
@@ -79,20 +114,11 @@ pub(crate) fn sum_middle(
                     let first = ((o * mid + m0) * inner) as u64;
                     let wx =
                         limits.window(OP, "x", first, (count * inner) as u64, x.buffer().size())?;
-                    let params = Params {
-                        outer: 1,
-                        mid: count as u32,
-                        inner: inner as u32,
-                        x_offset: wx.skip,
-                        out_offset: wo.skip,
-                        accumulate: (m0 > 0) as u32,
-                        _pad: [0; 2],
-                    };
-                    let bound = [
+                    let (x, out) = (
                         Bound::window(x.buffer(), wx),
                         Bound::window(out.buffer(), wo),
-                    ];
-                    recording.dispatch(&kernel, &params, &bound, groups(1))?;
+                    );
+                    sum.record(&mut recording, x, out, [count, inner], m0 > 0)?;
                 }
             }
         }
