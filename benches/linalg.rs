@@ -1,4 +1,5 @@
-//! Criterion benches of the GEMM kernels: tiled against naive.
+//! Criterion benches of the GEMM kernels: tiled against naive, and a skinny product (DoRA's
+//! `U = W·Aᵀ` at 1024², r = 64: 16 tiles) unsplit against split-K.
 //!
 //! Times are per call in steady state: `iters` calls issued back to back, then one wait.
 //! 1024³ runs only on real GPUs (on lavapipe one naive call takes ~12 s).
@@ -7,7 +8,7 @@ use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
-use wgkernels::{linalg, Context, Tensor};
+use wgkernels::{linalg, Context, GpuOptions, Tensor};
 
 type MatmulFn = fn(&Context, &Tensor, &Tensor, bool, bool) -> wgkernels::Result<Tensor>;
 
@@ -47,5 +48,39 @@ fn matmul(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, matmul);
+fn skinny(c: &mut Criterion) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+    let (m, k, n) = (1024usize, 1024usize, 64usize);
+    let w: Vec<f32> = (0..m * k).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let a: Vec<f32> = (0..n * k).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let mut group = c.benchmark_group("matmul_skinny");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(2 * (m * n * k) as u64));
+    // Threshold 0: never split; u32::MAX: as many slices of ≥ 256 as k allows (4 here).
+    for (name, below) in [("unsplit", 0), ("split_k", u32::MAX)] {
+        let Ok(ctx) = Context::gpu_with(GpuOptions {
+            split_k_below_tiles: Some(below),
+            ..Default::default()
+        }) else {
+            return;
+        };
+        let (tw, ta) = (
+            ctx.tensor(&w, &[m, k]).unwrap(),
+            ctx.tensor(&a, &[n, k]).unwrap(),
+        );
+        group.bench_function(BenchmarkId::new(name, format!("{m}x{k}x{n}")), |bench| {
+            bench.iter_custom(|iters| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    linalg::matmul(&ctx, &tw, &ta, false, true).unwrap();
+                }
+                ctx.synchronize().unwrap();
+                start.elapsed()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, matmul, skinny);
 criterion_main!(benches);
