@@ -57,8 +57,9 @@ impl Context {
 
     /// [`Context::gpu`] with options.
     pub fn gpu_with(options: GpuOptions) -> Result<Context> {
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let mut instance = wgpu::InstanceDescriptor::new_without_display_handle();
+        instance.backends = options.backends;
+        let instance = wgpu::Instance::new(instance.with_env());
         let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
             power_preference: options.power_preference,
             force_fallback_adapter: false,

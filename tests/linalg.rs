@@ -205,6 +205,20 @@ fn cpu_and_gpu_contexts_agree() {
     assert!(err < BOUND, "{err:e}");
 }
 
+/// The default backends exclude OpenGL: a host without a Vulkan driver gets the CPU path from
+/// `Context::new`, not wgpu's GL fallback (which once ran this suite unnoticed).
+#[test]
+fn the_default_context_is_never_opengl() {
+    assert_eq!(
+        GpuOptions::default().backends,
+        wgkernels::wgpu::Backends::PRIMARY
+    );
+    let Some(gpu) = common::gpu() else { return };
+    if std::env::var_os("WGPU_BACKEND").is_none() {
+        assert!(!gpu.device_name().contains("Gl"), "{}", gpu.device_name());
+    }
+}
+
 #[test]
 fn the_pool_reuses_buffers_across_calls() {
     let Some(ctx) = common::gpu() else { return };

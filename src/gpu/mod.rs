@@ -36,6 +36,11 @@ use crate::{Error, Result};
 pub struct GpuOptions {
     /// Which adapter to prefer when there are several.
     pub power_preference: wgpu::PowerPreference,
+    /// The backends to look for adapters on: by default `Backends::PRIMARY` (Vulkan, Metal,
+    /// DX12, WebGPU), the ones the kernels are tested on; a host with none of them gets the
+    /// CPU path from [`Context::new`](crate::Context::new), never a silent OpenGL fallback.
+    /// `WGPU_BACKEND` in the environment (e.g. `vulkan`, `gl`) overrides it.
+    pub backends: wgpu::Backends,
     /// Caps the bytes of one storage binding below the device's own limit, so that the
     /// splitting of large tensors across bindings can be exercised at small sizes.
     pub max_binding_bytes: Option<u64>,
@@ -58,6 +63,7 @@ impl Default for GpuOptions {
     fn default() -> Self {
         GpuOptions {
             power_preference: wgpu::PowerPreference::HighPerformance,
+            backends: wgpu::Backends::PRIMARY,
             max_binding_bytes: None,
             poison_outputs: false,
             max_workgroups_per_dimension: None,
