@@ -142,9 +142,10 @@ fn main(
     }
 }
 
-// Σ_k op(A)[row0 + t, k]² over this slice's k, for the tile's rows t, from the threads that loaded row t (see the
-// load loop: with a_stride_k = 1 thread lidx loads rows lidx/16 + 16q at column lidx % 16,
-// otherwise row lidx % 64 at four columns), through a_tile, which the GEMM no longer needs.
+// Σ_k op(A)[row0 + t, k]² over this slice's k, for the tile's rows t, from the threads that
+// loaded row t (see the load loop: with a_stride_k = 1 thread lidx loads rows lidx/16 + 16q at
+// column lidx % 16, otherwise row lidx % 64 at four columns), through a_tile, which the GEMM
+// no longer needs.
 // Stored once per row: by the first column tile of the first block of columns.
 fn gather_row_squares(split: u32, row0: u32, col0: u32, lidx: u32, squares: vec4<f32>) {
     a_tile[lidx] = squares;

@@ -369,9 +369,13 @@ fn launch(
         };
         Some((c_partials, squares_partials))
     });
-    if partials.is_none() {
-        blocks.iter_mut().for_each(|block| block.k_chunk = block.k);
-    }
+    let sum = match partials {
+        Some(_) => Some(reduce::SumSlices::new(gpu)?),
+        None => {
+            blocks.iter_mut().for_each(|block| block.k_chunk = block.k);
+            None
+        }
+    };
 
     let index_a = |i: usize, kk: usize| {
         if g.transpose_a {
@@ -445,8 +449,8 @@ fn launch(
             }
             None => None,
         };
-        match (&partials, splits) {
-            (Some((c_partials, squares_partials)), 2..) => {
+        match (&partials, &sum, splits) {
+            (Some((c_partials, squares_partials)), Some(sum), 2..) => {
                 // Each slice into its own partial, then C (+)= Σ_s partial_s in increasing s.
                 let (c_partials, cells) = (c_partials.buffer(), (splits * m * n) as u64);
                 let wp = limits.window(op, "output", 0, cells, c_partials.size())?;
@@ -471,7 +475,6 @@ fn launch(
                     }
                 }
                 recording.dispatch(&pipeline, &params, &bindings, (total_tiles * splits) as u32)?;
-                let sum = reduce::SumSlices::new(gpu)?;
                 for (from, to, inner) in sums {
                     sum.record(&mut recording, from, to, [splits, inner], k0 > 0)?;
                 }

@@ -21,8 +21,9 @@ struct Params {
     _pad: [u32; 2],
 }
 
-/// The f32 form of the kernel, recording sums of one outer row: `out[i] (+)= Σ_m x[m, i]`.
-/// The GEMM's split-K sums its partial products with it.
+/// The kernel recording sums of one outer row, `out[i] (+)= Σ_m x[m, i]`: [`SumSlices::new`]
+/// is its f32 form, with which the GEMM's split-K sums its partial products; `sum_middle`
+/// wraps the form for its operand's dtype.
 pub(crate) struct SumSlices(Arc<Kernel>);
 
 impl SumSlices {
