@@ -1,6 +1,6 @@
-//! Criterion benches of the DoRA kernels: factored against dense norm, fused against unfused
-//! compose, the fused compose backward, forward against the PEFT-style forward, and the
-//! layer's backward (both norm modes) against the PEFT-style backward.
+//! Criterion benches of the DoRA kernels: the fused and factored norms against the dense one,
+//! fused against unfused compose, the fused compose backward, forward against the PEFT-style
+//! forward, and the layer's backward (both norm modes) against the PEFT-style backward.
 //!
 //! Times are per call in steady state: `iters` calls issued back to back, then one wait.
 //! The (4096, 4096, 384) norm and the backward at the training shapes (n, d_out, d_in, r) =
@@ -35,6 +35,8 @@ fn on_real_gpu(ctx: &Context) -> bool {
     ctx.is_gpu() && ctx.device_type() != Some(wgkernels::wgpu::DeviceType::Cpu)
 }
 
+type WeightNormFn = fn(&Context, &Tensor, &Tensor, &Tensor, f32) -> wgkernels::Result<Tensor>;
+
 fn weight_norm(c: &mut Criterion) {
     let ctx = Context::new().unwrap();
     let mut rng = StdRng::seed_from_u64(2);
@@ -49,20 +51,20 @@ fn weight_norm(c: &mut Criterion) {
         let a = uniform(&ctx, &mut rng, &[r, d_in]);
         let b = uniform(&ctx, &mut rng, &[d_out, r]);
         let id = format!("{d_out}x{d_in}_r{r}");
-        group.bench_function(BenchmarkId::new("factored", &id), |bench| {
-            bench.iter_custom(|iters| {
-                steady(&ctx, iters, || {
-                    drop(dora::weight_norm(&ctx, &w, &a, &b, 0.5).unwrap())
+        let routes = [
+            ("fused", dora::weight_norm as WeightNormFn),
+            ("factored", dora::weight_norm_factored),
+            ("dense", dora::weight_norm_dense),
+        ];
+        for (name, weight_norm) in routes {
+            group.bench_function(BenchmarkId::new(name, &id), |bench| {
+                bench.iter_custom(|iters| {
+                    steady(&ctx, iters, || {
+                        drop(weight_norm(&ctx, &w, &a, &b, 0.5).unwrap())
+                    })
                 })
-            })
-        });
-        group.bench_function(BenchmarkId::new("dense", &id), |bench| {
-            bench.iter_custom(|iters| {
-                steady(&ctx, iters, || {
-                    drop(dora::weight_norm_dense(&ctx, &w, &a, &b, 0.5).unwrap())
-                })
-            })
-        });
+            });
+        }
     }
     group.finish();
 }

@@ -47,16 +47,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let before = ctx.allocated_bytes();
     ctx.reset_peak_allocated_bytes();
     let norm = dora::weight_norm(&ctx, &tw, &ta, &tb, s)?;
-    let factored_bytes = ctx.peak_allocated_bytes() - before;
+    let fused_bytes = ctx.peak_allocated_bytes() - before;
     ctx.reset_peak_allocated_bytes();
     let dense = dora::weight_norm_dense(&ctx, &tw, &ta, &tb, s)?;
     let dense_bytes = ctx.peak_allocated_bytes() - before - 4 * shape.d_out as u64;
-    let want = reference::weight_norm(&w, &a, &b, shape, s as f64);
+    let want = reference::weight_norm_dense(&w, &a, &b, shape, s as f64);
     println!(
-        "weight_norm: rel. err {:.1e} (dense baseline {:.1e}); transient memory {} kB factored vs {} kB dense",
+        "weight_norm: rel. err {:.1e} (dense baseline {:.1e}); transient memory {} kB fused vs {} kB dense",
         relative_error(&norm.to_vec()?, &want),
         relative_error(&dense.to_vec()?, &want),
-        factored_bytes / 1000,
+        fused_bytes / 1000,
         dense_bytes / 1000,
     );
 

@@ -90,6 +90,13 @@ fn dora_checks(ctx: &Context, rng: &mut StdRng, checks: &mut Vec<Check>) -> Resu
         &norm.to_vec()?,
         &want_norm,
     ));
+    let factored = dora::weight_norm_factored(ctx, &tw, &ta, &tb, s)?.to_vec()?;
+    checks.push(Check::new(
+        "dora::weight_norm_factored",
+        label.clone(),
+        &factored,
+        &want_norm,
+    ));
     let dense = dora::weight_norm_dense(ctx, &tw, &ta, &tb, s)?.to_vec()?;
     checks.push(Check::new(
         "dora::weight_norm_dense",

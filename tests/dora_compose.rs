@@ -224,21 +224,21 @@ fn bad_shapes_and_scales_are_errors() {
         };
         let (w, a, b) = (t(&[4, 6]), t(&[2, 6]), t(&[4, 2]));
         let shape_err = |r: wgkernels::Result<Tensor>| matches!(r, Err(Error::Shape { .. }));
-        assert!(shape_err(dora::weight_norm(&ctx, &t(&[24]), &a, &b, 1.0)));
-        assert!(shape_err(dora::weight_norm(&ctx, &w, &t(&[2, 5]), &b, 1.0)));
-        assert!(shape_err(dora::weight_norm(&ctx, &w, &a, &t(&[4, 3]), 1.0)));
-        assert!(shape_err(dora::weight_norm_dense(
-            &ctx,
-            &w,
-            &a,
-            &t(&[2, 4]),
-            1.0
-        )));
-        let e = dora::weight_norm(&ctx, &w, &a, &b, f32::NAN).unwrap_err();
-        assert!(
-            matches!(e, Error::InvalidArgument { arg: "scale", .. }),
-            "{e}"
-        );
+        for weight_norm in [
+            dora::weight_norm,
+            dora::weight_norm_factored,
+            dora::weight_norm_dense,
+        ] {
+            assert!(shape_err(weight_norm(&ctx, &t(&[24]), &a, &b, 1.0)));
+            assert!(shape_err(weight_norm(&ctx, &w, &t(&[2, 5]), &b, 1.0)));
+            assert!(shape_err(weight_norm(&ctx, &w, &a, &t(&[4, 3]), 1.0)));
+            assert!(shape_err(weight_norm(&ctx, &w, &a, &t(&[2, 4]), 1.0)));
+            let e = weight_norm(&ctx, &w, &a, &b, f32::NAN).unwrap_err();
+            assert!(
+                matches!(e, Error::InvalidArgument { arg: "scale", .. }),
+                "{e}"
+            );
+        }
         let (base, m) = (t(&[3, 4]), t(&[4]));
         assert!(shape_err(dora::compose(
             &ctx,
@@ -304,10 +304,12 @@ fn bad_shapes_and_scales_are_errors() {
         )));
         let other = Context::cpu();
         let foreign = other.tensor(&[0.5; 12], &[2, 6]).unwrap();
-        assert!(matches!(
-            dora::weight_norm(&ctx, &w, &foreign, &b, 1.0),
-            Err(Error::ContextMismatch { arg: "a", .. })
-        ));
+        for weight_norm in [dora::weight_norm, dora::weight_norm_factored] {
+            assert!(matches!(
+                weight_norm(&ctx, &w, &foreign, &b, 1.0),
+                Err(Error::ContextMismatch { arg: "a", .. })
+            ));
+        }
         assert_eq!(
             w.to_vec().unwrap(),
             vec![0.5; 24],

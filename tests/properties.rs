@@ -250,12 +250,13 @@ fn every_public_function_keeps_its_promises() {
         let dy = arg!(g, [rows, g.near(d_out)]);
         let scale = 0.5;
         // Where a row of W + s·B·A nearly cancels, the factored norm keeps fewer digits in f32
-        // than the f64 path (DoRA's documented trade, dora::weight_norm): values are compared
-        // only away from that corner.
+        // than the f64 path (DoRA's documented trade, dora::weight_norm_factored): values are
+        // compared only away from that corner.
         let dora_extreme = extreme || cancelling_rows(&w, &la, &lb, scale);
-        // The factored forms and PEFT's dense ones take the same arguments.
+        // The fused, factored and PEFT's dense forms take the same arguments.
         let weight_norms = [
             ("dora::weight_norm", dora::weight_norm as WeightNorm),
+            ("dora::weight_norm_factored", dora::weight_norm_factored),
             ("dora::weight_norm_dense", dora::weight_norm_dense),
         ];
         for (name, weight_norm) in weight_norms {

@@ -56,11 +56,13 @@ fn weight_norm_rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Res
         let tw = ctx.tensor(&w, &[d_out, d_in])?;
         let ta = ctx.tensor(&a, &[r, d_in])?;
         let tb = ctx.tensor(&b, &[d_out, r])?;
-        let want = reference::weight_norm(&w, &a, &b, shape, s as f64);
+        let want = reference::weight_norm_dense(&w, &a, &b, shape, s as f64);
         let (dense_t, dense_peak, dense) =
             time_and_peak(ctx, || dora::weight_norm_dense(ctx, &tw, &ta, &tb, s))?;
-        let (fact_t, fact_peak, fact) =
+        let (fused_t, fused_peak, fused) =
             time_and_peak(ctx, || dora::weight_norm(ctx, &tw, &ta, &tb, s))?;
+        let (fact_t, fact_peak, fact) =
+            time_and_peak(ctx, || dora::weight_norm_factored(ctx, &tw, &ta, &tb, s))?;
         let error = |t: Tensor| -> Result<(f64, f64)> {
             let got = t.to_vec()?;
             Ok((relative_error(&got, &want), max_abs_error(&got, &want)))
@@ -69,7 +71,24 @@ fn weight_norm_rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Res
         let (dout, din, rr) = (d_out as f64, d_in as f64, r as f64);
         let shape_s = format!("{d_out}×{d_in}, r={r}");
         report.push(Row {
-            kernel: "dora::weight_norm (factored)".into(),
+            kernel: "dora::weight_norm (fused)".into(),
+            shape: shape_s.clone(),
+            timing: fused_t,
+            bytes,
+            // B·A by tiles, then (W + s·BA)² per element
+            flops: 2.0 * (dout * din * rr + dout * din),
+            bound: Bound::Compute,
+            baseline: Some(("weight_norm_dense".into(), dense_t.median)),
+            error: Some(error(fused)?),
+            notes: format!(
+                "transient {} vs dense {}; {:.2}× the factored route",
+                mb(fused_peak),
+                mb(dense_peak),
+                fact_t.median / fused_t.median
+            ),
+        });
+        report.push(Row {
+            kernel: "dora::weight_norm_factored".into(),
             shape: shape_s.clone(),
             timing: fact_t,
             bytes,

@@ -1,7 +1,11 @@
 // The body of the tiled, register-blocked GEMM C = op(A) · op(B) (+ C when accumulating),
-// spliced into `matmul.wgsl` (C alone) and `matmul_row_squares.wgsl` (C and the row sums of
+// spliced into `matmul.wgsl` (C alone), `matmul_row_squares.wgsl` (C and the row sums of
 // squares of op(A), taken from the A tiles already in workgroup memory: one pass over A for
-// both). The including file defines `store_row_squares(split, row, value)`.
+// both) and `matmul_shifted_row_squares.wgsl` (C never stored, only the row sums of squares
+// of E + s·C). The including file says what becomes of a finished tile:
+//   fn finish_tile(split, row0, col0, lid, lidx, acc: array<vec4<f32>, 4>, squares)
+// called by every thread of the workgroup in uniform control flow (so it may use barriers
+// and workgroup memory, which the GEMM no longer needs), with the thread's 4×4 block of C.
 //
 // Each workgroup owns a 64×64 tile of C; each of its 16×16 threads owns a 4×4 block of it
 // (rows 4·ty .. 4·ty+3, columns 4·tx .. 4·tx+3), held in four vec4 registers. K is walked
@@ -131,39 +135,16 @@ fn main(
         workgroupBarrier();
     }
 
-    let row = row0 + 4u * lid.y;
-    let col = col0 + 4u * lid.x;
-    store_c(split, row, col, acc0);
-    store_c(split, row + 1u, col, acc1);
-    store_c(split, row + 2u, col, acc2);
-    store_c(split, row + 3u, col, acc3);
-    if ROW_SQUARES {
-        gather_row_squares(split, row0, col0, lidx, squares);
-    }
+    finish_tile(split, row0, col0, lid, lidx, array(acc0, acc1, acc2, acc3), squares);
 }
 
-// Σ_k op(A)[row0 + t, k]² over this slice's k, for the tile's rows t, from the threads that
-// loaded row t (see the load loop: with a_stride_k = 1 thread lidx loads rows lidx/16 + 16q at
-// column lidx % 16, otherwise row lidx % 64 at four columns), through a_tile, which the GEMM
-// no longer needs.
-// Stored once per row: by the first column tile of the first block of columns.
-fn gather_row_squares(split: u32, row0: u32, col0: u32, lidx: u32, squares: vec4<f32>) {
-    a_tile[lidx] = squares;
-    workgroupBarrier();
-    if lidx < TILE && col0 == 0u && p.squares != 0u {
-        var sum = 0.0;
-        if p.a_stride_k == 1u {
-            let q = lidx / 16u;
-            let first = (lidx % 16u) * 16u;
-            for (var t = 0u; t < 16u; t++) {
-                sum += a_tile[first + t][q];
-            }
-        } else {
-            for (var t = 0u; t < 4u; t++) {
-                let v = a_tile[lidx + 64u * t];
-                sum += (v.x + v.y) + (v.z + v.w);
-            }
-        }
-        store_row_squares(split, row0 + lidx, sum);
-    }
+// The thread's 4×4 block of C, rows 4·ty .. 4·ty+3 from row0 + 4·ty, columns from
+// col0 + 4·tx, into C: what `finish_tile` of matmul.wgsl and matmul_row_squares.wgsl does.
+fn store_block(split: u32, row0: u32, col0: u32, lid: vec3<u32>, acc: array<vec4<f32>, 4>) {
+    let row = row0 + 4u * lid.y;
+    let col = col0 + 4u * lid.x;
+    store_c(split, row, col, acc[0]);
+    store_c(split, row + 1u, col, acc[1]);
+    store_c(split, row + 2u, col, acc[2]);
+    store_c(split, row + 3u, col, acc[3]);
 }

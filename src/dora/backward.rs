@@ -88,9 +88,10 @@ pub fn backward(
 }
 
 /// What [`forward_saved`] kept for its backward: the layer's inputs (borrowed) and, on the
-/// GPU path, the products the backward would otherwise recompute — `x·Wᵀ`, `x·Aᵀ`, lora,
-/// the norm and its `U = W·Aᵀ`, `B·G` (`2·n·d_out + n·r + d_out + 2·d_out·r` floats, the
-/// activations an autograd framework saves). Used up by a successful [`Saved::backward`].
+/// GPU path, the products the backward would otherwise recompute — `x·Wᵀ`, `x·Aᵀ`, lora
+/// and the norm (`2·n·d_out + n·r + d_out` floats, the activations an autograd framework
+/// saves); an exact backward forms the norm's `U = W·Aᵀ` and `B·G` itself. Used up by a
+/// successful [`Saved::backward`].
 pub struct Saved<'a> {
     ctx: Context,
     layer: Layer<'a>,
@@ -187,7 +188,8 @@ struct Products {
     xa: Tensor,
     lora: Tensor,
     norm: Tensor,
-    /// `[U, B·G]`, `None` when s = 0.
+    /// `[U, B·G]` where the norm was factored (A larger than one binding), else `None`:
+    /// the exact backward then forms them itself.
     low_rank: Option<[Tensor; 2]>,
 }
 
@@ -196,7 +198,7 @@ impl Products {
         let [x, w, a, b, _] = layer.inputs;
         let [base, xa, lora] = layer_products(gpu.ctx, [x, w, a, b])?;
         let norm = gpu.output(&[layer.shape.d_out])?;
-        let low_rank = super::factored_norm(gpu, layer.shape, layer.scale, [w, a, b], &norm)?;
+        let low_rank = super::norm_into(gpu, layer.shape, layer.scale, [w, a, b], &norm)?;
         Ok(Products {
             base,
             xa,
@@ -271,15 +273,25 @@ impl Layer<'_> {
             norm: row_norm,
             low_rank,
         } = products;
-        // U and B·G are freed now where unused.
-        let low_rank = low_rank.filter(|_| norm == NormGradient::Exact);
+        // U and B·G are freed now where unused, and formed where the exact backward needs
+        // them and the forward's fused norm did not leave them: U = W·Aᵀ is one skinny GEMM,
+        // d_out·d_in·r FMAs against the step's 2·n·d_out·d_in.
+        let low_rank = match (norm, low_rank) {
+            (NormGradient::Detached, _) => None,
+            (NormGradient::Exact, Some(terms)) => Some(terms),
+            (NormGradient::Exact, None) if scale == 0.0 => None,
+            (NormGradient::Exact, None) => {
+                let u = linalg::matmul(ctx, w, a, false, true)?; // [d_out, r]
+                super::low_rank_terms(ctx, u, [a, b], scale)?
+            }
+        };
         let grads = compose_backward(ctx, dy, &base, &lora, magnitude, &row_norm, scale)?;
         drop((base, lora));
         let [dx, mut da, db] = input_gradients(ctx, [x, w, a, b], &xa, &grads.base, &grads.lora)?;
         let add = |p: &Tensor, q: &Tensor, alpha: f32, shape: [usize; 2]| {
             elementwise(ctx, Op::Axpby(1.0, alpha), p, Some(q), shape, &shape)
         };
-        // The norm's own U = W·Aᵀ and B·G, reused (None when s = 0: nothing flows there).
+        // Through the norm, from U and B·G (None when s = 0: nothing flows there).
         if let Some([u, bg]) = &low_rank {
             let bc = gpu.output(&[d_out, r])?;
             let per_row = [magnitude, &row_norm, &grads.magnitude];

@@ -39,7 +39,8 @@ struct WeightNormParams {
 }
 
 /// `norm_j = √max(0, ‖W_j‖² + Σ_r B_jr(2s·U_jr + s²·BG_jr))` from `w_squares = ‖W_j‖²`;
-/// `low_rank = (U, B·G)`, or `None` when s = 0.
+/// `low_rank = (U, B·G)`, or `None` when s = 0 or when `w_squares` already holds the whole
+/// `‖W_j + s·(B·A)_j‖²`.
 pub(super) fn weight_norm(
     gpu: &Gpu<'_>,
     shape: LoraShape,

@@ -1,7 +1,8 @@
 //! DoRA (Scaling DoRA: High-Rank Adaptation via Factored Norms and Fused Kernels, 2026).
 //!
 //! A DoRA layer computes `y = g ⊙ (W + s·B·A)·x` with `g = m / ‖W + s·B·A‖_row`. The row
-//! norm never needs the dense `[d_out, d_in]` product B·A ([`weight_norm`]), and the compose
+//! norm never stores the dense `[d_out, d_in]` product B·A ([`weight_norm`], and the paper's
+//! factored form [`weight_norm_factored`]), and the compose
 //! step is one pass free of cancellation ([`compose`]). The PEFT-style baselines
 //! ([`weight_norm_dense`], [`compose_unfused`], [`forward_dense`]) are here for comparison.
 //!
@@ -101,16 +102,15 @@ fn lora_args(
     LoraShape::of(op, w.shape(), a.shape(), b.shape())
 }
 
-/// Row norms of `W + s·B·A` without forming B·A:
-/// `norm_j = √max(0, ‖W_j‖² + 2s·B_j·U_j + s²·B_j G B_jᵀ)`, `U = W·Aᵀ`, `G = A·Aᵀ`.
+/// Row norms of `W + s·B·A` without storing B·A: `norm_j = ‖W_j + s·(B·A)_j‖₂`. Returns
+/// `[d_out]`.
 ///
-/// Transient memory is U, G and B·G: O(d_out·r + r²), whatever d_in is (the GEMMs walk d_in
-/// in tiles). `s = 0` skips the low-rank terms. Returns `[d_out]`.
-///
-/// Accuracy: in f32 the error of `norm_j²` is relative to `‖ |W_j| + |s|·|B_j|·|A| ‖²`, the
-/// size of the terms summed, not to `norm_j²`: where `W_j + s·(B·A)_j` nearly cancels, the
-/// factored form loses digits that [`weight_norm_dense`] keeps (the paper's trade: memory
-/// for a little accuracy in that corner).
+/// On the GPU, one pass over W: the tiled GEMM forms B·A a 64×64 tile at a time in
+/// registers, adds W's tile and sums its squares there (`d_out·d_in·r` FMAs, the dense
+/// route's, and its accuracy: no cancellation). Transient memory is `d_out·⌈d_in/64⌉` partial
+/// sums, whatever r is; [`weight_norm_dense`] holds all of B·A. Where A is larger than one
+/// storage binding the norm is [`weight_norm_factored`]'s. `s = 0` gives `‖W_j‖` without
+/// reading A or B.
 pub fn weight_norm(
     ctx: &Context,
     w: &Tensor,
@@ -118,20 +118,84 @@ pub fn weight_norm(
     b: &Tensor,
     scale: f32,
 ) -> Result<Tensor> {
-    const OP: &str = "dora::weight_norm";
-    let shape = lora_args(ctx, OP, w, a, b, scale)?;
-    let cpu = || {
-        let norm = reference::weight_norm(w.host(), a.host(), b.host(), shape, scale as f64);
-        Ok([norm])
-    };
-    let [norm] = op::run(ctx, OP, [&[shape.d_out]], cpu, |gpu, [norm]| {
-        factored_norm(gpu, shape, scale, [w, a, b], norm).map(drop)
-    })?;
-    Ok(norm)
+    run_weight_norm(
+        ctx,
+        "dora::weight_norm",
+        [w, a, b],
+        scale,
+        reference::weight_norm_dense,
+        |gpu, shape, scale, factors, norm| norm_into(gpu, shape, scale, factors, norm).map(drop),
+    )
 }
 
-/// [`weight_norm`]'s GPU path into `norm`; returns `[U, B·G]` (`None` when s = 0), which the
-/// exact backward reuses.
+/// [`weight_norm`]'s GPU path into `norm`: fused where A fits one binding, else factored, in
+/// which case it returns the factored norm's `[U, B·G]` for the exact backward to reuse.
+fn norm_into(
+    gpu: &Gpu<'_>,
+    shape: LoraShape,
+    scale: f32,
+    [w, a, b]: [&Tensor; 3],
+    norm: &Tensor,
+) -> Result<Option<[Tensor; 2]>> {
+    if fused_norm(gpu, shape, scale, [w, a, b], norm)? {
+        return Ok(None);
+    }
+    factored_norm(gpu, shape, scale, [w, a, b], norm)
+}
+
+/// The paper's factored norm, from quantities of size `d_out·r` and `r²`:
+/// `norm_j = √max(0, ‖W_j‖² + 2s·B_j·U_j + s²·B_j G B_jᵀ)`, `U = W·Aᵀ`, `G = A·Aᵀ`.
+///
+/// `U` and `‖W_j‖²` come from one GEMM pass over W, then G, B·G and one pass over the rows.
+/// It costs `r²·(d_in + d_out)` FMAs more than [`weight_norm`], but leaves U, which
+/// [`NormGradient::Exact`]'s backward needs: [`forward_saved`] takes its norm this way.
+/// Transient memory is U, G and B·G: O(d_out·r + r²). `s = 0` skips the low-rank terms.
+/// Returns `[d_out]`.
+///
+/// Accuracy: in f32 the error of `norm_j²` is relative to `‖ |W_j| + |s|·|B_j|·|A| ‖²`, the
+/// size of the terms summed, not to `norm_j²`: where `W_j + s·(B·A)_j` nearly cancels, the
+/// factored form loses digits that [`weight_norm`] keeps.
+pub fn weight_norm_factored(
+    ctx: &Context,
+    w: &Tensor,
+    a: &Tensor,
+    b: &Tensor,
+    scale: f32,
+) -> Result<Tensor> {
+    run_weight_norm(
+        ctx,
+        "dora::weight_norm_factored",
+        [w, a, b],
+        scale,
+        reference::weight_norm,
+        |gpu, shape, scale, factors, norm| {
+            factored_norm(gpu, shape, scale, factors, norm).map(drop)
+        },
+    )
+}
+
+/// [`weight_norm`]'s GPU path where A fits one binding (every real adapter):
+/// `norm_j² = Σ_i (W_ji + s·(B·A)_ji)²` with B·A formed a tile at a time in registers.
+/// `Ok(false)`, nothing done, otherwise.
+fn fused_norm(
+    gpu: &Gpu<'_>,
+    shape: LoraShape,
+    scale: f32,
+    [w, a, b]: [&Tensor; 3],
+    norm: &Tensor,
+) -> Result<bool> {
+    const OP: &str = "dora::weight_norm";
+    let product = linalg::Gemm::of(OP, b.shape(), a.shape(), false, false)?; // B·A
+    let squares = gpu.output(&[shape.d_out])?;
+    if !linalg::shifted_row_squares(gpu, product, scale, [w, b, a], &squares)? {
+        return Ok(false);
+    }
+    kernels::weight_norm(gpu, shape, scale, [&squares, b], None, norm)?;
+    Ok(true)
+}
+
+/// [`weight_norm_factored`]'s GPU path into `norm`; returns `[U, B·G]` (`None` when s = 0),
+/// which the exact backward reuses.
 fn factored_norm(
     gpu: &Gpu<'_>,
     shape: LoraShape,
@@ -143,16 +207,26 @@ fn factored_norm(
     // One pass over W for both U = W·Aᵀ ([d_out, r]) and ‖W_j‖² ([d_out]). With s = 0 only
     // the squares are used.
     let [u, w_squares] = linalg::matmul_row_squares(ctx, w, a, false, true)?;
-    let low_rank = if scale == 0.0 {
-        None
-    } else {
-        let g = linalg::matmul(ctx, a, a, false, true)?; // [r, r]
-        let bg = linalg::matmul(ctx, b, &g, false, false)?; // [d_out, r]
-        Some([u, bg])
-    };
+    let low_rank = low_rank_terms(ctx, u, [a, b], scale)?;
     let terms = low_rank.as_ref().map(|[u, bg]| [u, bg]);
     kernels::weight_norm(gpu, shape, scale, [&w_squares, b], terms, norm)?;
     Ok(low_rank)
+}
+
+/// The factored norm's `[U, B·G]` from `U = W·Aᵀ`: `G = A·Aᵀ` and B·G by GEMM. `None` when
+/// s = 0, where the norm has no low-rank terms.
+fn low_rank_terms(
+    ctx: &Context,
+    u: Tensor,
+    [a, b]: [&Tensor; 2],
+    scale: f32,
+) -> Result<Option<[Tensor; 2]>> {
+    if scale == 0.0 {
+        return Ok(None);
+    }
+    let g = linalg::matmul(ctx, a, a, false, true)?; // [r, r]
+    let bg = linalg::matmul(ctx, b, &g, false, false)?; // [d_out, r]
+    Ok(Some([u, bg]))
 }
 
 /// The baseline that materialises `B·A` (`[d_out, d_in]`) as Hugging Face PEFT does, then
@@ -164,15 +238,38 @@ pub fn weight_norm_dense(
     b: &Tensor,
     scale: f32,
 ) -> Result<Tensor> {
-    const OP: &str = "dora::weight_norm_dense";
-    let shape = lora_args(ctx, OP, w, a, b, scale)?;
-    let cpu = || {
-        let norm = reference::weight_norm_dense(w.host(), a.host(), b.host(), shape, scale as f64);
-        Ok([norm])
-    };
-    let [norm] = op::run(ctx, OP, [&[shape.d_out]], cpu, |gpu, [norm]| {
-        let ba = linalg::matmul(ctx, b, a, false, false)?; // [d_out, d_in]
-        kernels::dense_norm(gpu, shape, scale, w, &ba, norm)
+    run_weight_norm(
+        ctx,
+        "dora::weight_norm_dense",
+        [w, a, b],
+        scale,
+        reference::weight_norm_dense,
+        |gpu, shape, scale, [w, a, b], norm| {
+            let ba = linalg::matmul(gpu.ctx, b, a, false, false)?; // [d_out, d_in]
+            kernels::dense_norm(gpu, shape, scale, w, &ba, norm)
+        },
+    )
+}
+
+/// The f64 reference of one of the weight norms.
+type NormReference = fn(&[f32], &[f32], &[f32], LoraShape, f64) -> Vec<f64>;
+/// The GPU path of one of the weight norms, writing `[d_out]` into its last argument.
+type NormKernel = fn(&Gpu<'_>, LoraShape, f32, [&Tensor; 3], &Tensor) -> Result<()>;
+
+/// What the three weight norms share: the checks, the CPU path from `reference`, the GPU
+/// path from `kernel`.
+fn run_weight_norm(
+    ctx: &Context,
+    op: &'static str,
+    [w, a, b]: [&Tensor; 3],
+    scale: f32,
+    reference: NormReference,
+    kernel: NormKernel,
+) -> Result<Tensor> {
+    let shape = lora_args(ctx, op, w, a, b, scale)?;
+    let cpu = || Ok([reference(w.host(), a.host(), b.host(), shape, scale as f64)]);
+    let [norm] = op::run(ctx, op, [&[shape.d_out]], cpu, |gpu, [norm]| {
+        kernel(gpu, shape, scale, [w, a, b], norm)
     })?;
     Ok(norm)
 }

@@ -15,6 +15,9 @@
 pub(crate) mod elementwise;
 pub(crate) mod reduce;
 pub mod reference;
+mod shifted;
+
+pub(crate) use shifted::shifted_row_squares;
 
 use crate::gpu::{shader, Bound, GpuDevice, Shader};
 use crate::{op, Context, Error, Result, Tensor};
@@ -73,6 +76,36 @@ impl Gemm {
     /// Multiply-adds performed: `m·n·k`.
     pub fn fmas(&self) -> u64 {
         (self.m * self.n * self.k) as u64
+    }
+
+    /// Where `op(A)[i, kk]` is stored in A.
+    fn a_index(&self, i: usize, kk: usize) -> usize {
+        let (stride_m, stride_k) = self.a_strides();
+        i * stride_m + kk * stride_k
+    }
+
+    /// Where `op(B)[kk, j]` is stored in B.
+    fn b_index(&self, kk: usize, j: usize) -> usize {
+        let (stride_k, stride_n) = self.b_strides();
+        kk * stride_k + j * stride_n
+    }
+
+    /// `(stride of i, stride of k)` of `op(A)` in A: how the shaders express the transpose.
+    fn a_strides(&self) -> (usize, usize) {
+        if self.transpose_a {
+            (1, self.m)
+        } else {
+            (self.k, 1)
+        }
+    }
+
+    /// `(stride of k, stride of j)` of `op(B)` in B.
+    fn b_strides(&self) -> (usize, usize) {
+        if self.transpose_b {
+            (1, self.k)
+        } else {
+            (self.n, 1)
+        }
     }
 }
 
@@ -205,6 +238,9 @@ struct Params {
     k_chunk: u32,
     c_split_stride: u32,
     squares_split_stride: u32,
+    e_offset: u32,
+    scale: f32,
+    _pad: [u32; 2],
 }
 
 /// Block sizes `(bm, bn, bk)` such that every operand's window fits one binding.
@@ -300,6 +336,24 @@ impl GemmBlock {
     fn splits(&self) -> usize {
         self.k.div_ceil(self.k_chunk.max(1)).max(1)
     }
+
+    /// `(first, count)` of the elements of A and of B that this block reads.
+    fn operand_spans(&self, g: Gemm) -> [(u64, u64); 2] {
+        let GemmBlock {
+            i0,
+            m,
+            j0,
+            n,
+            k0,
+            k,
+            ..
+        } = *self;
+        let span = |first: usize, last: usize| (first as u64, (last - first + 1) as u64);
+        [
+            span(g.a_index(i0, k0), g.a_index(i0 + m - 1, k0 + k - 1)),
+            span(g.b_index(k0, j0), g.b_index(k0 + k - 1, j0 + n - 1)),
+        ]
+    }
 }
 
 /// The dispatches of `op(A)·op(B)` on this device: blocks of (m, n, k) whose operand windows
@@ -377,20 +431,6 @@ fn launch(
         }
     };
 
-    let index_a = |i: usize, kk: usize| {
-        if g.transpose_a {
-            kk * g.m + i
-        } else {
-            i * g.k + kk
-        }
-    };
-    let index_b = |kk: usize, j: usize| {
-        if g.transpose_b {
-            j * g.k + kk
-        } else {
-            kk * g.n + j
-        }
-    };
     // One dispatch per block of (m, n, k) (and one sum per split block), in one submission.
     let mut recording = gpu.recording();
     for block in &blocks {
@@ -404,17 +444,18 @@ fn launch(
             k_chunk,
         } = *block;
         let splits = block.splits();
-        let span = |first: usize, last: usize| (first as u64, (last - first + 1) as u64);
-        let (fa, na) = span(index_a(i0, k0), index_a(i0 + m - 1, k0 + k - 1));
-        let (fb, nb) = span(index_b(k0, j0), index_b(k0 + k - 1, j0 + n - 1));
-        let (fc, nc) = span(i0 * g.n + j0, (i0 + m - 1) * g.n + j0 + n - 1);
+        let [(fa, na), (fb, nb)] = block.operand_spans(g);
+        let (fc, nc) = (
+            (i0 * g.n + j0) as u64,
+            ((m - 1) * g.n + n) as u64, // rows i0 .. i0+m, columns j0 .. j0+n
+        );
         let wa = limits.window_of(op, "a", a_dtype, fa, na, a.size())?;
         let wb = limits.window_of(op, "b", b_dtype, fb, nb, b.size())?;
         let wc = limits.window(op, "output", fc, nc, c.size())?;
         let tiles_n = n.div_ceil(kernel.tile);
         let total_tiles = m.div_ceil(kernel.tile) * tiles_n;
-        let (a_stride_m, a_stride_k) = if g.transpose_a { (1, g.m) } else { (g.k, 1) };
-        let (b_stride_k, b_stride_n) = if g.transpose_b { (1, g.k) } else { (g.n, 1) };
+        let (a_stride_m, a_stride_k) = g.a_strides();
+        let (b_stride_k, b_stride_n) = g.b_strides();
         let mut params = Params {
             m: m as u32,
             n: n as u32,
@@ -437,6 +478,9 @@ fn launch(
             k_chunk: k_chunk as u32,
             c_split_stride: (m * n) as u32,
             squares_split_stride: m as u32,
+            e_offset: 0,
+            scale: 0.0,
+            _pad: [0; 2],
         };
         let mut bindings = vec![
             Bound::window(a, wa),
