@@ -337,6 +337,41 @@ impl GemmBlock {
         self.k.div_ceil(self.k_chunk.max(1)).max(1)
     }
 
+    /// The block's uniforms for a kernel of `tile`×`tile` tiles, its operands from the
+    /// windows' first elements `[a, b, c]`: C row-major with g's row length, k in slices of
+    /// `k_chunk`, accumulating onto C after the first block of k. The row squares and the
+    /// shift are off.
+    fn params(&self, g: Gemm, tile: usize, [a_offset, b_offset, c_offset]: [u32; 3]) -> Params {
+        let tiles_n = self.n.div_ceil(tile);
+        let (a_stride_m, a_stride_k) = g.a_strides();
+        let (b_stride_k, b_stride_n) = g.b_strides();
+        Params {
+            m: self.m as u32,
+            n: self.n as u32,
+            k: self.k as u32,
+            tiles_n: tiles_n as u32,
+            a_offset,
+            a_stride_m: a_stride_m as u32,
+            a_stride_k: a_stride_k as u32,
+            accumulate: (self.k0 > 0) as u32,
+            b_offset,
+            b_stride_k: b_stride_k as u32,
+            b_stride_n: b_stride_n as u32,
+            total_tiles: (self.m.div_ceil(tile) * tiles_n) as u32,
+            c_offset,
+            c_stride_m: g.n as u32,
+            squares_offset: 0,
+            squares: 0,
+            splits: self.splits() as u32,
+            k_chunk: self.k_chunk as u32,
+            c_split_stride: (self.m * self.n) as u32,
+            squares_split_stride: self.m as u32,
+            e_offset: 0,
+            scale: 0.0,
+            _pad: [0; 2],
+        }
+    }
+
     /// `(first, count)` of the elements of A and of B that this block reads.
     fn operand_spans(&self, g: Gemm) -> [(u64, u64); 2] {
         let GemmBlock {
@@ -435,13 +470,7 @@ fn launch(
     let mut recording = gpu.recording();
     for block in &blocks {
         let GemmBlock {
-            i0,
-            m,
-            j0,
-            n,
-            k0,
-            k,
-            k_chunk,
+            i0, m, j0, n, k0, ..
         } = *block;
         let splits = block.splits();
         let [(fa, na), (fb, nb)] = block.operand_spans(g);
@@ -452,36 +481,9 @@ fn launch(
         let wa = limits.window_of(op, "a", a_dtype, fa, na, a.size())?;
         let wb = limits.window_of(op, "b", b_dtype, fb, nb, b.size())?;
         let wc = limits.window(op, "output", fc, nc, c.size())?;
-        let tiles_n = n.div_ceil(kernel.tile);
-        let total_tiles = m.div_ceil(kernel.tile) * tiles_n;
-        let (a_stride_m, a_stride_k) = g.a_strides();
-        let (b_stride_k, b_stride_n) = g.b_strides();
-        let mut params = Params {
-            m: m as u32,
-            n: n as u32,
-            k: k as u32,
-            tiles_n: tiles_n as u32,
-            a_offset: wa.skip,
-            a_stride_m: a_stride_m as u32,
-            a_stride_k: a_stride_k as u32,
-            accumulate: (k0 > 0) as u32,
-            b_offset: wb.skip,
-            b_stride_k: b_stride_k as u32,
-            b_stride_n: b_stride_n as u32,
-            total_tiles: total_tiles as u32,
-            c_offset: wc.skip,
-            c_stride_m: g.n as u32,
-            squares_offset: 0,
-            // Taken by the first block of columns only (each row once).
-            squares: (squares.is_some() && j0 == 0) as u32,
-            splits: splits as u32,
-            k_chunk: k_chunk as u32,
-            c_split_stride: (m * n) as u32,
-            squares_split_stride: m as u32,
-            e_offset: 0,
-            scale: 0.0,
-            _pad: [0; 2],
-        };
+        let mut params = block.params(g, kernel.tile, [wa.skip, wb.skip, wc.skip]);
+        // Taken by the first block of columns only (each row once).
+        params.squares = (squares.is_some() && j0 == 0) as u32;
         let mut bindings = vec![
             Bound::window(a, wa),
             Bound::window(b, wb),
@@ -518,7 +520,12 @@ fn launch(
                         ));
                     }
                 }
-                recording.dispatch(&pipeline, &params, &bindings, (total_tiles * splits) as u32)?;
+                recording.dispatch(
+                    &pipeline,
+                    &params,
+                    &bindings,
+                    params.total_tiles * params.splits,
+                )?;
                 for (from, to, inner) in sums {
                     sum.record(&mut recording, from, to, [splits, inner], k0 > 0)?;
                 }
@@ -528,7 +535,7 @@ fn launch(
                     params.squares_offset = ws.skip;
                     bindings.push(Bound::window(squares, ws));
                 }
-                recording.dispatch(&pipeline, &params, &bindings, total_tiles as u32)?;
+                recording.dispatch(&pipeline, &params, &bindings, params.total_tiles)?;
             }
         }
     }

@@ -64,35 +64,14 @@ pub(crate) fn shifted_row_squares(
         let we = limits.window_of(OP, "e", e.dtype(), cells, (m * n) as u64, e.buffer().size())?;
         let wp = limits.window(OP, "output", 0, (tiles_n * m) as u64, partials.size())?;
         let ws = limits.window(OP, "output", i0 as u64, m as u64, squares.buffer().size())?;
-        let (a_stride_m, a_stride_k) = g.a_strides();
-        let (b_stride_k, b_stride_n) = g.b_strides();
-        let total_tiles = m.div_ceil(TILED.tile) * tiles_n;
         // s = 0: E alone, whatever A and B hold (as the reference skips the low-rank terms).
         let k_walked = if scale == 0.0 { 0 } else { k };
         let params = Params {
-            m: m as u32,
-            n: n as u32,
             k: k_walked as u32,
-            tiles_n: tiles_n as u32,
-            a_offset: wa.skip,
-            a_stride_m: a_stride_m as u32,
-            a_stride_k: a_stride_k as u32,
-            accumulate: 0,
-            b_offset: wb.skip,
-            b_stride_k: b_stride_k as u32,
-            b_stride_n: b_stride_n as u32,
-            total_tiles: total_tiles as u32,
-            c_offset: wp.skip,
-            c_stride_m: 0,
-            squares_offset: 0,
-            squares: 0,
-            splits: 1,
             k_chunk: k_walked as u32,
-            c_split_stride: 0,
-            squares_split_stride: 0,
             e_offset: we.skip,
             scale,
-            _pad: [0; 2],
+            ..block.params(g, TILED.tile, [wa.skip, wb.skip, wp.skip])
         };
         let bindings = [
             Bound::window(a.buffer(), wa),
@@ -100,7 +79,7 @@ pub(crate) fn shifted_row_squares(
             Bound::window(partials, wp),
             Bound::window(e.buffer(), we),
         ];
-        recording.dispatch(&kernel, &params, &bindings, total_tiles as u32)?;
+        recording.dispatch(&kernel, &params, &bindings, params.total_tiles)?;
         let (from, to) = (
             Bound::window(partials, wp),
             Bound::window(squares.buffer(), ws),
