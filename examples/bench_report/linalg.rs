@@ -128,7 +128,7 @@ fn split_k_rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<
         let b_shape = if tb { [n, k] } else { [k, n] };
         let g = Gemm::of("bench", &a_shape, &b_shape, ta, tb)?;
         let want = reference::matmul(&a, &b, g);
-        let tiles = (m.div_ceil(64) * n.div_ceil(64)) as u32;
+        let tiles = g.tiles() as u32;
         let shape = format!("{m}×{k}×{n} ({label})");
         let bytes = ((m * k + k * n + m * n) * 4) as f64;
         let flops = 2.0 * g.fmas() as f64;

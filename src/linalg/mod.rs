@@ -305,6 +305,18 @@ fn split_k_chunk(m: usize, n: usize, k: usize, below_tiles: usize, max_elements:
 }
 
 impl Gemm {
+    /// The tiled kernel's 64×64 tiles of C, `⌈m/64⌉·⌈n/64⌉`: its workgroups per slice of k.
+    ///
+    /// ```
+    /// use wgkernels::linalg::Gemm;
+    /// let g = Gemm::of("example", &[100, 8], &[8, 130], false, false)?; // C is 100×130
+    /// assert_eq!(g.tiles(), 2 * 3);
+    /// # Ok::<(), wgkernels::Error>(())
+    /// ```
+    pub fn tiles(&self) -> usize {
+        self.m.div_ceil(TILED.tile) * self.n.div_ceil(TILED.tile)
+    }
+
     /// How many slices of k the GPU path of [`matmul`] on `ctx` cuts this product into
     /// (split-K, see [`GpuOptions::split_k_below_tiles`](crate::GpuOptions::split_k_below_tiles));
     /// 1 when unsplit and on the CPU path. Products larger than one binding are counted per
