@@ -342,10 +342,7 @@ fn check_every_kernel(ctx: &Context, x: &Inputs, label: &str) {
 #[test]
 fn grids_past_the_dispatch_dimension_limit() {
     let mut rng = common::rng();
-    let Some(ctx) = common::gpu_with(GpuOptions {
-        max_workgroups_per_dimension: Some(7),
-        ..Default::default()
-    }) else {
+    let Some(ctx) = common::gpu_with_folded_grids() else {
         return;
     };
     check_every_kernel(&ctx, &inputs(&mut rng, 2, 3, 100, 37, 45), "folded grids");

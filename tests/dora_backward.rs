@@ -327,6 +327,21 @@ fn inputs_larger_than_a_binding_are_split() {
     }
 }
 
+/// Grids past a per-dimension limit (capped at 7 here, 65535 on real devices) are folded
+/// into two dimensions by every kernel of the backward, both modes.
+#[test]
+fn grids_past_a_dimension_limit_are_folded() {
+    let mut rng = common::rng();
+    let Some(ctx) = common::gpu_with_folded_grids() else {
+        return;
+    };
+    // x·Wᵀ and (g⊙dy)·W 12 tiles each, B·A 12, the element-wise passes over 30 000 values.
+    let l = layer(&mut rng, [150, 200, 150, 9], 0.7);
+    for mode in MODES {
+        l.check(&ctx, DType::F32, mode, GRAD_BOUND, "folded grids");
+    }
+}
+
 /// Split-K forced: every skinny GEMM of the forward and backward with k ≥ 512 (U = W·Aᵀ over
 /// d_in, ∂B = d_loraᵀ·xa and ∂A = (d_lora·B)ᵀ·x over n) sums its k-slices' partial products.
 #[test]

@@ -56,23 +56,30 @@ fn forward_matches_the_reference_and_the_dense_forward() {
     let (n, d_out, d_in, r, s) = (19, 45, 37, 5, 0.5f32);
     for ctx in contexts() {
         let ad = adapter(&mut rng, d_out, d_in, r);
-        let [w, a, b] = ad.upload(&ctx);
-        let x = common::uniform(&mut rng, n * d_in);
-        let magnitude: Vec<f32> = (0..d_out).map(|_| rng.random_range(0.5f32..2.0)).collect();
-        let want = reference::forward(&x, &ad.w, &ad.a, &ad.b, &magnitude, ad.shape, s as f64);
-        let (tx, tm) = (
-            ctx.tensor(&x, &[n, d_in]).unwrap(),
-            ctx.tensor(&magnitude, &[d_out]).unwrap(),
-        );
-        for (name, forward) in [
-            ("forward", dora::forward as ForwardFn),
-            ("forward_dense", dora::forward_dense),
-        ] {
-            let y = forward(&ctx, &tx, &w, &a, &b, &tm, s).unwrap();
-            assert_eq!(y.shape(), &[n, d_out]);
-            let err = relative_error(&y.to_vec().unwrap(), &want);
-            assert!(err < BOUND, "{} {name}: {err:e}", ctx.device_name());
-        }
+        check_forwards(&ctx, &mut rng, &ad, n, s);
+    }
+}
+
+/// `forward` and `forward_dense` against the f64 reference on fresh `x` (`[n, d_in]`) and
+/// magnitudes.
+fn check_forwards(ctx: &Context, rng: &mut rand::rngs::StdRng, ad: &Adapter, n: usize, s: f32) {
+    let LoraShape { d_out, d_in, .. } = ad.shape;
+    let [w, a, b] = ad.upload(ctx);
+    let x = common::uniform(rng, n * d_in);
+    let magnitude: Vec<f32> = (0..d_out).map(|_| rng.random_range(0.5f32..2.0)).collect();
+    let want = reference::forward(&x, &ad.w, &ad.a, &ad.b, &magnitude, ad.shape, s as f64);
+    let (tx, tm) = (
+        ctx.tensor(&x, &[n, d_in]).unwrap(),
+        ctx.tensor(&magnitude, &[d_out]).unwrap(),
+    );
+    for (name, forward) in [
+        ("forward", dora::forward as ForwardFn),
+        ("forward_dense", dora::forward_dense),
+    ] {
+        let y = forward(ctx, &tx, &w, &a, &b, &tm, s).unwrap();
+        assert_eq!(y.shape(), &[n, d_out]);
+        let err = relative_error(&y.to_vec().unwrap(), &want);
+        assert!(err < BOUND, "{} {name}: {err:e}", ctx.device_name());
     }
 }
 
@@ -140,6 +147,27 @@ fn inputs_larger_than_a_binding_are_split_into_row_blocks() {
     let norm: Vec<f32> = (0..d_out).map(|_| rng.random_range(0.5f32..2.0)).collect();
     let inputs = [dy.as_slice(), &base, &lora, &magnitude, &norm];
     check_compose_family(&ctx, DType::F32, n, d_out, s, inputs, "split");
+}
+
+/// A grid of more workgroups than one dispatch dimension holds (here capped at 7, as 65535
+/// caps it on real devices) is folded into two dimensions by every DoRA kernel: the norms'
+/// GEMMs (B·A at 200×150 is 12 tiles, U = W·Aᵀ 4), the forward's and the compose.
+#[test]
+fn grids_past_a_dimension_limit_are_folded() {
+    let Some(ctx) = common::gpu_with_folded_grids() else {
+        return;
+    };
+    let mut rng = common::rng();
+    let (n, d_out, d_in, r, s) = (150, 200, 150, 9, 0.7f32);
+    let ad = adapter(&mut rng, d_out, d_in, r);
+    let [w, a, b] = ad.upload(&ctx);
+    let want = reference::weight_norm_dense(&ad.w, &ad.a, &ad.b, ad.shape, s as f64);
+    for (name, weight_norm) in WEIGHT_NORMS {
+        let got = weight_norm(&ctx, &w, &a, &b, s).unwrap().to_vec().unwrap();
+        let err = relative_error(&got, &want);
+        assert!(err < BOUND, "{name}: {err:e}");
+    }
+    check_forwards(&ctx, &mut rng, &ad, n, s);
 }
 
 #[test]

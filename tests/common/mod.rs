@@ -30,6 +30,15 @@ pub fn gpu_with(options: GpuOptions) -> Option<Context> {
     }
 }
 
+/// [`gpu`] with at most 7 workgroups per dispatch dimension, so that every kernel's grid is
+/// folded into two dimensions at test sizes, as 65535 folds it on real devices.
+pub fn gpu_with_folded_grids() -> Option<Context> {
+    gpu_with(GpuOptions {
+        max_workgroups_per_dimension: Some(7),
+        ..Default::default()
+    })
+}
+
 /// A fresh random generator; the seed is printed so that a failure can be replayed with
 /// `WGKERNELS_SEED`.
 pub fn rng() -> StdRng {
