@@ -1,4 +1,4 @@
-//! A DoRA layer on the GPU: the factored weight norm (no dense B·A), the fused compose, and
+//! A DoRA layer on the GPU: the fused weight norm (B·A never stored), the fused compose, and
 //! the layer forward, each checked against the f64 CPU reference, with the memory each
 //! norm took.
 //!
