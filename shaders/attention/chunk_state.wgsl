@@ -2,11 +2,12 @@
 // chunked.inc.wgsl,
 //   S = Σ_{j ∈ split} y_j w_jᵀ   ([inner][columns (+ 1)]),
 // written to state[head][split] with rows `state_stride` apart and combined along the
-// sequence by state_scan.wgsl. As linear_state.wgsl, without a feature map: a workgroup owns
-// a 32×32 tile of S and walks the split 32 rows at a time through workgroup memory; the
-// extra column (w's last element) is accumulated beside the tile, as z is there.
+// sequence by state_scan.wgsl. The tile body is linear_state.wgsl's (state_tile.inc.wgsl),
+// reading y and w as stored; the extra column is w's last element.
 
 // #include "attention/chunked.inc.wgsl"
+
+// #include "attention/state_tile.inc.wgsl"
 
 // #include "util/workgroup.inc.wgsl"
 
@@ -15,9 +16,9 @@
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read_write> state: array<f32>;
 
-var<workgroup> y_tile: array<f32, 1024>; // [row][inner]
-var<workgroup> w_tile: array<f32, 1024>; // [row][column]
-var<workgroup> w_extra: array<f32, 32>;  // [row]
+fn load_y(head: u32, j: u32, d: u32) -> f32 { return y[(head * p.n + j) * p.y_stride + d]; }
+fn load_w(head: u32, j: u32, c: u32) -> f32 { return w[(head * p.n + j) * p.w_stride + c]; }
+fn load_w_extra(head: u32, j: u32) -> f32 { return load_w(head, j, p.columns); }
 
 @compute @workgroup_size(256)
 fn main(
@@ -37,47 +38,10 @@ fn main(
     let lane = lid % LANES;
     let extra = p.columns_extra == 1u;
 
-    var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
-    var acc_extra = 0.0;
     let first = split * p.keys_per_split;
     let last = min(p.n, first + p.keys_per_split);
-    for (var block = first; block < last; block += TILE) {
-        for (var t = 0u; t < 4u; t++) {
-            let e = lid + 256u * t;
-            let j = block + e / TILE;
-            let d = it * TILE + e % TILE;
-            let c = ct * TILE + e % TILE;
-            var a = 0.0;
-            if j < last && d < p.inner {
-                a = y[(head * p.n + j) * p.y_stride + d];
-            }
-            y_tile[e] = a;
-            var b = 0.0;
-            if j < last && c < p.columns {
-                b = w[(head * p.n + j) * p.w_stride + c];
-            }
-            w_tile[e] = b;
-        }
-        if extra && lid < TILE {
-            let j = block + lid;
-            var b = 0.0;
-            if j < last {
-                b = w[(head * p.n + j) * p.w_stride + p.columns];
-            }
-            w_extra[lid] = b;
-        }
-        workgroupBarrier();
-        for (var key = 0u; key < TILE; key++) {
-            let a = y_tile[key * TILE + row];
-            for (var t = 0u; t < 4u; t++) {
-                acc[t] += a * w_tile[key * TILE + lane + LANES * t];
-            }
-            if extra {
-                acc_extra += a * w_extra[key];
-            }
-        }
-        workgroupBarrier();
-    }
+    let widths = vec2<u32>(p.inner, p.columns);
+    let tile = state_tile(head, first, last, it, ct, widths, extra, lid);
 
     let d = it * TILE + row;
     if d < p.inner {
@@ -85,11 +49,11 @@ fn main(
         for (var t = 0u; t < 4u; t++) {
             let c = ct * TILE + lane + LANES * t;
             if c < p.columns {
-                state[base + c] = acc[t];
+                state[base + c] = tile.s[t];
             }
         }
         if extra && ct == 0u && lane == 0u {
-            state[base + p.columns] = acc_extra;
+            state[base + p.columns] = tile.extra;
         }
     }
 }

@@ -5,11 +5,14 @@
 // then combined by state_scan.wgsl (prefix or total).
 //
 // A workgroup owns a 32×32 tile of S (features × value columns) of one split and walks the
-// split's keys 32 at a time: φ_k of a 32×32 block of keys and the matching block of values
-// go to workgroup memory, and each thread accumulates 4 entries of its feature row.
-// φ_k is computed here, on load (the feature map is fused, never a pass of its own).
+// split's keys 32 at a time (state_tile.inc.wgsl, shared with chunk_state.wgsl): φ_k of a
+// 32×32 block of keys and the matching block of values go to workgroup memory, and each
+// thread accumulates 4 entries of its feature row. φ_k is computed here, on load (the
+// feature map is fused, never a pass of its own).
 
 // #include "attention/linear_common.inc.wgsl"
+
+// #include "attention/state_tile.inc.wgsl"
 
 // #include "util/workgroup.inc.wgsl"
 
@@ -24,8 +27,12 @@ fn read_v(i: u32) -> f32 { return v[i]; }
 @group(0) @binding(3) var<storage, read> key_max: array<u32>;
 @group(0) @binding(4) var<storage, read_write> state: array<f32>;
 
-var<workgroup> phi_tile: array<f32, 1024>; // [key][feature]
-var<workgroup> v_tile: array<f32, 1024>;   // [key][column]
+// The tile body's loaders: y = φ_k(k_j) (at the head's key scale), w = v, and the extra
+// column of ones, so that the extra sum is z = Σ_j φ_k(k_j).
+var<private> head_key_scale: f32;
+fn load_y(head: u32, j: u32, f: u32) -> f32 { return key_feature(head * p.n + j, f, head_key_scale); }
+fn load_w(head: u32, j: u32, c: u32) -> f32 { return read_v(p.v_offset + (head * p.n + j) * p.dv + c); }
+fn load_w_extra(head: u32, j: u32) -> f32 { return 1.0; }
 
 @compute @workgroup_size(256)
 fn main(
@@ -43,39 +50,12 @@ fn main(
     let head = group / (p.v_tiles * p.f_tiles * p.splits);
     let row = lid / LANES;  // feature within the tile
     let lane = lid % LANES;
-    let scale = key_scale(head);
+    head_key_scale = key_scale(head);
 
-    var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
-    var z = 0.0;
     let first = split * p.keys_per_split;
     let last = min(p.n, first + p.keys_per_split);
-    for (var block = first; block < last; block += TILE) {
-        for (var t = 0u; t < 4u; t++) {
-            let e = lid + 256u * t;
-            let j = block + e / TILE;
-            let f = ft * TILE + e % TILE;
-            let c = vt * TILE + e % TILE;
-            var phi = 0.0;
-            if j < last && f < p.features {
-                phi = key_feature(head * p.n + j, f, scale);
-            }
-            phi_tile[e] = phi;
-            var x = 0.0;
-            if j < last && c < p.dv {
-                x = read_v(p.v_offset + (head * p.n + j) * p.dv + c);
-            }
-            v_tile[e] = x;
-        }
-        workgroupBarrier();
-        for (var key = 0u; key < TILE; key++) {
-            let phi = phi_tile[key * TILE + row];
-            for (var t = 0u; t < 4u; t++) {
-                acc[t] += phi * v_tile[key * TILE + lane + LANES * t];
-            }
-            z += phi;
-        }
-        workgroupBarrier();
-    }
+    let widths = vec2<u32>(p.features, p.dv);
+    let tile = state_tile(head, first, last, ft, vt, widths, true, lid);
 
     let f = ft * TILE + row;
     if f < p.features {
@@ -84,11 +64,11 @@ fn main(
         for (var t = 0u; t < 4u; t++) {
             let c = vt * TILE + lane + LANES * t;
             if c < p.dv {
-                state[base + c] = acc[t];
+                state[base + c] = tile.s[t];
             }
         }
         if vt == 0u && lane == 0u {
-            state[base + p.dv] = z;
+            state[base + p.dv] = tile.extra;
         }
     }
 }
