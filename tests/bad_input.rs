@@ -6,7 +6,7 @@ mod common;
 
 use wgkernels::attention::{FeatureMap, LinearDecoder};
 use wgkernels::mfac::{Mfac, MfacConfig};
-use wgkernels::{so3, Context, DType, Error};
+use wgkernels::{dora, so3, Context, DType, Error};
 
 fn contexts() -> Vec<Context> {
     [Some(Context::cpu()), common::gpu()]
@@ -259,4 +259,32 @@ fn over_large_scratch_is_an_error_on_both_paths() {
     }
     let r = so3::CpProduct::from_factors(1, 1, 1, &[], &[], &[], 1 << 62);
     assert!(matches!(r, Err(Error::Shape { .. })), "{:?}", r.map(|_| ()));
+}
+
+/// A scale of 0 leaves `‖W_j‖`: the fused and factored norms read neither A nor B then, on
+/// both paths, so a NaN or infinity there does not reach them; PEFT's dense baseline forms
+/// `W + 0·B·A` and gets NaN, on both paths too.
+#[test]
+fn a_zero_scale_norm_never_reads_the_adapter() {
+    for ctx in contexts() {
+        let w = ctx.tensor(&[3.0, 4.0, 0.0, -2.0], &[2, 2]).unwrap();
+        let a = ctx.tensor(&[f32::NAN, 1.0], &[1, 2]).unwrap();
+        let b = ctx.tensor(&[f32::INFINITY, 1.0], &[2, 1]).unwrap();
+        for weight_norm in [dora::weight_norm, dora::weight_norm_factored] {
+            let norm = weight_norm(&ctx, &w, &a, &b, 0.0)
+                .unwrap()
+                .to_vec()
+                .unwrap();
+            assert_eq!(norm, vec![5.0, 2.0], "{}", ctx.device_name());
+        }
+        let dense = dora::weight_norm_dense(&ctx, &w, &a, &b, 0.0)
+            .unwrap()
+            .to_vec()
+            .unwrap();
+        assert!(
+            dense.iter().all(|x| x.is_nan()),
+            "{}: {dense:?}",
+            ctx.device_name()
+        );
+    }
 }

@@ -123,7 +123,15 @@ pub fn weight_norm(
         "dora::weight_norm",
         [w, a, b],
         scale,
-        reference::weight_norm_dense,
+        // The definition; s = 0 is ‖W_j‖ with A and B unread, as on the GPU (which then
+        // walks no k) and in the factored form, so a non-finite adapter does not reach it.
+        |w, a, b, shape, s| {
+            if s == 0.0 {
+                reference::weight_norm(w, a, b, shape, s)
+            } else {
+                reference::weight_norm_dense(w, a, b, shape, s)
+            }
+        },
         |gpu, shape, scale, factors, norm| norm_into(gpu, shape, scale, factors, norm).map(drop),
     )
 }
