@@ -156,9 +156,9 @@ fn norm_into(
 ///
 /// `U` and `‖W_j‖²` come from one GEMM pass over W, then G, B·G and one pass over the rows.
 /// It costs `r²·(d_in + d_out)` FMAs more than [`weight_norm`], but leaves U, which
-/// [`NormGradient::Exact`]'s backward needs: [`forward_saved`] takes its norm this way.
-/// Transient memory is U, G and B·G: O(d_out·r + r²). `s = 0` skips the low-rank terms.
-/// Returns `[d_out]`.
+/// [`NormGradient::Exact`]'s backward needs: it reuses U and B·G where [`weight_norm`] fell
+/// back to this form, and otherwise forms U itself. Transient memory is U, G and B·G:
+/// O(d_out·r + r²). `s = 0` skips the low-rank terms. Returns `[d_out]`.
 ///
 /// Accuracy: in f32 the error of `norm_j²` is relative to `‖ |W_j| + |s|·|B_j|·|A| ‖²`, the
 /// size of the terms summed, not to `norm_j²`: where `W_j + s·(B·A)_j` nearly cancels, the
