@@ -75,17 +75,17 @@ impl GpuDevice {
         Ok(buffer)
     }
 
-    /// A read-only buffer of constants (coefficient tables), uploaded once per `key` and kept
-    /// for the life of the device.
-    pub(crate) fn constant(
+    /// A read-only buffer of constants (coefficient tables), built and uploaded once per `key`
+    /// and kept for the life of the device.
+    pub(crate) fn constant<T: bytemuck::Pod>(
         &self,
         key: &str,
-        bytes: impl FnOnce() -> Vec<u8>,
+        table: impl FnOnce() -> Vec<T>,
     ) -> Result<Arc<PooledBuffer>> {
         if let Some(buffer) = lock(&self.constants).get(key) {
             return Ok(buffer.clone());
         }
-        let buffer = Arc::new(self.upload(&bytes())?);
+        let buffer = Arc::new(self.upload(bytemuck::cast_slice(&table()))?);
         lock(&self.constants).insert(key.to_string(), buffer.clone());
         Ok(buffer)
     }

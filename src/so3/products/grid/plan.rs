@@ -15,9 +15,10 @@
 
 use std::sync::Arc;
 
-use super::memo::Memo;
-use super::quadrature::gauss_legendre;
-use super::reference::{dim, spherical_harmonics_f64};
+use crate::so3::degrees::dim;
+use crate::so3::harmonics::reference::spherical_harmonics_f64;
+use crate::so3::memo::Memo;
+use crate::so3::quadrature::gauss_legendre;
 
 /// The grid and its tables for products of degrees `l1 ⊗ l2 → lmax_out`.
 #[derive(Clone, Debug)]
@@ -53,7 +54,7 @@ fn phi(m: i64, alpha: f64) -> f64 {
 /// `Y_lm(u(β, α)) = Θ_lm(β)·Φ_m(α)`: Y_lm at an azimuth where `Φ_m = 1` — α = 0 serves every
 /// m ≥ 0 and α = π/(2k) serves m = −k, one evaluation of all the harmonics per azimuth.
 /// A negative `sin_beta` (β > π) gives the 2π-periodic continuation `(−1)^m Θ_lm(2π − β)`.
-pub(super) fn ring_factors(sin_beta: f64, cos_beta: f64, l_table: usize) -> Vec<f64> {
+pub(crate) fn ring_factors(sin_beta: f64, cos_beta: f64, l_table: usize) -> Vec<f64> {
     let mut out = vec![0.0; dim(l_table)];
     for k in 0..=l_table {
         let alpha = if k == 0 {

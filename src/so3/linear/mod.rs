@@ -3,7 +3,10 @@
 //! `out[n,o,l,m] = Σ_i w[l,i,o]·x[n,i,l,m]`: one `[c_in, c_out]` matrix per degree, the same
 //! for every m of that degree, so the map commutes with rotations (Wigner D acts on m only).
 
-use super::{degree, kernels, reference};
+mod kernels;
+pub(crate) mod reference;
+
+use crate::so3::degrees::{degree, dim};
 use crate::{op, Context, Error, Result, Tensor};
 
 /// The gradients of [`linear`]: `∂L/∂x` (`[n, c_in, (lmax+1)²]`) and `∂L/∂w`
@@ -49,7 +52,7 @@ fn linear_args(
 
 /// `out[n,o,l,m] = Σ_i w[l,i,o]·x[n,i,l,m]` (no normalisation): `x [n, c_in, (lmax+1)²]`,
 /// `w [lmax+1, c_in, c_out]` → `[n, c_out, (lmax+1)²]`. Equivariant: it commutes with
-/// [`rotate`](super::rotate).
+/// [`rotate`](crate::so3::rotate).
 ///
 /// ```
 /// use wgkernels::{so3, Context};
@@ -64,7 +67,7 @@ fn linear_args(
 pub fn linear(ctx: &Context, x: &Tensor, w: &Tensor) -> Result<Tensor> {
     const OP: &str = "so3::linear";
     let (n, c_in, c_out, lmax) = linear_args(ctx, OP, x, w)?;
-    let d = reference::dim(lmax);
+    let d = dim(lmax);
     let cpu = || {
         Ok([reference::linear(
             x.host(),
@@ -91,7 +94,7 @@ pub fn linear_backward(
 ) -> Result<LinearGrads> {
     const OP: &str = "so3::linear_backward";
     let (n, c_in, c_out, lmax) = linear_args(ctx, OP, x, w)?;
-    let d = reference::dim(lmax);
+    let d = dim(lmax);
     ctx.check_owns(OP, "d_out", d_out)?;
     if d_out.shape() != [n, c_out, d] {
         return Err(Error::Shape {

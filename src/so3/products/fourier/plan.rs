@@ -14,10 +14,10 @@ use std::sync::Arc;
 
 use num_complex::Complex64;
 
-use super::fft::{fft2_reference, smooth_length, FftDirection};
-use super::grid::ring_factors;
-use super::memo::Memo;
-use super::reference::dim;
+use crate::so3::degrees::dim;
+use crate::so3::memo::Memo;
+use crate::so3::products::fft::{fft2_reference, smooth_length, FftDirection};
+use crate::so3::products::grid::ring_factors;
 
 /// `t^{lm}_u` for every (l, m) up to `lmax`: `[dim(lmax)][2·lmax + 1]`, column `u + lmax`.
 fn theta_coefficients(lmax: usize) -> Vec<Complex64> {
@@ -249,7 +249,7 @@ pub fn convolve_fft(x: &[Complex64], a: usize, y: &[Complex64], b: usize) -> Vec
 }
 
 /// The Gaunt product by the 2D-Fourier route, rows as in
-/// [`grid::gaunt_grid`](super::grid::gaunt_grid): change of basis, [`convolve_fft`],
+/// [`grid::gaunt_grid`](crate::so3::products::grid::gaunt_grid): change of basis, [`convolve_fft`],
 /// projection back. f64.
 pub fn gaunt_fourier(plan: &FourierPlan, x1: &[f64], x2: &[f64], group: usize) -> Vec<f64> {
     let (d1, d2) = (dim(plan.l1), dim(plan.l2));

@@ -1,15 +1,35 @@
-//! Sparse bilinear products of coefficient vectors: the Clebsch–Gordan tensor product and the
-//! direct Gaunt product share one form,
-//! `out[i3] = Σ_(i1,i2) T[i1,i2,i3]·x1[i1]·x2[i2]` (flat indices `l² + m + l`),
-//! with `T` the CG coefficients of every allowed path, or the Gaunt coefficients
-//! `(1/4π)∫ Y_i1·Y_i2·Y_i3 dΩ`.
+//! The coefficient tables of the sparse products. The Clebsch–Gordan tensor product and the
+//! direct Gaunt product share one form, `out[i3] = Σ_(i1,i2) T[i1,i2,i3]·x1[i1]·x2[i2]` (flat
+//! indices `l² + m + l`), with `T` the CG coefficients of every allowed path, or the Gaunt
+//! coefficients `(1/4π)∫ Y_i1·Y_i2·Y_i3 dΩ`; the tables hold T's nonzero terms grouped by the
+//! index each application sums into, and by path for the weights' gradient.
 
 use std::sync::Arc;
 
-use super::cg::clebsch_gordan;
-use super::memo::Memo;
-use super::quadrature::sphere_rule;
-use super::reference::{dim, spherical_harmonics_f64};
+use crate::so3::clebsch_gordan::clebsch_gordan;
+use crate::so3::degrees::dim;
+use crate::so3::harmonics::reference::spherical_harmonics_f64;
+use crate::so3::memo::Memo;
+use crate::so3::quadrature::sphere_rule;
+
+/// The paths of a product of degrees `0..=l1max ⊗ 0..=l2max → 0..=lmax_out`, in the order of
+/// the weights of [`weighted_cg_product`](crate::so3::weighted_cg_product): `(l1, l2, l3)` with l1, then l2, then l3 ascending
+/// over `|l1 − l2| ≤ l3 ≤ min(l1 + l2, lmax_out)`.
+///
+/// ```
+/// assert_eq!(wgkernels::so3::paths(1, 1, 1), vec![[0, 0, 0], [0, 1, 1], [1, 0, 1], [1, 1, 0], [1, 1, 1]]);
+/// ```
+pub fn paths(l1max: usize, l2max: usize, lmax_out: usize) -> Vec<[usize; 3]> {
+    let mut out = Vec::new();
+    for l1 in 0..=l1max {
+        for l2 in 0..=l2max {
+            for l3 in l1.abs_diff(l2)..=(l1 + l2).min(lmax_out) {
+                out.push([l1, l2, l3]);
+            }
+        }
+    }
+    out
+}
 
 /// Which coefficients a product uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -22,7 +42,7 @@ pub enum Coefficients {
 
 /// Nonzero terms of a product, grouped by output index: the terms of `out[i3]` are
 /// `terms[starts[i3]..starts[i3+1]]`, each `(i1, i2, coefficient)`, and `paths[t]` is the
-/// path (the position of its `(l1, l2, l3)` in [`paths`](super::paths)) of term t.
+/// path (the position of its `(l1, l2, l3)` in [`paths`]) of term t.
 ///
 /// A table [`grouped`] by x1's or x2's index instead is the same sum read for a gradient:
 /// its terms are `(i3, i2, ·)` (resp. `(i3, i1, ·)`), so that applying it to `(∂out, x2)`
@@ -81,8 +101,8 @@ fn gaunt(l1: usize, l2: usize, l3: usize) -> Vec<f64> {
 /// The table of `[0..=l1max] ⊗ [0..=l2max] → [0..=lmax_out]`, computed once and cached.
 ///
 /// # Panics
-/// When a degree exceeds [`MAX_L`](super::MAX_L) (the checked entry points are
-/// [`cg_product`](super::cg_product) and [`gaunt_product`](super::gaunt_product)).
+/// When a degree exceeds [`MAX_L`](crate::so3::MAX_L) (the checked entry points are
+/// [`cg_product`](crate::so3::cg_product) and [`gaunt_product`](crate::so3::gaunt_product)).
 pub fn product_table(
     kind: Coefficients,
     l1max: usize,
@@ -201,7 +221,7 @@ pub fn path_table(l1max: usize, l2max: usize, lmax_out: usize) -> Arc<PathTable>
     static CACHE: Memo<(usize, usize, usize), PathTable> = Memo::new();
     CACHE.get_or_build((l1max, l2max, lmax_out), || {
         let table = product_table(Coefficients::ClebschGordan, l1max, l2max, lmax_out);
-        let count = super::backward::paths(l1max, l2max, lmax_out).len();
+        let count = paths(l1max, l2max, lmax_out).len();
         let mut groups: Vec<Vec<([u32; 3], f64)>> = vec![Vec::new(); count];
         for i3 in 0..table.starts.len() - 1 {
             for t in table.starts[i3] as usize..table.starts[i3 + 1] as usize {
@@ -234,94 +254,4 @@ impl PathTable {
         }
         t
     }
-}
-
-/// Per-path weights of a product's rows: `[rows, paths]`, or `[channels, paths]` shared by
-/// every sample (row r then uses channel `r % channels`).
-#[derive(Clone, Copy, Debug)]
-pub struct Weights<'a> {
-    pub data: &'a [f64],
-    pub paths: usize,
-    pub shared_channels: Option<usize>,
-}
-
-impl Weights<'_> {
-    fn row(&self, row: usize) -> &[f64] {
-        let r = self.shared_channels.map_or(row, |c| row % c);
-        &self.data[r * self.paths..][..self.paths]
-    }
-}
-
-/// The product on the CPU in f64: `x1 [rows, d1]`, `x2 [rows or rows/c, d2]` (one x2 row per
-/// `group` consecutive x1 rows when broadcast), `out [rows, d3]`.
-pub fn apply(
-    table: &ProductTable,
-    x1: &[f64],
-    d1: usize,
-    x2: &[f64],
-    d2: usize,
-    group: usize,
-) -> Vec<f64> {
-    apply_weighted(table, x1, d1, x2, d2, group, None)
-}
-
-/// [`apply`] with each term multiplied by its path's weight of the row:
-/// `out[r, i3] = Σ_(i1, i2, w, p) w·weights[r, p]·x1[r, i1]·x2[r / group, i2]`.
-pub fn apply_weighted(
-    table: &ProductTable,
-    x1: &[f64],
-    d1: usize,
-    x2: &[f64],
-    d2: usize,
-    group: usize,
-    weights: Option<&Weights<'_>>,
-) -> Vec<f64> {
-    let d3 = table.starts.len() - 1;
-    let rows = x1.len() / d1;
-    let mut out = vec![0.0; rows * d3];
-    for row in 0..rows {
-        let a = &x1[row * d1..][..d1];
-        let b = &x2[(row / group) * d2..][..d2];
-        let w_row = weights.map(|w| w.row(row));
-        for i3 in 0..d3 {
-            let range = table.starts[i3] as usize..table.starts[i3 + 1] as usize;
-            out[row * d3 + i3] = table.terms[range.clone()]
-                .iter()
-                .zip(&table.paths[range])
-                .map(|(&(i1, i2, w), &p)| {
-                    let weight = w_row.map_or(1.0, |r| r[p as usize]);
-                    w * weight * a[i1 as usize] * b[i2 as usize]
-                })
-                .sum();
-        }
-    }
-    out
-}
-
-/// The gradient of the path weights: `∂w[r, p] = Σ_{terms of p} C·x1[r, i1]·x2[r / group, i2]·g[r, i3]`
-/// (`[rows, paths]`, before any sum over the samples that share the weights).
-pub fn path_gradient(
-    table: &PathTable,
-    (x1, d1): (&[f64], usize),
-    (x2, d2, group): (&[f64], usize, usize),
-    (g, d3): (&[f64], usize),
-) -> Vec<f64> {
-    let paths = table.starts.len() - 1;
-    let rows = x1.len() / d1;
-    let mut out = vec![0.0; rows * paths];
-    for row in 0..rows {
-        let (a, b, c) = (
-            &x1[row * d1..][..d1],
-            &x2[(row / group) * d2..][..d2],
-            &g[row * d3..][..d3],
-        );
-        for p in 0..paths {
-            let range = table.starts[p] as usize..table.starts[p + 1] as usize;
-            out[row * paths + p] = table.terms[range]
-                .iter()
-                .map(|&([i1, i2, i3], w)| w * a[i1 as usize] * b[i2 as usize] * c[i3 as usize])
-                .sum();
-        }
-    }
-    out
 }

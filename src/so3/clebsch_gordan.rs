@@ -6,10 +6,8 @@ use std::sync::Arc;
 
 use num_complex::Complex64;
 
+use super::degrees::MAX_L;
 use super::memo::Memo;
-
-/// Largest degree the SO(3) module accepts.
-pub const MAX_L: usize = 24;
 
 /// `Q` with `Y_complex = Q · Y_real` for degree l: rows indexed by complex m, columns by the
 /// real index `m + l`, times `(−i)^l`, which makes the coefficients below real.

@@ -1,0 +1,132 @@
+//! GPU launches of the harmonics and their backward: one thread per vector, the recursion's
+//! table uploaded once per device and degree.
+
+use std::sync::Arc;
+
+use super::reference::recursion_table;
+use crate::gpu::pool::PooledBuffer;
+use crate::gpu::{shader, GpuDevice, Operand, Shader};
+use crate::op::Gpu;
+use crate::so3::degrees::dim;
+use crate::{Result, Tensor};
+
+const SPHERICAL_HARMONICS: Shader = shader!("so3/spherical_harmonics.wgsl");
+const SH_WORKGROUP: usize = 64;
+
+/// The recursion's terms and step starts on the device: they depend on lmax only, so they
+/// are built and uploaded once per device.
+fn recursion_buffers(gpu: &GpuDevice, lmax: usize) -> Result<[Arc<PooledBuffer>; 2]> {
+    let built = std::cell::OnceCell::new();
+    let build = || built.get_or_init(|| recursion_table(lmax));
+    Ok([
+        gpu.constant(&format!("harmonics/{lmax}/table"), || build().0.clone())?,
+        gpu.constant(&format!("harmonics/{lmax}/starts"), || build().1.clone())?,
+    ])
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ShParams {
+    n: u32,
+    lmax: u32,
+    dim: u32,
+    v_offset: u32,
+    out_offset: u32,
+    _pad: [u32; 3],
+}
+
+pub(super) fn spherical_harmonics(
+    gpu: &Gpu<'_>,
+    vectors: &Tensor,
+    lmax: usize,
+    out: &Tensor,
+) -> Result<()> {
+    const OP: &str = "so3::spherical_harmonics";
+    let kernel = gpu.kernel_for(&SPHERICAL_HARMONICS, &[("vectors", vectors.dtype())])?;
+    let [terms, starts] = recursion_buffers(gpu, lmax)?;
+    let d = dim(lmax);
+    let operands = [
+        vectors.rows("vectors", 3),
+        Operand::whole(terms.buffer()),
+        Operand::whole(starts.buffer()),
+        out.rows("output", d),
+    ];
+    let blocks = gpu.binding.blocks(OP, vectors.shape()[0], operands)?;
+    let mut recording = gpu.recording();
+    recording.dispatch_blocks(&kernel, &blocks, |block| {
+        let [wv, _, _, wo] = block.bound;
+        let rows = block.rows.count;
+        let params = ShParams {
+            n: rows as u32,
+            lmax: lmax as u32,
+            dim: d as u32,
+            v_offset: wv.skip(),
+            out_offset: wo.skip(),
+            _pad: [0; 3],
+        };
+        (params, rows.div_ceil(SH_WORKGROUP) as u32)
+    })?;
+    recording.submit()
+}
+
+const SPHERICAL_HARMONICS_BACKWARD: Shader = shader!("so3/spherical_harmonics_backward.wgsl");
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ShBackwardParams {
+    n: u32,
+    lmax: u32,
+    dim: u32,
+    v_offset: u32,
+    g_offset: u32,
+    out_offset: u32,
+    y_offset: u32,
+    _pad: u32,
+}
+
+/// `∂L/∂v` of the harmonics for `d_y`: the forward recomputed into a scratch tensor, then
+/// one thread per vector through the recursion in reverse.
+pub(super) fn spherical_harmonics_backward(
+    gpu: &Gpu<'_>,
+    vectors: &Tensor,
+    lmax: usize,
+    d_y: &Tensor,
+    out: &Tensor,
+) -> Result<()> {
+    const OP: &str = "so3::spherical_harmonics_backward";
+    let n = vectors.shape()[0];
+    let d = dim(lmax);
+    let y = gpu.output(&[n, d])?;
+    spherical_harmonics(gpu, vectors, lmax, &y)?;
+    let kernel = gpu.kernel_for(
+        &SPHERICAL_HARMONICS_BACKWARD,
+        &Tensor::operands(["vectors", "g"], [vectors, d_y]),
+    )?;
+    let [terms, starts] = recursion_buffers(gpu, lmax)?;
+    let operands = [
+        vectors.rows("vectors", 3),
+        d_y.rows("d_y", d),
+        y.rows("harmonics", d),
+        Operand::whole(terms.buffer()),
+        Operand::whole(starts.buffer()),
+        out.rows("output", 3),
+    ];
+    let blocks = gpu.binding.blocks(OP, n, operands)?;
+    let mut recording = gpu.recording();
+    recording.dispatch_blocks(&kernel, &blocks, |block| {
+        let [wv, wg, wy, _, _, wo] = block.bound;
+        let rows = block.rows.count;
+        let params = ShBackwardParams {
+            n: rows as u32,
+            lmax: lmax as u32,
+            dim: d as u32,
+            v_offset: wv.skip(),
+            g_offset: wg.skip(),
+            out_offset: wo.skip(),
+            y_offset: wy.skip(),
+            _pad: 0,
+        };
+        (params, rows.div_ceil(SH_WORKGROUP) as u32)
+    })?;
+    recording.submit()
+}
