@@ -3,8 +3,10 @@
 //! stored (`shaders/linalg/matmul_shifted_row_squares.wgsl`). DoRA's weight norm
 //! `‖W_j + s·(B·A)_j‖²` is its one use.
 
+use super::gemm::Gemm;
+use super::kernels::{Params, TILED};
+use super::plan::{plan_blocks, GemmBlock};
 use super::reduce::SumSlices;
-use super::{plan_blocks, Gemm, GemmBlock, Params, TILED};
 use crate::gpu::{shader, Bound, GpuDevice, Shader};
 use crate::{Result, Tensor};
 
