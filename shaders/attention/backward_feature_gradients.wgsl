@@ -39,10 +39,9 @@ fn read_k(i: u32) -> f32 { return k[i]; }
 @group(0) @binding(6) var<storage, read_write> dq: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dk: array<f32>;
 
-// #include "attention/row_norm.inc.wgsl"
+// #include "attention/row_lanes.inc.wgsl"
 
-var<workgroup> part_t1: array<f32, 256>;
-var<workgroup> part_t2: array<f32, 256>;
+// #include "attention/row_norm.inc.wgsl"
 
 @compute @workgroup_size(256)
 fn main(
@@ -87,16 +86,9 @@ fn main(
             }
         }
     }
-    part_t1[lid] = t1;
-    part_t2[lid] = t2;
-    workgroupBarrier();
-    let row_first = lid - lane;
-    t1 = 0.0;
-    t2 = 0.0;
-    for (var l = 0u; l < ROW_LANES; l++) {
-        t1 += part_t1[row_first + l];
-        t2 += part_t2[row_first + l];
-    }
+    let sums = row_sums(lid, vec2<f32>(t1, t2));
+    t1 = sums.x;
+    t2 = sums.y;
     if !valid {
         return;
     }

@@ -23,7 +23,6 @@ struct Params {
 }
 
 const ROWS: u32 = 8u;
-const ROW_LANES: u32 = 32u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> g: array<f32>;
@@ -32,7 +31,7 @@ fn read_g(i: u32) -> f32 { return g[i]; }
 @group(0) @binding(3) var<storage, read> nd: array<f32>;
 @group(0) @binding(4) var<storage, read_write> g_ext: array<f32>;
 
-var<workgroup> part: array<f32, 256>;
+// #include "attention/row_lanes.inc.wgsl"
 
 @compute @workgroup_size(256)
 fn main(
@@ -64,13 +63,7 @@ fn main(
             delta += read_g(p.g_offset + row * p.dv + c) * (nd[row * width + c] / total);
         }
     }
-    part[lid] = delta;
-    workgroupBarrier();
-    let row_first = lid - lane;
-    delta = 0.0;
-    for (var l = 0u; l < ROW_LANES; l++) {
-        delta += part[row_first + l];
-    }
+    delta = row_sums(lid, vec2<f32>(delta, 0.0)).x;
     if !valid {
         return;
     }

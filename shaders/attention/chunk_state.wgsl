@@ -35,7 +35,6 @@ fn main(
     let split = (group / (p.column_tiles * p.inner_tiles)) % p.splits;
     let head = group / (p.column_tiles * p.inner_tiles * p.splits);
     let row = lid / LANES; // inner index within the tile
-    let lane = lid % LANES;
     let extra = p.columns_extra == 1u;
 
     let first = split * p.keys_per_split;
@@ -46,14 +45,6 @@ fn main(
     let d = it * TILE + row;
     if d < p.inner {
         let base = (head * p.splits + split) * p.state_len + d * p.state_stride;
-        for (var t = 0u; t < 4u; t++) {
-            let c = ct * TILE + lane + LANES * t;
-            if c < p.columns {
-                state[base + c] = tile.s[t];
-            }
-        }
-        if extra && ct == 0u && lane == 0u {
-            state[base + p.columns] = tile.extra;
-        }
+        store_state_row(base, tile, ct, p.columns, extra, lid);
     }
 }

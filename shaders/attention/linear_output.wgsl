@@ -17,12 +17,7 @@ const TILE: u32 = 32u;
 const LANES: u32 = 8u;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-fn read_q(i: u32) -> f32 { return q[i]; }
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-fn read_k(i: u32) -> f32 { return k[i]; }
-@group(0) @binding(3) var<storage, read> v: array<f32>;
-fn read_v(i: u32) -> f32 { return v[i]; }
+// #include "attention/qkv.inc.wgsl"
 @group(0) @binding(4) var<storage, read> key_max: array<u32>;
 @group(0) @binding(5) var<storage, read> state: array<f32>;
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;

@@ -49,7 +49,6 @@ fn main(
     let split = (group / (p.v_tiles * p.f_tiles)) % p.splits;
     let head = group / (p.v_tiles * p.f_tiles * p.splits);
     let row = lid / LANES;  // feature within the tile
-    let lane = lid % LANES;
     head_key_scale = key_scale(head);
 
     let first = split * p.keys_per_split;
@@ -61,14 +60,6 @@ fn main(
     if f < p.features {
         let width = p.dv + 1u;
         let base = ((head * p.splits + split) * p.features + f) * width;
-        for (var t = 0u; t < 4u; t++) {
-            let c = vt * TILE + lane + LANES * t;
-            if c < p.dv {
-                state[base + c] = tile.s[t];
-            }
-        }
-        if vt == 0u && lane == 0u {
-            state[base + p.dv] = tile.extra;
-        }
+        store_state_row(base, tile, vt, p.dv, true, lid);
     }
 }

@@ -1,9 +1,8 @@
-// The norm of the query row each thread works on, for kernels laid out as ROWS rows × 32
-// lanes: each lane folds q_f for f = lane, lane + 32, …, then every thread combines its
-// row's 32 parts. The including shader defines ROWS, `read_q` and `p.dk`, includes
-// features.inc.wgsl, and calls it in uniform control flow (it holds a barrier).
-
-const ROW_LANES: u32 = 32u;
+// The norm of the query row each thread works on, for kernels laid out as ROWS rows ×
+// ROW_LANES lanes (row_lanes.inc.wgsl): each lane folds q_f for f = lane, lane + 32, …, then
+// every thread combines its row's 32 parts. The including shader defines `read_q` and `p.dk`,
+// includes features.inc.wgsl and row_lanes.inc.wgsl, and calls it in uniform control flow
+// (it holds a barrier).
 
 var<workgroup> part_largest: array<f32, 256>;
 var<workgroup> part_ssq: array<f32, 256>;

@@ -32,19 +32,15 @@ const TILE: u32 = 32u;
 const LANES: u32 = 8u;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-fn read_q(i: u32) -> f32 { return q[i]; }
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-fn read_k(i: u32) -> f32 { return k[i]; }
-@group(0) @binding(3) var<storage, read> v: array<f32>;
-fn read_v(i: u32) -> f32 { return v[i]; }
+// #include "attention/qkv.inc.wgsl"
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;
 
 var<workgroup> q_tile: array<f32, 1024>;     // [row][d]
 var<workgroup> k_tile: array<f32, 1024>;     // [key][d], then P [row][key]
 var<workgroup> v_tile: array<f32, 1024>;     // [key][column]
-var<workgroup> lane_max: array<f32, 256>;
+
+// #include "attention/online_softmax.inc.wgsl"
 
 @compute @workgroup_size(256)
 fn main(
@@ -65,7 +61,7 @@ fn main(
     let i = chunk * TILE + row;
     let causal = p.causal == 1u;
 
-    var m = -3.4028235e38; // finite, so that exp(m_old − m_new) is never NaN
+    var m = NO_SCORE;
     var l = 0.0;
     var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
     let key_blocks = select(chunks, chunk + 1u, causal);
@@ -99,24 +95,12 @@ fn main(
         }
 
         // Online softmax: the block's row max, then weights relative to the new max.
-        var block_max = -3.4028235e38;
-        for (var t = 0u; t < 4u; t++) {
-            let j = kb * TILE + lane + LANES * t;
-            let valid = j < p.n && (!causal || j <= i);
-            score[t] = select(-3.4028235e38, score[t] * p.scale, valid);
-            block_max = max(block_max, score[t]);
-        }
-        lane_max[lid] = block_max;
-        workgroupBarrier();
-        for (var other = 0u; other < LANES; other++) {
-            block_max = max(block_max, lane_max[row * LANES + other]);
-        }
+        let block_max = scaled_block_max(&score, kb * TILE, i, causal, lid);
         let m_new = max(m, block_max);
         let correction = exp(m - m_new);
         for (var t = 0u; t < 4u; t++) {
             let j = kb * TILE + lane + LANES * t;
-            let valid = j < p.n && (!causal || j <= i);
-            k_tile[row * TILE + lane + LANES * t] = select(0.0, exp(score[t] - m_new), valid);
+            k_tile[row * TILE + lane + LANES * t] = select(0.0, exp(score[t] - m_new), key_counts(j, i, causal));
             acc[t] *= correction;
         }
         m = m_new;

@@ -1,5 +1,6 @@
-// Shared by softmax_query_gradient.wgsl and softmax_key_gradient.wgsl: their parameters, the
-// tile loads and the two block products. Thread layout as in softmax.wgsl: 32 rows × 8 lanes,
+// Shared by softmax_query_gradient.wgsl and softmax_key_gradient.wgsl: their parameters, their
+// inputs q, k, v, g (bindings 1 to 4; the includer binds its outputs from 5 on), the tile loads
+// and the two block products. Thread layout as in softmax.wgsl: 32 rows × 8 lanes,
 // 4 columns per lane (lane + 8t); a 32×32 block of scores lives in registers. Each workgroup
 // covers up to GROUP_TILES column tiles of its outputs, so that the scores and g·v of a block
 // are computed once for all of them.
@@ -26,6 +27,11 @@ struct Params {
     _pad0: u32,
     _pad1: u32,
 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+// #include "attention/qkv.inc.wgsl"
+@group(0) @binding(4) var<storage, read> g: array<f32>;
+fn read_g(i: u32) -> f32 { return g[i]; }
 
 const TILE: u32 = 32u;
 const LANES: u32 = 8u;

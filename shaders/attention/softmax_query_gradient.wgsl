@@ -10,20 +10,12 @@
 
 // #include "attention/softmax_gradient.inc.wgsl"
 
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-fn read_q(i: u32) -> f32 { return q[i]; }
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-fn read_k(i: u32) -> f32 { return k[i]; }
-@group(0) @binding(3) var<storage, read> v: array<f32>;
-fn read_v(i: u32) -> f32 { return v[i]; }
-@group(0) @binding(4) var<storage, read> g: array<f32>;
-fn read_g(i: u32) -> f32 { return g[i]; }
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;
 @group(0) @binding(6) var<storage, read_write> delta: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dq: array<f32>;
 
-var<workgroup> lane_max: array<f32, 256>;
+// #include "attention/online_softmax.inc.wgsl"
+
 var<workgroup> lane_sum: array<f32, 256>;
 var<workgroup> lane_delta: array<f32, 256>;
 
@@ -48,25 +40,14 @@ fn main(
     let key_blocks = select(chunks, chunk + 1u, causal);
 
     // Pass 1: m, l and Δ of every row (each lane its 4 keys, one shared max per row).
-    var m = -3.4028235e38; // finite, so that exp(m_old − m_new) is never NaN
+    var m = NO_SCORE;
     var l = 0.0;
     var d = 0.0;
     for (var kb = 0u; kb < key_blocks; kb++) {
         let first = kb * TILE;
         var score = block_dot(0u, chunk * TILE, 1u, first, p.k_tiles, head, lid);
         let dp = block_dot(3u, chunk * TILE, 2u, first, p.v_tiles, head, lid);
-        var block_max = -3.4028235e38;
-        for (var t = 0u; t < 4u; t++) {
-            let j = first + lane + LANES * t;
-            let valid = j < p.n && (!causal || j <= i);
-            score[t] = select(-3.4028235e38, score[t] * p.scale, valid);
-            block_max = max(block_max, score[t]);
-        }
-        lane_max[lid] = block_max;
-        workgroupBarrier();
-        for (var other = 0u; other < LANES; other++) {
-            block_max = max(block_max, lane_max[row * LANES + other]);
-        }
+        let block_max = scaled_block_max(&score, first, i, causal, lid);
         workgroupBarrier();
         let m_new = max(m, block_max);
         let correction = exp(m - m_new);
@@ -74,7 +55,7 @@ fn main(
         d *= correction;
         for (var t = 0u; t < 4u; t++) {
             let j = first + lane + LANES * t;
-            let valid = j < p.n && (!causal || j <= i);
+            let valid = key_counts(j, i, causal);
             let w = select(0.0, exp(score[t] - m_new), valid);
             l += w;
             d += select(0.0, w * dp[t], valid);

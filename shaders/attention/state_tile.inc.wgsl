@@ -5,8 +5,8 @@
 // and beside it the extra column Σ_j y_j[d] · w_extra_j, walking the rows 32 at a time
 // through workgroup memory. The including file defines TILE, LANES and the loaders
 //   fn load_y(head, j, d) -> f32     fn load_w(head, j, c) -> f32     fn load_w_extra(head, j) -> f32
-// (called only for j < last and d, c inside `widths` = (inner, columns)), and calls
-// state_tile in uniform control flow: it has barriers.
+// (called only for j < last and d, c inside `widths` = (inner, columns)), binds the output
+// `state`, and calls state_tile in uniform control flow: it has barriers.
 
 var<workgroup> y_tile: array<f32, 1024>; // [row][inner]
 var<workgroup> w_tile: array<f32, 1024>; // [row][column]
@@ -62,4 +62,20 @@ fn state_tile(
         workgroupBarrier();
     }
     return tile;
+}
+
+// Stores this thread's part of `tile` in the state row that starts at `base` (d's): columns
+// c = ct·32 + lane + 8t below `columns`, and with `extra` the extra column, at `columns`,
+// from lane 0 of column tile 0.
+fn store_state_row(base: u32, tile: StateTile, ct: u32, columns: u32, extra: bool, lid: u32) {
+    let lane = lid % LANES;
+    for (var t = 0u; t < 4u; t++) {
+        let c = ct * TILE + lane + LANES * t;
+        if c < columns {
+            state[base + c] = tile.s[t];
+        }
+    }
+    if extra && ct == 0u && lane == 0u {
+        state[base + columns] = tile.extra;
+    }
 }

@@ -3,20 +3,8 @@
 
 // #include "util/workgroup.inc.wgsl"
 
-struct Params {
-    rows: u32,
-    width: u32,
-    first_row: u32,
-    src_offset: u32,
-    out_offset: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
+// #include "graph/rows.inc.wgsl"
 
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-fn read_src(i: u32) -> f32 { return src[i]; }
 @group(0) @binding(2) var<storage, read> receivers: array<u32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
@@ -32,5 +20,5 @@ fn main(
     }
     let e = p.first_row + t / p.width;
     let c = t % p.width;
-    out[p.out_offset + t] = read_src(p.src_offset + receivers[e] * p.width + c);
+    out[p.out_offset + t] = src_at(receivers[e], c);
 }

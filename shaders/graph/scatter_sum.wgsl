@@ -4,20 +4,8 @@
 
 // #include "util/workgroup.inc.wgsl"
 
-struct Params {
-    rows: u32,
-    width: u32,
-    first_row: u32,
-    src_offset: u32,
-    out_offset: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
+// #include "graph/rows.inc.wgsl"
 
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-fn read_src(i: u32) -> f32 { return src[i]; }
 @group(0) @binding(2) var<storage, read> order: array<u32>;
 @group(0) @binding(3) var<storage, read> offsets: array<u32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
@@ -36,7 +24,7 @@ fn main(
     let c = t % p.width;
     var sum = 0.0;
     for (var k = offsets[v]; k < offsets[v + 1u]; k++) {
-        sum += read_src(p.src_offset + order[k] * p.width + c);
+        sum += src_at(order[k], c);
     }
     out[p.out_offset + t] = sum;
 }

@@ -1,8 +1,9 @@
 // The body of the 2D-Fourier Gaunt product (the formulas: gaunt_fourier.wgsl), shared by
 // gaunt_fourier.wgsl (the FFT grid in workgroup memory) and gaunt_fourier_global.wgsl (in a
 // storage slice per row, for grids past FFT_CAPACITY). The includer says where the grid
-// lives (see so3/fft.inc.wgsl), defines begin_row(row) (called first with the row), and binds
-// x1, x2 (each with its read_ loader), tables, twiddles, positions and out after `p`.
+// lives (see so3/fft.inc.wgsl), defines begin_row(row) (called first with the row), binds
+// x1, x2 (each with its read_ loader), tables, twiddles, positions and out after `p`, and
+// includes so3/harmonic_index.inc.wgsl.
 
 // #include "so3/fft.inc.wgsl"
 
@@ -28,9 +29,6 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-fn index(l: i32, m: i32) -> u32 {
-    return u32(l * l + m + l);
-}
 
 // Frequency of grid index i on an axis of length n: 0, 1, …, then negative.
 fn frequency(i: u32, n: u32) -> i32 {
@@ -132,14 +130,7 @@ fn main(
     let degree = i32(p.product_degree);
     let width = 2u * p.product_degree + 1u;
     for (var lm = lid; lm < d_out; lm += FFT_WORKGROUP) {
-        var l = i32(sqrt(f32(lm)));
-        if (l + 1) * (l + 1) <= i32(lm) {
-            l += 1;
-        }
-        if l * l > i32(lm) {
-            l -= 1;
-        }
-        let m = i32(lm) - l * l - l;
+        let m = degree_order(lm).y;
         let iv = u32(select(m, m + i32(FFT_V), m < 0));
         var sum = vec2<f32>(0.0, 0.0);
         for (var u = -degree; u <= degree; u++) {

@@ -12,6 +12,8 @@
 
 // #include "so3/gaunt_fourier.inc.wgsl"
 
+// #include "so3/harmonic_index.inc.wgsl"
+
 // #include "so3/spectrum_workgroup.inc.wgsl"
 
 @group(0) @binding(1) var<storage, read> x1: array<f32>;

@@ -3,8 +3,8 @@
 // products too large for workgroup memory). The including file declares where a row's
 // stages live: coefficient/set_coefficient (x1 then x2 at x2_place()), ring/set_ring (complex
 // ring coefficients), product/set_product, begin_row (called first with the row) and sync
-// (a barrier that orders those stores), and binds x1, x2 (each with its read_ loader), tables
-// and out after the uniform `p`.
+// (a barrier that orders those stores), binds x1, x2 (each with its read_ loader), tables
+// and out after the uniform `p`, and includes so3/harmonic_index.inc.wgsl.
 
 // #include "util/workgroup.inc.wgsl"
 
@@ -65,10 +65,6 @@ fn ring_coefficient_or_zero(first: u32, l: i32, k: i32) -> vec2<f32> {
 
 fn complex_mul(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
     return vec2<f32>(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x);
-}
-
-fn index(l: i32, m: i32) -> u32 {
-    return u32(l * l + m + l);
 }
 
 @compute @workgroup_size(64)
@@ -190,14 +186,9 @@ fn main(
 
     // Analysis in β.
     for (var lm = lid; lm < d_out; lm += WORKGROUP) {
-        var l = i32(sqrt(f32(lm)));
-        if (l + 1) * (l + 1) <= i32(lm) {
-            l += 1;
-        }
-        if l * l > i32(lm) {
-            l -= 1;
-        }
-        let m = i32(lm) - l * l - l;
+        let lm_pair = degree_order(lm);
+        let l = lm_pair.x;
+        let m = lm_pair.y;
         // Mirrored rings share (w_i/2)·Θ_lm up to the parity sign (−1)^{l+m}: weigh the
         // pair's sum (even l + m) or difference (odd). The middle ring's "pair" is itself,
         // stored as B in both and weighed once.

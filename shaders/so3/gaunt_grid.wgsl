@@ -13,6 +13,8 @@
 
 // #include "so3/gaunt_grid.inc.wgsl"
 
+// #include "so3/harmonic_index.inc.wgsl"
+
 const MAX_DEGREE: u32 = 16u; // of either input
 const X2: u32 = 289u; // x2's place in `coefficients`: after dim(MAX_DEGREE) entries of x1
 const COEFFICIENTS: u32 = 578u; // 2·X2

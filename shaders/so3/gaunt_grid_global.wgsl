@@ -7,6 +7,8 @@
 
 // #include "so3/gaunt_grid.inc.wgsl"
 
+// #include "so3/harmonic_index.inc.wgsl"
+
 @group(0) @binding(1) var<storage, read> x1: array<f32>;
 fn read_x1(i: u32) -> f32 { return x1[i]; }
 @group(0) @binding(2) var<storage, read> x2: array<f32>;

@@ -23,10 +23,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x1: array<f32>;
-fn read_x1(i: u32) -> f32 { return x1[i]; }
-@group(0) @binding(2) var<storage, read> x2: array<f32>;
-fn read_x2(i: u32) -> f32 { return x2[i]; }
+// #include "so3/sparse_operands.inc.wgsl"
 @group(0) @binding(3) var<storage, read> g: array<f32>;
 fn read_g(i: u32) -> f32 { return g[i]; }
 @group(0) @binding(4) var<storage, read> terms: array<vec4<f32>>; // (i1, i2, i3, C)
@@ -45,8 +42,8 @@ fn main(
     }
     let row = t / p.paths;
     let path = t % p.paths;
-    let a = p.x1_offset + row * p.d1;
-    let b = p.x2_offset + (row / p.group) * p.d2;
+    let a = x1_row(row);
+    let b = x2_row(row);
     let c = p.g_offset + row * p.d3;
     var sum = 0.0;
     for (var e = starts[path]; e < starts[path + 1u]; e++) {

@@ -13,50 +13,11 @@
 
 // #include "util/workgroup.inc.wgsl"
 
-struct Params {
-    rows: u32,   // x1 rows (samples × channels) in this block
-    d1: u32,
-    d2: u32,
-    d3: u32,
-    group: u32,
-    x1_offset: u32,
-    x2_offset: u32,
-    out_offset: u32,
-    weighted: u32,
-    paths: u32,
-    w_channels: u32,   // 0: a weight row per x1 row
-    w_offset: u32,
-    per_group: u32,    // rows per workgroup, ≤ ROWS, per_group · max(d1, d2) ≤ STAGE
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-// Operands are read through read_<name>(i): this is the f32 form; the host generates the
-// f16 and bf16 forms (packed two per u32) from it, see src/gpu/specialize.rs.
-@group(0) @binding(1) var<storage, read> x1: array<f32>;
-fn read_x1(i: u32) -> f32 { return x1[i]; }
-@group(0) @binding(2) var<storage, read> x2: array<f32>;
-fn read_x2(i: u32) -> f32 { return x2[i]; }
-@group(0) @binding(3) var<storage, read> weights: array<f32>;
-fn read_weights(i: u32) -> f32 { return weights[i]; }
-@group(0) @binding(4) var<storage, read> terms: array<vec4<f32>>; // (i1, i2, w, path)
-@group(0) @binding(5) var<storage, read> starts: array<u32>;
-@group(0) @binding(6) var<storage, read_write> out: array<f32>;
+// #include "so3/sparse_product.inc.wgsl"
 
 // The weights of the workgroup's rows, staged when they fit (paths ≤ STAGED_PATHS).
 const STAGED_PATHS: u32 = 64u;
 var<workgroup> w_rows: array<f32, 256>; // ROWS × STAGED_PATHS
-
-// Where row `row` of the weights starts.
-fn weight_row(row: u32) -> u32 {
-    var wr = row;
-    if p.w_channels > 0u {
-        wr = wr % p.w_channels;
-    }
-    return p.w_offset + wr * p.paths;
-}
 
 // The weights of `path` for the workgroup's rows (1 for rows past `rows`, never stored).
 fn row_weights(row0: u32, rows: u32, path: u32) -> vec4<f32> {
@@ -101,10 +62,10 @@ fn main(
     let rows = min(p.per_group, p.rows - row0);
     for (var r = 0u; r < rows; r++) {
         for (var i = lid; i < p.d1; i += 64u) {
-            a_rows[r * p.d1 + i] = read_x1(p.x1_offset + (row0 + r) * p.d1 + i);
+            a_rows[r * p.d1 + i] = read_x1(x1_row(row0 + r) + i);
         }
         for (var i = lid; i < p.d2; i += 64u) {
-            b_rows[r * p.d2 + i] = read_x2(p.x2_offset + ((row0 + r) / p.group) * p.d2 + i);
+            b_rows[r * p.d2 + i] = read_x2(x2_row(row0 + r) + i);
         }
         if p.weighted == 1u && p.paths <= STAGED_PATHS {
             for (var i = lid; i < p.paths; i += 64u) {

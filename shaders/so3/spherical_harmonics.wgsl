@@ -20,10 +20,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-// Operands are read through read_<name>(i): this is the f32 form; the host generates the
-// f16 and bf16 forms (packed two per u32) from it, see src/gpu/specialize.rs.
-@group(0) @binding(1) var<storage, read> vectors: array<f32>;
-fn read_vectors(i: u32) -> f32 { return vectors[i]; }
+// #include "so3/vectors.inc.wgsl"
 @group(0) @binding(2) var<storage, read> table: array<vec4<f32>>; // (i, j, k, weight)
 @group(0) @binding(3) var<storage, read> starts: array<u32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
@@ -40,24 +37,19 @@ fn main(
     if t >= p.n {
         return;
     }
-    let v = vec3<f32>(read_vectors(p.v_offset + 3u * t), read_vectors(p.v_offset + 3u * t + 1u),
-                      read_vectors(p.v_offset + 3u * t + 2u));
+    let v = vector_at(t);
     let base = p.out_offset + t * p.dim;
     out[base] = 1.0;
     if p.lmax == 0u {
         return;
     }
-    // Tested by the bits: compilers may fold isnan-style comparisons away.
-    let bits = vec3<u32>(bitcast<u32>(v.x), bitcast<u32>(v.y), bitcast<u32>(v.z)) & vec3<u32>(0x7fffffffu);
-    if any(bits >= vec3<u32>(0x7f800000u)) {
+    if has_non_finite(v) {
         for (var i = 1u; i < p.dim; i++) {
             out[base + i] = bitcast<f32>(0x7fc00000u);
         }
         return;
     }
-    // Scaled by the largest component first, so that |v|² neither overflows (|v| > 1e19)
-    // nor underflows (|v| < 1e-19) in f32.
-    let largest = max(max(abs(v.x), abs(v.y)), abs(v.z));
+    let largest = largest_component(v);
     if largest == 0.0 {
         for (var i = 1u; i < p.dim; i++) {
             out[base + i] = 0.0;

@@ -20,8 +20,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> vectors: array<f32>;
-fn read_vectors(i: u32) -> f32 { return vectors[i]; }
+// #include "so3/vectors.inc.wgsl"
 @group(0) @binding(2) var<storage, read> g: array<f32>;
 fn read_g(i: u32) -> f32 { return g[i]; }
 @group(0) @binding(3) var<storage, read> y: array<f32>;
@@ -41,11 +40,9 @@ fn main(
     if t >= p.n {
         return;
     }
-    let v = vec3<f32>(read_vectors(p.v_offset + 3u * t), read_vectors(p.v_offset + 3u * t + 1u),
-                      read_vectors(p.v_offset + 3u * t + 2u));
+    let v = vector_at(t);
     let o = p.out_offset + 3u * t;
-    let bits = vec3<u32>(bitcast<u32>(v.x), bitcast<u32>(v.y), bitcast<u32>(v.z)) & vec3<u32>(0x7fffffffu);
-    if p.lmax > 0u && any(bits >= vec3<u32>(0x7f800000u)) {
+    if p.lmax > 0u && has_non_finite(v) {
         // A NaN or infinite component: the harmonics are NaN, and so is their gradient.
         let nan = bitcast<f32>(0x7fc00000u);
         out[o] = nan;
@@ -53,7 +50,7 @@ fn main(
         out[o + 2u] = nan;
         return;
     }
-    let largest = max(max(abs(v.x), abs(v.y)), abs(v.z));
+    let largest = largest_component(v);
     if p.lmax == 0u || largest == 0.0 {
         out[o] = 0.0;
         out[o + 1u] = 0.0;
