@@ -1,7 +1,8 @@
 //! Criterion benches of the blocks of an equivariant layer and their backwards: the
 //! harmonics' gradient (4096 vectors), the CG and Gaunt (Direct, Grid) backwards at
 //! n·c = 4096, the weighted product with per-edge weights and its backward, so3::linear and
-//! its backward, and gather / scatter_sum at 10⁶ edges. Times are per call in steady state:
+//! its backward, gather / scatter_sum at 10⁶ edges, and the double backwards (harmonics at
+//! 4096 vectors, CG and Gaunt Grid at n·c = 4096, the weighted product, linear). Times are per call in steady state:
 //! `iters` calls back to back, then one wait.
 
 use std::time::Instant;
@@ -134,5 +135,73 @@ fn layer(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, backwards, layer);
+fn double_backwards(c: &mut Criterion) {
+    let ctx = Context::new().unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let mut group = c.benchmark_group("so3_double_backward");
+    group.sample_size(10);
+    let vectors = random(&ctx, &mut rng, &[4096, 3]);
+    let dd_v = random(&ctx, &mut rng, &[4096, 3]);
+    for lmax in [2usize, 4, 8] {
+        let d_y = random(&ctx, &mut rng, &[4096, (lmax + 1) * (lmax + 1)]);
+        bench(
+            &mut group,
+            &ctx,
+            BenchmarkId::new("harmonics", lmax),
+            &|| {
+                let second =
+                    so3::spherical_harmonics_double_backward(&ctx, &vectors, lmax, &d_y, &dd_v);
+                drop(second.unwrap())
+            },
+        );
+    }
+    for l in [2usize, 4] {
+        let d = (l + 1) * (l + 1);
+        let shape = [1024, 4, d];
+        let [x1, x2, g] = [0; 3].map(|_| random(&ctx, &mut rng, &shape));
+        let dd = so3::ProductGrads {
+            x1: random(&ctx, &mut rng, &shape),
+            x2: random(&ctx, &mut rng, &shape),
+        };
+        bench(&mut group, &ctx, BenchmarkId::new("cg", l), &|| {
+            drop(so3::cg_product_double_backward(&ctx, &x1, &x2, l, &g, &dd).unwrap())
+        });
+        bench(&mut group, &ctx, BenchmarkId::new("gaunt_grid", l), &|| {
+            let method = so3::GauntMethod::Grid;
+            drop(so3::gaunt_product_double_backward(&ctx, &x1, &x2, l, method, &g, &dd).unwrap())
+        });
+    }
+    let (n, ch, l) = (4096usize, 8usize, 2usize);
+    let d = (l + 1) * (l + 1);
+    let count = so3::paths(l, l, l).len();
+    let (x1, x2, w, g) = (
+        random(&ctx, &mut rng, &[n, ch, d]),
+        random(&ctx, &mut rng, &[n, 1, d]),
+        random(&ctx, &mut rng, &[n, ch, count]),
+        random(&ctx, &mut rng, &[n, ch, d]),
+    );
+    let dd = so3::WeightedGrads {
+        x1: random(&ctx, &mut rng, &[n, ch, d]),
+        x2: random(&ctx, &mut rng, &[n, 1, d]),
+        weights: random(&ctx, &mut rng, &[n, ch, count]),
+    };
+    bench(&mut group, &ctx, BenchmarkId::new("weighted", l), &|| {
+        drop(so3::weighted_cg_product_double_backward(&ctx, &x1, &x2, &w, l, &g, &dd).unwrap())
+    });
+    let (x, w, g) = (
+        random(&ctx, &mut rng, &[1000, 32, 9]),
+        random(&ctx, &mut rng, &[3, 32, 32]),
+        random(&ctx, &mut rng, &[1000, 32, 9]),
+    );
+    let dd = so3::LinearGrads {
+        x: random(&ctx, &mut rng, &[1000, 32, 9]),
+        w: random(&ctx, &mut rng, &[3, 32, 32]),
+    };
+    bench(&mut group, &ctx, BenchmarkId::new("linear", 2), &|| {
+        drop(so3::linear_double_backward(&ctx, &x, &w, &g, &dd).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, backwards, layer, double_backwards);
 criterion_main!(benches);

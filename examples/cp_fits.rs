@@ -287,7 +287,7 @@ fn write_report(
         out,
         "Written by `cargo run --release --example cp_fits -- {}` in {:.0} s (f64 on the CPU; \
          fit times are this host's, {} threads). `so3::CpProduct::fit(L, L, L, R)`: alternating \
-         least squares with line search from a fixed start (`src/so3/cp.rs`). \"Exact\" is a \
+         least squares with line search from a fixed start (`src/so3/cp/fit.rs`). \"Exact\" is a \
          fit error below {EXACT:e}; the smallest exact rank is the smallest rank at which *this* \
          fit reaches it (ALS from another start, or run longer, may do better), found by \
          stepping and bisection assuming exactness is monotone in the rank — or, where a \

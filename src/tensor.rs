@@ -278,6 +278,26 @@ impl Context {
         }
     }
 
+    /// `Err` unless `tensor` was made by this context and has the shape `want`, which is
+    /// `what` (e.g. "the output's shape") for the message.
+    pub(crate) fn check_shape(
+        &self,
+        op: &'static str,
+        arg: &'static str,
+        tensor: &Tensor,
+        want: &[usize],
+        what: &str,
+    ) -> Result<()> {
+        self.check_owns(op, arg, tensor)?;
+        if tensor.shape() != want {
+            return Err(Error::Shape {
+                op,
+                message: format!("`{arg}` {:?} must have {what}, {want:?}", tensor.shape()),
+            });
+        }
+        Ok(())
+    }
+
     /// `Err` unless `tensor` was made by this context.
     pub(crate) fn check_owns(
         &self,

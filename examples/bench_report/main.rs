@@ -15,6 +15,7 @@ mod linalg;
 mod mfac;
 mod plot;
 mod report;
+mod second;
 mod so3;
 
 use rand::rngs::StdRng;
@@ -37,11 +38,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         figures: Vec::new(),
     };
     type Family = fn(&Context, &mut StdRng, &mut report::Report) -> wgkernels::Result<()>;
-    let families: [(&str, Family); 6] = [
+    let families: [(&str, Family); 7] = [
         ("linalg", linalg::rows),
         ("dora", dora::rows),
         ("so3", so3::rows),
         ("equivariant", equivariant::rows),
+        ("second", second::rows),
         ("mfac", mfac::rows),
         ("attention", attention::rows),
     ];

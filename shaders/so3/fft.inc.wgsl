@@ -1,4 +1,4 @@
-// The mixed-radix 2D FFT of the Fourier route (see src/so3/fft.rs), on one grid
+// The mixed-radix 2D FFT of the Fourier route (see src/so3/products/fft/), on one grid
 // `spectrum[iu·n_v + iv]`. Included by so3/fft.wgsl (the transform alone, tested against
 // rustfft) and so3/gaunt_fourier.inc.wgsl.
 //

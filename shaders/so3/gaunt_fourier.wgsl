@@ -1,4 +1,4 @@
-// The Gaunt product by the 2D-Fourier route (Luo et al.; see src/so3/fourier.rs), one
+// The Gaunt product by the 2D-Fourier route (Luo et al.; see src/so3/products/fourier/plan.rs), one
 // workgroup per (sample, channel) row, the whole product in one FFT grid:
 //   X_uv   = Σ_lm x_lm·t^{lm}_u·a^m_v     both inputs, each scaled to unit size by a power
 //                                         of two, packed as Z = X1 + i·X2

@@ -134,7 +134,7 @@ fn main(
     sync();
 
     // The product along α on the rings' Fourier coefficients (ring_product in
-    // src/so3/grid.rs): e_k = Σ c1_{k1}·c2_{k−k1}, B[0] = e_0, B[k] = Re e_k, B[−k] = −Im e_k.
+    // src/so3/products/grid/plan.rs): e_k = Σ c1_{k1}·c2_{k−k1}, B[0] = e_0, B[k] = Re e_k, B[−k] = −Im e_k.
     // One thread per mirrored ring pair (i, i') and pair of outputs (k, k + 1): c2_{k+1−k1} is
     // the previous term's c2_{k−k1}, so each load serves two products. Stored as the
     // pair's sum and difference, B_i ± B_i', which is what the analysis weighs (a middle

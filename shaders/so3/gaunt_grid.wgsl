@@ -1,4 +1,4 @@
-// The Gaunt product on a spherical grid, separable form (see src/so3/grid.rs), one
+// The Gaunt product on a spherical grid, separable form (see src/so3/products/grid/plan.rs), one
 // workgroup per (sample, channel) row:
 //   A_i[m]   = Σ_l Θ_lm(β_i)·x_lm                       (both inputs, every Gauss–Legendre ring i)
 //   B_i[m]   = (1/2π)∫ (Σ A1_i Φ)(Σ A2_i Φ)·Φ_m dα     (the product along the ring, exact,

@@ -25,7 +25,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read> starts: array<u32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-const MAX_DEGREE_WIDTH: u32 = 49u; // 2·MAX_L + 1 (MAX_L = 24, src/so3/cg.rs)
+const MAX_DEGREE_WIDTH: u32 = 49u; // 2·MAX_L + 1 (MAX_L = 24, src/so3/degrees.rs)
 
 @compute @workgroup_size(64)
 fn main(

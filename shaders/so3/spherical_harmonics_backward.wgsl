@@ -28,7 +28,7 @@ fn read_g(i: u32) -> f32 { return g[i]; }
 @group(0) @binding(5) var<storage, read> starts: array<u32>;
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
 
-const MAX_DEGREE_WIDTH: u32 = 49u; // 2·MAX_L + 1 (MAX_L = 24, src/so3/cg.rs)
+const MAX_DEGREE_WIDTH: u32 = 49u; // 2·MAX_L + 1 (MAX_L = 24, src/so3/degrees.rs)
 
 @compute @workgroup_size(64)
 fn main(

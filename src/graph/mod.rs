@@ -138,6 +138,10 @@ fn row_width(op: &'static str, arg: &'static str, x: &Tensor, rows: usize) -> Re
 }
 
 /// `gather(table, index)[e] = table[index[e]]`: `table [nodes, …]` → `[edges, …]`.
+///
+/// Its backward is [`scatter_sum`] of the upstream gradient, whatever the table; so its double
+/// backward along a cotangent `dd` of that gradient is `gather(dd)` (towards the upstream
+/// gradient) and 0 (towards the table): both ops are linear and each other's adjoint.
 pub fn gather(ctx: &Context, table: &Tensor, index: &Index) -> Result<Tensor> {
     const OP: &str = "graph::gather";
     ctx.check_owns(OP, "table", table)?;
@@ -157,6 +161,9 @@ pub fn gather(ctx: &Context, table: &Tensor, index: &Index) -> Result<Tensor> {
 
 /// `scatter_sum(src, index)[v] = Σ_{e: index[e] = v} src[e]`, summed in increasing e (0 where
 /// no edge arrives): `src [edges, …]` → `[nodes, …]`.
+///
+/// Its backward is [`gather`] of the upstream gradient; its double backward along `dd` is
+/// `scatter_sum(dd)` (and 0 towards `src`).
 pub fn scatter_sum(ctx: &Context, src: &Tensor, index: &Index) -> Result<Tensor> {
     const OP: &str = "graph::scatter_sum";
     ctx.check_owns(OP, "src", src)?;

@@ -113,3 +113,23 @@ pub(crate) fn elementwise(
     })?;
     Ok(out)
 }
+
+/// `Σ terms`, element by element, each term of the first one's shape (cut into rows along its
+/// first dimension, so that terms larger than one binding are summed block by block).
+pub(crate) fn sum(ctx: &Context, terms: Vec<Tensor>) -> Result<Tensor> {
+    let mut terms = terms.into_iter();
+    let Some(mut total) = terms.next() else {
+        return Err(crate::Error::InvalidArgument {
+            op: "linalg::sum",
+            arg: "terms",
+            message: "must hold at least one tensor".into(),
+        });
+    };
+    let shape = total.shape().to_vec();
+    let rows = shape.first().copied().unwrap_or(1).max(1);
+    let cols = total.len() / rows;
+    for term in terms {
+        total = elementwise(ctx, Op::Add, &total, Some(&term), [rows, cols], &shape)?;
+    }
+    Ok(total)
+}

@@ -73,7 +73,7 @@ fn split_k_chunk(m: usize, n: usize, k: usize, below_tiles: usize, max_elements:
 }
 
 impl Gemm {
-    /// How many slices of k the GPU path of [`matmul`] on `ctx` cuts this product into
+    /// How many slices of k the GPU path of [`matmul`](super::matmul) on `ctx` cuts this product into
     /// (split-K, see [`GpuOptions::split_k_below_tiles`](crate::GpuOptions::split_k_below_tiles));
     /// 1 when unsplit and on the CPU path. Products larger than one binding are counted per
     /// block, of which this is the first.

@@ -31,10 +31,15 @@ pub use products::{fourier, grid, Coefficients};
 pub use clebsch_gordan::clebsch_gordan;
 pub use cp::CpProduct;
 pub use degrees::MAX_L;
-pub use harmonics::{spherical_harmonics, spherical_harmonics_backward};
-pub use linear::{linear, linear_backward, LinearGrads};
+pub use harmonics::{
+    spherical_harmonics, spherical_harmonics_backward, spherical_harmonics_double_backward,
+    HarmonicsSecondGrads,
+};
+pub use linear::{linear, linear_backward, linear_double_backward, LinearGrads, LinearSecondGrads};
 pub use products::{
-    cg_product, cg_product_backward, gaunt_product, gaunt_product_backward, paths,
-    weighted_cg_product, weighted_cg_product_backward, GauntMethod, ProductGrads, WeightedGrads,
+    cg_product, cg_product_backward, cg_product_double_backward, gaunt_product,
+    gaunt_product_backward, gaunt_product_double_backward, paths, weighted_cg_product,
+    weighted_cg_product_backward, weighted_cg_product_double_backward, GauntMethod, ProductGrads,
+    ProductSecondGrads, WeightedGrads, WeightedSecondGrads,
 };
 pub use rotation::{rotate, wigner_d, Rotation};

@@ -3,7 +3,8 @@
 
 pub use super::degrees::dim;
 pub use super::harmonics::reference::{
-    spherical_harmonics, spherical_harmonics_backward, spherical_harmonics_f64,
+    spherical_harmonics, spherical_harmonics_backward, spherical_harmonics_backward_f64,
+    spherical_harmonics_double_backward, spherical_harmonics_f64,
 };
 pub use super::linear::reference::{linear, linear_weight_gradient};
 pub use super::rotation::wigner::{rotate_coefficients, rotate_vector, wigner_d};

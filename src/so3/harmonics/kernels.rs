@@ -130,3 +130,72 @@ pub(super) fn spherical_harmonics_backward(
     })?;
     recording.submit()
 }
+
+const SPHERICAL_HARMONICS_DOUBLE_BACKWARD: Shader =
+    shader!("so3/spherical_harmonics_double_backward.wgsl");
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ShDoubleBackwardParams {
+    n: u32,
+    lmax: u32,
+    dim: u32,
+    v_offset: u32,
+    g_offset: u32,
+    dd_offset: u32,
+    y_offset: u32,
+    out_v_offset: u32,
+    out_g_offset: u32,
+    _pad: [u32; 3],
+}
+
+/// The double backward for the cotangent `dd` of the backward's output: `out_v = H·dd` and
+/// `out_g = J·dd`, the forward recomputed into a scratch tensor, then one thread per vector
+/// in forward mode through the recursion and through the backward's reverse pass.
+pub(super) fn spherical_harmonics_double_backward(
+    gpu: &Gpu<'_>,
+    [vectors, d_y, dd]: [&Tensor; 3],
+    lmax: usize,
+    [out_v, out_g]: [&Tensor; 2],
+) -> Result<()> {
+    const OP: &str = "so3::spherical_harmonics_double_backward";
+    let n = vectors.shape()[0];
+    let d = dim(lmax);
+    let y = gpu.output(&[n, d])?;
+    spherical_harmonics(gpu, vectors, lmax, &y)?;
+    let kernel = gpu.kernel_for(
+        &SPHERICAL_HARMONICS_DOUBLE_BACKWARD,
+        &Tensor::operands(["vectors", "g", "dd"], [vectors, d_y, dd]),
+    )?;
+    let [terms, starts] = recursion_buffers(gpu, lmax)?;
+    let operands = [
+        vectors.rows("vectors", 3),
+        d_y.rows("d_y", d),
+        dd.rows("dd_vectors", 3),
+        y.rows("harmonics", d),
+        Operand::whole(terms.buffer()),
+        Operand::whole(starts.buffer()),
+        out_v.rows("output", 3),
+        out_g.rows("output", d),
+    ];
+    let blocks = gpu.binding.blocks(OP, n, operands)?;
+    let mut recording = gpu.recording();
+    recording.dispatch_blocks(&kernel, &blocks, |block| {
+        let [wv, wg, wdd, wy, _, _, wov, wog] = block.bound;
+        let rows = block.rows.count;
+        let params = ShDoubleBackwardParams {
+            n: rows as u32,
+            lmax: lmax as u32,
+            dim: d as u32,
+            v_offset: wv.skip(),
+            g_offset: wg.skip(),
+            dd_offset: wdd.skip(),
+            y_offset: wy.skip(),
+            out_v_offset: wov.skip(),
+            out_g_offset: wog.skip(),
+            _pad: [0; 3],
+        };
+        (params, rows.div_ceil(SH_WORKGROUP) as u32)
+    })?;
+    recording.submit()
+}

@@ -1,6 +1,7 @@
 //! Real spherical harmonics of edge vectors and their backward: the public functions; the
 //! f64 reference is [`reference`], the GPU launches are `kernels`.
 
+mod dual;
 mod kernels;
 pub(crate) mod reference;
 
@@ -52,17 +53,7 @@ pub fn spherical_harmonics_backward(
 ) -> Result<Tensor> {
     const OP: &str = "so3::spherical_harmonics_backward";
     let n = vector_count(ctx, OP, vectors, lmax)?;
-    ctx.check_owns(OP, "d_y", d_y)?;
-    let d = dim(lmax);
-    if d_y.shape() != [n, d] {
-        return Err(Error::Shape {
-            op: OP,
-            message: format!(
-                "`d_y` {:?} must have the harmonics' shape [{n}, {d}] (lmax {lmax})",
-                d_y.shape()
-            ),
-        });
-    }
+    check_upstream(ctx, OP, d_y, n, lmax)?;
     let cpu = || {
         Ok([reference::spherical_harmonics_backward(
             vectors.host(),
@@ -74,6 +65,86 @@ pub fn spherical_harmonics_backward(
         kernels::spherical_harmonics_backward(gpu, vectors, lmax, d_y, dv)
     })?;
     Ok(dv)
+}
+
+/// The second derivatives of [`spherical_harmonics`]: the vector–Jacobian product of
+/// [`spherical_harmonics_backward`] with respect to each of its inputs.
+#[derive(Debug)]
+pub struct HarmonicsSecondGrads {
+    /// `∂⟨dd_v, J(v)ᵀ·d_y⟩/∂v = H(v)·dd_v`, `[n, 3]`, with `H` the Hessian of `⟨d_y, Y(v)⟩`.
+    pub vectors: Tensor,
+    /// `J(v)·dd_v`, `[n, (lmax+1)²]`: the harmonics' tangent along `dd_v`.
+    pub d_y: Tensor,
+}
+
+/// The double backward of [`spherical_harmonics`] — what a force loss needs, since forces are
+/// already a backward: for the cotangent `dd_vectors` (`[n, 3]`) of the output of
+/// [`spherical_harmonics_backward`]`(vectors, lmax, d_y)`, the gradients of
+/// `⟨dd_v, J(v)ᵀ·d_y⟩` with respect to `vectors` (`H(v)·dd_v`, the harmonics' Hessians
+/// contracted with `d_y`) and to `d_y` (`J(v)·dd_v`, a Jacobian–vector product). Forward mode
+/// along `dd_v` through the recursion and through the backward's reverse pass. A zero vector
+/// gets zeros, as in the backward; a NaN or infinite one NaN (from degree 1 in `d_y`).
+///
+/// ```
+/// use wgkernels::{so3, Context};
+/// # fn main() -> wgkernels::Result<()> {
+/// let ctx = Context::new()?;
+/// let v = ctx.tensor(&[0.0, 0.0, 2.0], &[1, 3])?;
+/// let d_y = ctx.tensor(&[0.0, 0.0, 0.0, 1.0], &[1, 4])?; // L = Y_1z = √3·z/|v|
+/// let dd = ctx.tensor(&[1.0, 0.0, 0.0], &[1, 3])?;
+/// let second = so3::spherical_harmonics_double_backward(&ctx, &v, 1, &d_y, &dd)?;
+/// // Moving v along x by ε turns Y_1 by ε/|v| towards x: J·dd = (0, √3/2, 0, 0).
+/// let jvp = second.d_y.to_vec()?;
+/// assert!((jvp[1] - 3f32.sqrt() / 2.0).abs() < 1e-6 && jvp[3].abs() < 1e-6);
+/// # Ok(())
+/// # }
+/// ```
+pub fn spherical_harmonics_double_backward(
+    ctx: &Context,
+    vectors: &Tensor,
+    lmax: usize,
+    d_y: &Tensor,
+    dd_vectors: &Tensor,
+) -> Result<HarmonicsSecondGrads> {
+    const OP: &str = "so3::spherical_harmonics_double_backward";
+    let n = vector_count(ctx, OP, vectors, lmax)?;
+    check_upstream(ctx, OP, d_y, n, lmax)?;
+    ctx.check_shape(
+        OP,
+        "dd_vectors",
+        dd_vectors,
+        &[n, 3],
+        "the shape of `vectors`",
+    )?;
+    let cpu = || {
+        Ok(reference::spherical_harmonics_double_backward(
+            vectors.host(),
+            lmax,
+            d_y.host(),
+            dd_vectors.host(),
+        ))
+    };
+    let shapes = [vectors.shape(), d_y.shape()];
+    let [dv, dg] = op::run(ctx, OP, shapes, cpu, |gpu, [dv, dg]| {
+        let inputs = [vectors, d_y, dd_vectors];
+        kernels::spherical_harmonics_double_backward(gpu, inputs, lmax, [dv, dg])
+    })?;
+    Ok(HarmonicsSecondGrads {
+        vectors: dv,
+        d_y: dg,
+    })
+}
+
+/// Checks that `d_y` (owned by `ctx`) has the harmonics' shape `[n, (lmax+1)²]`.
+fn check_upstream(
+    ctx: &Context,
+    op: &'static str,
+    d_y: &Tensor,
+    n: usize,
+    lmax: usize,
+) -> Result<()> {
+    let what = format!("the harmonics' shape (lmax {lmax})");
+    ctx.check_shape(op, "d_y", d_y, &[n, dim(lmax)], &what)
 }
 
 /// Checks `vectors [n, 3]` (owned by `ctx`) and `lmax`; returns n.

@@ -3,17 +3,19 @@
 
 use std::sync::Arc;
 
+use super::dual::{Dual, Real};
+
 use crate::so3::clebsch_gordan::clebsch_gordan;
 use crate::so3::degrees::dim;
 
 /// `out[k] = Σ_ij C[i][j][k]·a_i·b_j` for C of shape `[a.len()][b.len()][n_out]`.
-fn contract(cg: &[f64], a: &[f64], b: &[f64], n_out: usize) -> Vec<f64> {
-    let mut out = vec![0.0; n_out];
+fn contract<R: Real>(cg: &[f64], a: &[R], b: &[R], n_out: usize) -> Vec<R> {
+    let mut out = vec![R::constant(0.0); n_out];
     for (i, &x) in a.iter().enumerate() {
         for (j, &y) in b.iter().enumerate() {
             let row = &cg[(i * b.len() + j) * n_out..][..n_out];
             for (o, &w) in out.iter_mut().zip(row) {
-                *o += w * x * y;
+                *o = *o + R::constant(w) * x * y;
             }
         }
     }
@@ -79,26 +81,91 @@ pub fn spherical_harmonics_f64(vectors: &[f64], lmax: usize) -> Vec<f64> {
     let d = dim(lmax);
     let mut out = vec![0.0; vectors.len() / 3 * d];
     for (v, y) in vectors.chunks_exact(3).zip(out.chunks_exact_mut(d)) {
-        let r = v.iter().map(|x| x * x).sum::<f64>().sqrt();
         y[0] = 1.0;
-        if lmax == 0 || r == 0.0 {
-            continue;
-        }
-        if !v.iter().all(|x| x.is_finite()) {
-            y[1..].fill(f64::NAN);
-            continue;
-        }
-        let y1 = [v[0], v[1], v[2]].map(|x| 3f64.sqrt() * x / r);
-        y[1..4].copy_from_slice(&y1);
-        for (l, (cg, c)) in (2..=lmax).zip(&steps) {
-            let (done, rest) = y.split_at_mut(l * l);
-            let yl = contract(cg, &done[(l - 1) * (l - 1)..], &y1, 2 * l + 1);
-            for (o, v) in rest.iter_mut().zip(yl) {
-                *o = c * v;
-            }
+        match direction(v, lmax) {
+            Direction::Defined => y.copy_from_slice(&harmonics_of([v[0], v[1], v[2]], &steps)),
+            Direction::Undefined => y[1..].fill(f64::NAN),
+            Direction::Zero => {}
         }
     }
     out
+}
+
+/// What the harmonics of degree ≥ 1 do at a vector.
+enum Direction {
+    /// A finite nonzero vector (and lmax ≥ 1): the recursion.
+    Defined,
+    /// A zero vector, or lmax = 0: zeros (and zero gradients).
+    Zero,
+    /// A NaN or infinite component: NaN.
+    Undefined,
+}
+
+fn direction(v: &[f64], lmax: usize) -> Direction {
+    if lmax == 0 || v.iter().map(|x| x * x).sum::<f64>() == 0.0 {
+        Direction::Zero
+    } else if v.iter().all(|x| x.is_finite()) {
+        Direction::Defined
+    } else {
+        Direction::Undefined
+    }
+}
+
+/// `|v|` and `v/|v|`.
+fn length_and_unit<R: Real>(v: [R; 3]) -> (R, [R; 3]) {
+    let r = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
+    (r, v.map(|x| x.over(r)))
+}
+
+/// The harmonics of one finite nonzero vector, `[(lmax+1)²]`, by the recursion of `steps`
+/// (lmax = `steps.len() + 1`).
+fn harmonics_of<R: Real>(v: [R; 3], steps: &[(Arc<Vec<f64>>, f64)]) -> Vec<R> {
+    let lmax = steps.len() + 1;
+    let (_, u) = length_and_unit(v);
+    let mut y = vec![R::constant(0.0); dim(lmax)];
+    y[0] = R::constant(1.0);
+    let y1 = u.map(|x| R::constant(3f64.sqrt()) * x);
+    y[1..4].copy_from_slice(&y1);
+    for (l, (cg, c)) in (2..=lmax).zip(steps) {
+        let (done, rest) = y.split_at_mut(l * l);
+        let yl = contract(cg, &done[(l - 1) * (l - 1)..], &y1, 2 * l + 1);
+        for (o, v) in rest.iter_mut().zip(yl) {
+            *o = R::constant(*c) * v;
+        }
+    }
+    y
+}
+
+/// `J(v)ᵀ·g` at one finite nonzero vector whose harmonics are `y`: reverse mode through the
+/// recursion, each step sending `ȳ_l` back to `ȳ_{l−1}` and `ȳ_1`, then through
+/// `Y_1 = √3·v/|v|`.
+fn vjp_of<R: Real>(v: [R; 3], y: &[R], g: &[R], steps: &[(Arc<Vec<f64>>, f64)]) -> [R; 3] {
+    let lmax = steps.len() + 1;
+    let zero = R::constant(0.0);
+    let y1 = &y[1..4];
+    let mut y1_bar = [zero; 3];
+    let mut current: Vec<R> = g[lmax * lmax..].to_vec();
+    for (l, (cg, c)) in (2..lmax + 1).zip(steps).rev() {
+        let n_out = 2 * l + 1;
+        let below = &y[(l - 1) * (l - 1)..l * l];
+        let mut previous: Vec<R> = g[(l - 1) * (l - 1)..l * l].to_vec();
+        for (i, p) in previous.iter_mut().enumerate() {
+            for (j, &y1_j) in y1.iter().enumerate() {
+                let row = &cg[(i * 3 + j) * n_out..][..n_out];
+                let back = row
+                    .iter()
+                    .zip(&current)
+                    .fold(zero, |acc, (&w, &b)| acc + R::constant(c * w) * b);
+                *p = *p + back * y1_j;
+                y1_bar[j] = y1_bar[j] + back * below[i];
+            }
+        }
+        current = previous;
+    }
+    let total = [0, 1, 2].map(|j| current[j] + y1_bar[j]);
+    let (r, u) = length_and_unit(v);
+    let along = total[0] * u[0] + total[1] * u[1] + total[2] * u[2];
+    [0, 1, 2].map(|j| (R::constant(3f64.sqrt()) * (total[j] - along * u[j])).over(r))
 }
 
 /// The vector–Jacobian product of [`spherical_harmonics`]: `∂L/∂v` for `d_y = ∂L/∂Y`
@@ -107,51 +174,78 @@ pub fn spherical_harmonics_f64(vectors: &[f64], lmax: usize) -> Vec<f64> {
 /// then `Y_1 = √3·v/|v|` gives `∂v = √3·(ȳ_1 − (ȳ_1·u)·u)/|v|`, u = v/|v|. A zero vector
 /// gets 0 (the harmonics of degree ≥ 1 are not continuous there).
 pub fn spherical_harmonics_backward(vectors: &[f32], lmax: usize, d_y: &[f32]) -> Vec<f64> {
+    let wide = |x: &[f32]| x.iter().map(|&v| v as f64).collect::<Vec<f64>>();
+    spherical_harmonics_backward_f64(&wide(vectors), lmax, &wide(d_y))
+}
+
+/// [`spherical_harmonics_backward`] of f64 vectors and upstream gradients.
+pub fn spherical_harmonics_backward_f64(vectors: &[f64], lmax: usize, d_y: &[f64]) -> Vec<f64> {
     let steps = recursion(lmax);
     let d = dim(lmax);
-    let wide: Vec<f64> = vectors.iter().map(|&x| x as f64).collect();
-    let y = spherical_harmonics_f64(&wide, lmax);
     let mut out = vec![0.0; vectors.len()];
-    for (t, (v, grad)) in wide
+    for (t, (v, grad)) in vectors
         .chunks_exact(3)
         .zip(out.chunks_exact_mut(3))
         .enumerate()
     {
-        let r = v.iter().map(|x| x * x).sum::<f64>().sqrt();
-        if lmax == 0 || r == 0.0 {
-            continue;
-        }
-        if !v.iter().all(|x| x.is_finite()) {
-            grad.fill(f64::NAN);
-            continue;
-        }
-        let (y, g) = (&y[t * d..][..d], &d_y[t * d..][..d]);
-        let y1 = &y[1..4];
-        let mut y1_bar = [0.0; 3];
-        let mut current: Vec<f64> = g[lmax * lmax..].iter().map(|&x| x as f64).collect();
-        for (l, (cg, c)) in (2..lmax + 1).zip(&steps).rev() {
-            let n_out = 2 * l + 1;
-            let below = &y[(l - 1) * (l - 1)..l * l];
-            let mut previous: Vec<f64> = g[(l - 1) * (l - 1)..l * l]
-                .iter()
-                .map(|&x| x as f64)
-                .collect();
-            for (i, p) in previous.iter_mut().enumerate() {
-                for (j, y1_j) in y1.iter().enumerate() {
-                    let row = &cg[(i * 3 + j) * n_out..][..n_out];
-                    let back: f64 = row.iter().zip(&current).map(|(w, b)| c * w * b).sum();
-                    *p += back * y1_j;
-                    y1_bar[j] += back * below[i];
-                }
+        match direction(v, lmax) {
+            Direction::Zero => {}
+            Direction::Undefined => grad.fill(f64::NAN),
+            Direction::Defined => {
+                let v = [v[0], v[1], v[2]];
+                let y = harmonics_of(v, &steps);
+                grad.copy_from_slice(&vjp_of(v, &y, &d_y[t * d..][..d], &steps));
             }
-            current = previous;
-        }
-        let total: Vec<f64> = current.iter().zip(y1_bar).map(|(a, b)| a + b).collect();
-        let u: Vec<f64> = v.iter().map(|x| x / r).collect();
-        let along: f64 = total.iter().zip(&u).map(|(a, b)| a * b).sum();
-        for ((o, a), b) in grad.iter_mut().zip(&total).zip(&u) {
-            *o = 3f64.sqrt() * (a - along * b) / r;
         }
     }
     out
+}
+
+/// The double backward of [`spherical_harmonics`] for the cotangent `dd_v` of its backward's
+/// output: `[∂v, ∂d_y]` with `∂d_y = J(v)·dd_v` (`[n, (lmax+1)²]`, the harmonics' tangent
+/// along dd_v) and `∂v = ∂⟨dd_v, J(v)ᵀ·d_y⟩/∂v = H(v)·dd_v` for `H = ∂²⟨d_y, Y⟩/∂v²`
+/// (`[n, 3]`) — both the ε parts of dual numbers `v + ε·dd_v` carried through the forward
+/// and the backward. A zero vector gets zeros (as in the backward); a NaN or infinite one
+/// `∂v` NaN and `∂d_y` NaN above degree 0.
+pub fn spherical_harmonics_double_backward(
+    vectors: &[f32],
+    lmax: usize,
+    d_y: &[f32],
+    dd_vectors: &[f32],
+) -> [Vec<f64>; 2] {
+    let steps = recursion(lmax);
+    let d = dim(lmax);
+    let (mut dv, mut dg) = (vec![0.0; vectors.len()], vec![0.0; d_y.len()]);
+    for (t, (v_out, g_out)) in dv
+        .chunks_exact_mut(3)
+        .zip(dg.chunks_exact_mut(d))
+        .enumerate()
+    {
+        let v: [f64; 3] = std::array::from_fn(|i| vectors[3 * t + i] as f64);
+        match direction(&v, lmax) {
+            Direction::Zero => {}
+            Direction::Undefined => {
+                v_out.fill(f64::NAN);
+                g_out[1..].fill(f64::NAN);
+            }
+            Direction::Defined => {
+                let along = std::array::from_fn(|i| Dual {
+                    value: v[i],
+                    tangent: dd_vectors[3 * t + i] as f64,
+                });
+                let g: Vec<Dual> = d_y[t * d..][..d]
+                    .iter()
+                    .map(|&x| Dual::constant(x as f64))
+                    .collect();
+                let y = harmonics_of(along, &steps);
+                for (o, y) in g_out.iter_mut().zip(&y) {
+                    *o = y.tangent;
+                }
+                for (o, x) in v_out.iter_mut().zip(vjp_of(along, &y, &g, &steps)) {
+                    *o = x.tangent;
+                }
+            }
+        }
+    }
+    [dv, dg]
 }

@@ -6,6 +6,7 @@
 mod kernels;
 pub(crate) mod reference;
 
+use crate::linalg::elementwise::sum;
 use crate::so3::degrees::{degree, dim};
 use crate::{op, Context, Error, Result, Tensor};
 
@@ -94,17 +95,7 @@ pub fn linear_backward(
 ) -> Result<LinearGrads> {
     const OP: &str = "so3::linear_backward";
     let (n, c_in, c_out, lmax) = linear_args(ctx, OP, x, w)?;
-    let d = dim(lmax);
-    ctx.check_owns(OP, "d_out", d_out)?;
-    if d_out.shape() != [n, c_out, d] {
-        return Err(Error::Shape {
-            op: OP,
-            message: format!(
-                "`d_out` {:?} must have the output's shape [{n}, {c_out}, {d}]",
-                d_out.shape()
-            ),
-        });
-    }
+    check_d_out(ctx, OP, d_out, [n, c_out, dim(lmax)])?;
     let cpu = || {
         Ok([
             reference::linear(d_out.host(), w.host(), [n, c_in, c_out], lmax, true),
@@ -116,4 +107,48 @@ pub fn linear_backward(
         kernels::linear_weight_gradient(gpu, [x, d_out], [c_in, c_out], lmax, dw)
     })?;
     Ok(LinearGrads { x: dx, w: dw })
+}
+
+/// The double backward of [`linear`]: the gradients of `⟨dd, linear_backward(x, w, d_out)⟩`.
+#[derive(Debug)]
+pub struct LinearSecondGrads {
+    /// `∂/∂x`, x's shape.
+    pub x: Tensor,
+    /// `∂/∂w`, w's shape.
+    pub w: Tensor,
+    /// `∂/∂d_out`, the output's shape.
+    pub d_out: Tensor,
+}
+
+/// The double backward of [`linear`] for cotangents `dd` of [`linear_backward`]'s outputs.
+/// The map is bilinear in (x, w), so `⟨dd.x, ∂x⟩ + ⟨dd.w, ∂w⟩ = ⟨d_out, linear(dd.x, w) +
+/// linear(x, dd.w)⟩` and: `d_out' = linear(dd.x, w) + linear(x, dd.w)`,
+/// `x' = Σ_o dd.w[l,i,o]·d_out[n,o,l,m]` and `w' = Σ_n Σ_m dd.x[n,i,l,m]·d_out[n,o,l,m]` —
+/// which is `linear_backward(dd.x, dd.w, d_out)`.
+pub fn linear_double_backward(
+    ctx: &Context,
+    x: &Tensor,
+    w: &Tensor,
+    d_out: &Tensor,
+    dd: &LinearGrads,
+) -> Result<LinearSecondGrads> {
+    const OP: &str = "so3::linear_double_backward";
+    let (n, _, c_out, lmax) = linear_args(ctx, OP, x, w)?;
+    check_d_out(ctx, OP, d_out, [n, c_out, dim(lmax)])?;
+    for (arg, cotangent, like) in [("dd.x", &dd.x, x), ("dd.w", &dd.w, w)] {
+        let what = "the shape of the gradient it pairs with";
+        ctx.check_shape(OP, arg, cotangent, like.shape(), what)?;
+    }
+    let crossed = linear_backward(ctx, &dd.x, &dd.w, d_out)?;
+    let d_out_second = sum(ctx, vec![linear(ctx, &dd.x, w)?, linear(ctx, x, &dd.w)?])?;
+    Ok(LinearSecondGrads {
+        x: crossed.x,
+        w: crossed.w,
+        d_out: d_out_second,
+    })
+}
+
+/// Checks that `d_out` (owned by `ctx`) has the output's shape.
+fn check_d_out(ctx: &Context, op: &'static str, d_out: &Tensor, shape: [usize; 3]) -> Result<()> {
+    ctx.check_shape(op, "d_out", d_out, &shape, "the output's shape")
 }

@@ -69,15 +69,6 @@ pub(crate) fn check_d_out(
     d_out: &Tensor,
     shape: [usize; 3],
 ) -> Result<()> {
-    ctx.check_owns(op, "d_out", d_out)?;
-    if d_out.shape() != shape {
-        return Err(Error::Shape {
-            op,
-            message: format!(
-                "`d_out` {:?} must have the output's shape {shape:?} ([n, c, (lmax_out+1)²])",
-                d_out.shape()
-            ),
-        });
-    }
-    Ok(())
+    let what = "the output's shape [n, c, (lmax_out+1)²]";
+    ctx.check_shape(op, "d_out", d_out, &shape, what)
 }

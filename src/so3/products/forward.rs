@@ -90,7 +90,7 @@ pub fn gaunt_product(
 /// [`GauntMethod::Grid`] and [`GauntMethod::Fourier`], on either path: f64 on the CPU, one
 /// workgroup per row on the GPU (its stages in workgroup memory where they fit, else in
 /// storage).
-fn gaunt_transformed(
+pub(super) fn gaunt_transformed(
     ctx: &Context,
     op: &'static str,
     x1: &Tensor,

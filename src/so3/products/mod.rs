@@ -8,12 +8,14 @@
 
 mod args;
 mod backward;
+mod bilinear;
 pub mod fft;
 mod forward;
 pub mod fourier;
 pub mod grid;
 mod launch;
 mod reference;
+mod second;
 mod sparse;
 mod tables;
 
@@ -24,6 +26,10 @@ pub use backward::{
 };
 pub use forward::{cg_product, gaunt_product, weighted_cg_product, GauntMethod};
 pub use reference::{apply, apply_weighted, path_gradient, Weights};
+pub use second::{
+    cg_product_double_backward, gaunt_product_double_backward, weighted_cg_product_double_backward,
+    ProductSecondGrads, WeightedSecondGrads,
+};
 pub use tables::{
     grouped, path_table, paths, product_table, Coefficients, Grouping, PathTable, ProductTable,
 };

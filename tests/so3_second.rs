@@ -1,0 +1,756 @@
+//! Double backwards of the equivariant blocks (what a force loss needs): each against central
+//! finite differences of the f64 backward, then both paths against the f64 reference, with
+//! odd channel counts, broadcast x2, shared weights, samples over several bindings and every
+//! output poisoned first.
+//!
+//! Bounds. Finite differences in f64 with step 1e-5: the products and linear are bilinear
+//! (their backwards' pairings trilinear), so central differences are exact up to rounding
+//! (~1e-10 relative), checked at 1e-8; the harmonics' backward is smooth away from v = 0,
+//! central differences err by O(h²·|∂³|) ≈ 1e-9 on vectors of length ≥ 0.3, checked at 1e-6.
+//! Device against the f64 reference: the products' terms are the backwards' (1e-5 relative L2
+//! there) plus one f32 addition, checked at 1e-5; the harmonics' second derivatives run the
+//! recursion twice in f32 with cancelling terms (orthogonal projections), checked at 1e-4.
+
+mod common;
+
+use rand::rngs::StdRng;
+use rand::Rng;
+use wgkernels::compare::relative_error;
+use wgkernels::so3::products::{apply_weighted, grouped, path_gradient, path_table, Grouping};
+use wgkernels::so3::{self, reference, Coefficients, GauntMethod};
+use wgkernels::{graph, Context, Error, GpuOptions, Tensor};
+
+const FD_BOUND: f64 = 1e-8;
+const BOUND: f64 = 1e-5;
+const HARMONICS_FD_BOUND: f64 = 1e-6;
+const HARMONICS_BOUND: f64 = 1e-4;
+
+fn contexts() -> Vec<Context> {
+    [Some(Context::cpu()), common::gpu()]
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+fn wide(x: &[f32]) -> Vec<f64> {
+    x.iter().map(|&v| v as f64).collect()
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// `∂f/∂x` by central differences with step 1e-5.
+fn central_differences(f: impl Fn(&[f64]) -> f64, x: &[f64]) -> Vec<f64> {
+    let h = 1e-5;
+    (0..x.len())
+        .map(|i| {
+            let (mut plus, mut minus) = (x.to_vec(), x.to_vec());
+            plus[i] += h;
+            minus[i] -= h;
+            (f(&plus) - f(&minus)) / (2.0 * h)
+        })
+        .collect()
+}
+
+fn check(label: &str, got: &Tensor, want: &[f64], bound: f64) {
+    let got = got.to_vec().unwrap();
+    assert_eq!(got.len(), want.len(), "{label}: length");
+    assert!(
+        got.iter()
+            .zip(want)
+            .all(|(g, w)| g.is_finite() || !w.is_finite()),
+        "{label}: non-finite (an unwritten output?)"
+    );
+    let e = relative_error(&got, want);
+    assert!(e < bound, "{label}: relative error {e:e}");
+}
+
+// ---------------------------------------------------------------------------------------
+// The harmonics.
+
+/// Vectors of length 0.3..2 in random directions.
+fn vectors(rng: &mut StdRng, n: usize) -> Vec<f32> {
+    (0..n)
+        .flat_map(|_| {
+            let v: [f32; 3] = std::array::from_fn(|_| rng.random_range(-1.0f32..1.0));
+            let r = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-3);
+            let length = rng.random_range(0.3f32..2.0);
+            v.map(|x| x / r * length)
+        })
+        .collect()
+}
+
+#[test]
+fn harmonics_reference_matches_finite_differences() {
+    let mut rng = common::rng();
+    for lmax in [1, 2, 5, 9] {
+        let n = 3;
+        let d = reference::dim(lmax);
+        let (v, g, dd) = (
+            vectors(&mut rng, n),
+            common::uniform(&mut rng, n * d),
+            common::uniform(&mut rng, n * 3),
+        );
+        let [dv, dg] = reference::spherical_harmonics_double_backward(&v, lmax, &g, &dd);
+        let (v64, g64, dd64) = (wide(&v), wide(&g), wide(&dd));
+        // ⟨dd, J(v)ᵀ·g⟩ as a function of v, and of g.
+        let pairing = |v: &[f64], g: &[f64]| {
+            dot(
+                &dd64,
+                &reference::spherical_harmonics_backward_f64(v, lmax, g),
+            )
+        };
+        let fd_v = central_differences(|x| pairing(x, &g64), &v64);
+        let e = common::relative_error_f64(&dv, &fd_v);
+        assert!(e < HARMONICS_FD_BOUND, "lmax {lmax} ∂v: {e:e}");
+        let fd_g = central_differences(|x| pairing(&v64, x), &g64);
+        let e = common::relative_error_f64(&dg, &fd_g);
+        assert!(e < HARMONICS_FD_BOUND, "lmax {lmax} ∂d_y: {e:e}");
+    }
+}
+
+/// Both paths against the f64 reference at odd sizes, above one workgroup (64 vectors), with
+/// a zero vector (zeros) and a NaN one (NaN) among them; outputs are poisoned first.
+#[test]
+fn harmonics_double_backward_matches_the_reference() {
+    let mut rng = common::rng();
+    for ctx in contexts() {
+        for (n, lmax) in [(1, 0), (1, 1), (37, 2), (130, 4), (5, 12)] {
+            let d = reference::dim(lmax);
+            let mut v = vectors(&mut rng, n);
+            if n > 2 {
+                v[3..6].fill(0.0);
+                v[6] = f32::NAN;
+            }
+            let (g, dd) = (
+                common::uniform(&mut rng, n * d),
+                common::uniform(&mut rng, n * 3),
+            );
+            let [want_v, want_g] =
+                reference::spherical_harmonics_double_backward(&v, lmax, &g, &dd);
+            let t = |data: &[f32], shape: &[usize]| ctx.tensor(data, shape).unwrap();
+            let got = so3::spherical_harmonics_double_backward(
+                &ctx,
+                &t(&v, &[n, 3]),
+                lmax,
+                &t(&g, &[n, d]),
+                &t(&dd, &[n, 3]),
+            )
+            .unwrap();
+            let label = format!("{} n {n} lmax {lmax}", ctx.device_name());
+            // The NaN row is compared for being NaN; the rest by the bound.
+            let finite = |x: &[f64]| {
+                x.iter()
+                    .map(|&v| if v.is_nan() { 0.0 } else { v })
+                    .collect::<Vec<_>>()
+            };
+            let (got_v, got_g) = (got.vectors.to_vec().unwrap(), got.d_y.to_vec().unwrap());
+            for (got, want) in [(&got_v, &want_v), (&got_g, &want_g)] {
+                assert!(
+                    got.iter()
+                        .zip(want.iter())
+                        .all(|(g, w)| g.is_nan() == w.is_nan()),
+                    "{label}: NaN where the reference has one, and only there"
+                );
+            }
+            if n > 2 {
+                assert!(
+                    got_v[3..6].iter().all(|&x| x == 0.0),
+                    "{label}: zero vector"
+                );
+            }
+            let strip = |x: &[f32]| {
+                x.iter()
+                    .map(|&v| if v.is_nan() { 0.0 } else { v })
+                    .collect::<Vec<f32>>()
+            };
+            let e = relative_error(&strip(&got_v), &finite(&want_v));
+            assert!(e < HARMONICS_BOUND, "{label} ∂v: {e:e}");
+            let e = relative_error(&strip(&got_g), &finite(&want_g));
+            assert!(e < HARMONICS_BOUND, "{label} ∂d_y: {e:e}");
+        }
+    }
+}
+
+#[test]
+fn harmonics_double_backward_over_split_bindings() {
+    let mut rng = common::rng();
+    let Some(ctx) = common::gpu_with(GpuOptions {
+        max_binding_bytes: Some(4096),
+        ..Default::default()
+    }) else {
+        return;
+    };
+    let (n, lmax) = (300, 3); // d_y: 300·16 floats, several 4 KiB bindings
+    let d = reference::dim(lmax);
+    let (v, g, dd) = (
+        vectors(&mut rng, n),
+        common::uniform(&mut rng, n * d),
+        common::uniform(&mut rng, n * 3),
+    );
+    let [want_v, want_g] = reference::spherical_harmonics_double_backward(&v, lmax, &g, &dd);
+    let t = |data: &[f32], shape: &[usize]| ctx.tensor(data, shape).unwrap();
+    let got = so3::spherical_harmonics_double_backward(
+        &ctx,
+        &t(&v, &[n, 3]),
+        lmax,
+        &t(&g, &[n, d]),
+        &t(&dd, &[n, 3]),
+    )
+    .unwrap();
+    check("split ∂v", &got.vectors, &want_v, HARMONICS_BOUND);
+    check("split ∂d_y", &got.d_y, &want_g, HARMONICS_BOUND);
+}
+
+// ---------------------------------------------------------------------------------------
+// The products.
+
+/// A product call with its upstream gradient and the cotangents of its backward's outputs.
+struct Case {
+    /// x1, x2, weights (empty when unweighted), d_out.
+    inputs: [Vec<f64>; 4],
+    /// Cotangents of ∂x1, ∂x2, ∂w.
+    dd: [Vec<f64>; 3],
+    samples: [usize; 2],
+    degrees: [usize; 3],
+    broadcast: bool,
+    shared: bool,
+}
+
+impl Case {
+    fn new(
+        rng: &mut StdRng,
+        samples: [usize; 2],
+        degrees: [usize; 3],
+        broadcast: bool,
+        weights: Option<bool>,
+    ) -> Case {
+        let [n, c] = samples;
+        let [l1, l2, lo] = degrees;
+        let d = reference::dim;
+        let c2 = if broadcast { 1 } else { c };
+        let count = so3::paths(l1, l2, lo).len();
+        let w_len = weights.map_or(0, |shared| if shared { c } else { n * c } * count);
+        let mut draw = |len| wide(&common::uniform(rng, len));
+        Case {
+            inputs: [
+                draw(n * c * d(l1)),
+                draw(n * c2 * d(l2)),
+                draw(w_len),
+                draw(n * c * d(lo)),
+            ],
+            dd: [draw(n * c * d(l1)), draw(n * c2 * d(l2)), draw(w_len)],
+            samples,
+            degrees,
+            broadcast,
+            shared: weights == Some(true),
+        }
+    }
+
+    fn weighted(&self) -> bool {
+        !self.inputs[2].is_empty()
+    }
+
+    /// The f64 backward `[∂x1, ∂x2, ∂w]` at `[x1, x2, w, g]` (w empty: unweighted).
+    fn backward(&self, kind: Coefficients, [x1, x2, w, g]: [&[f64]; 4]) -> [Vec<f64>; 3] {
+        let [n, c] = self.samples;
+        let [l1, l2, lo] = self.degrees;
+        let (d1, d2, d3) = (reference::dim(l1), reference::dim(l2), reference::dim(lo));
+        let count = so3::paths(l1, l2, lo).len();
+        let weights = (!w.is_empty()).then(|| so3::products::Weights {
+            data: w,
+            paths: count,
+            shared_channels: self.shared.then_some(c),
+        });
+        let group = if self.broadcast { c } else { 1 };
+        let table = |grouping| grouped(kind, l1, l2, lo, grouping);
+        let dx1 = apply_weighted(&table(Grouping::X1), g, d3, x2, d2, group, weights.as_ref());
+        let mut dx2 = apply_weighted(&table(Grouping::X2), g, d3, x1, d1, 1, weights.as_ref());
+        if self.broadcast {
+            dx2 = sum_rows(&dx2, n, c, d2);
+        }
+        let mut dw = Vec::new();
+        if weights.is_some() {
+            let table = path_table(l1, l2, lo);
+            dw = path_gradient(&table, (x1, d1), (x2, d2, group), (g, d3));
+            if self.shared {
+                dw = sum_samples(&dw, n, c * count);
+            }
+        }
+        [dx1, dx2, dw]
+    }
+
+    /// `⟨dd, backward(inputs)⟩`.
+    fn pairing(&self, kind: Coefficients, inputs: [&[f64]; 4]) -> f64 {
+        let grads = self.backward(kind, inputs);
+        (0..3).map(|i| dot(&self.dd[i], &grads[i])).sum()
+    }
+
+    /// The double backward `[x1', x2', w', d_out']` by central differences of the pairing.
+    fn finite_differences(&self, kind: Coefficients) -> [Vec<f64>; 4] {
+        std::array::from_fn(|which| {
+            let at = |x: &[f64]| {
+                let mut args: [&[f64]; 4] = std::array::from_fn(|i| &self.inputs[i][..]);
+                args[which] = x;
+                self.pairing(kind, args)
+            };
+            central_differences(at, &self.inputs[which])
+        })
+    }
+
+    /// The double backward `[x1', x2', w', d_out']` by the formulas of so3::products::second,
+    /// in f64: each a product of the backward's kind.
+    fn reference(&self, kind: Coefficients) -> [Vec<f64>; 4] {
+        let [x1, x2, w, g] = self.inputs.each_ref().map(|v| &v[..]);
+        let [dd1, dd2, ddw] = self.dd.each_ref().map(|v| &v[..]);
+        let [n, c] = self.samples;
+        let [l1, l2, lo] = self.degrees;
+        let (d1, d2) = (reference::dim(l1), reference::dim(l2));
+        let count = so3::paths(l1, l2, lo).len();
+        let group = if self.broadcast { c } else { 1 };
+        let forward = |a: &[f64], b: &[f64], w: &[f64]| {
+            let weights = (!w.is_empty()).then(|| so3::products::Weights {
+                data: w,
+                paths: count,
+                shared_channels: self.shared.then_some(c),
+            });
+            let table = grouped(kind, l1, l2, lo, Grouping::Output);
+            apply_weighted(&table, a, d1, b, d2, group, weights.as_ref())
+        };
+        let add = |a: Vec<f64>, b: Vec<f64>| a.iter().zip(&b).map(|(x, y)| x + y).collect();
+        let mut d_out = add(forward(dd1, x2, w), forward(x1, dd2, w));
+        let [mut x1s, _, _] = self.backward(kind, [x1, dd2, w, g]);
+        let [_, mut x2s, _] = self.backward(kind, [dd1, x2, w, g]);
+        let mut ws = Vec::new();
+        if self.weighted() {
+            d_out = add(d_out, forward(x1, x2, ddw));
+            let [a, b, _] = self.backward(kind, [x1, x2, ddw, g]);
+            x1s = add(x1s, a);
+            x2s = add(x2s, b);
+            let [_, _, p] = self.backward(kind, [dd1, x2, w, g]);
+            let [_, _, q] = self.backward(kind, [x1, dd2, w, g]);
+            ws = add(p, q);
+        }
+        let _ = n;
+        [x1s, x2s, ws, d_out]
+    }
+
+    fn upload(&self, ctx: &Context) -> ([Tensor; 4], [Tensor; 3]) {
+        let [n, c] = self.samples;
+        let [l1, l2, lo] = self.degrees;
+        let count = so3::paths(l1, l2, lo).len();
+        let c2 = if self.broadcast { 1 } else { c };
+        let shapes = [
+            vec![n, c, reference::dim(l1)],
+            vec![n, c2, reference::dim(l2)],
+            vec![if self.shared { 1 } else { n }, c, count],
+            vec![n, c, reference::dim(lo)],
+        ];
+        let t = |data: &[f64], shape: &[usize]| {
+            let data: Vec<f32> = data.iter().map(|&x| x as f32).collect();
+            match data.is_empty() {
+                true => ctx.tensor(&[0.5], &[1]).unwrap(), // no weights: never passed
+                false => ctx.tensor(&data, shape).unwrap(),
+            }
+        };
+        (
+            std::array::from_fn(|i| t(&self.inputs[i], &shapes[i])),
+            std::array::from_fn(|i| t(&self.dd[i], &shapes[i])),
+        )
+    }
+}
+
+/// `[n, c, d]` summed over c.
+fn sum_rows(x: &[f64], n: usize, c: usize, d: usize) -> Vec<f64> {
+    (0..n)
+        .flat_map(|s| (0..d).map(move |i| (0..c).map(|r| x[(s * c + r) * d + i]).sum::<f64>()))
+        .collect()
+}
+
+/// `[n, per]` summed over n.
+fn sum_samples(x: &[f64], n: usize, per: usize) -> Vec<f64> {
+    (0..per)
+        .map(|i| (0..n).map(|s| x[s * per + i]).sum())
+        .collect()
+}
+
+/// The second-order formulas against finite differences of the f64 backward, for CG and
+/// Gaunt, unweighted, per-sample and shared weights, broadcast or not.
+#[test]
+fn product_references_match_finite_differences() {
+    let mut rng = common::rng();
+    for (kind, weights) in [
+        (Coefficients::ClebschGordan, None),
+        (Coefficients::Gaunt, None),
+        (Coefficients::ClebschGordan, Some(false)),
+        (Coefficients::ClebschGordan, Some(true)),
+    ] {
+        for broadcast in [false, true] {
+            let case = Case::new(&mut rng, [2, 3], [2, 1, 2], broadcast, weights);
+            let want = case.finite_differences(kind);
+            let got = case.reference(kind);
+            for (i, what) in ["x1", "x2", "weights", "d_out"].iter().enumerate() {
+                let e = common::relative_error_f64(&got[i], &want[i]);
+                assert!(
+                    e < FD_BOUND || (got[i].is_empty() && want[i].is_empty()),
+                    "{kind:?} weights {weights:?} broadcast {broadcast} {what}: {e:e}"
+                );
+            }
+        }
+    }
+}
+
+fn check_second(label: &str, got: [&Tensor; 3], want: &[Vec<f64>; 4]) {
+    check(&format!("{label} x1"), got[0], &want[0], BOUND);
+    check(&format!("{label} x2"), got[1], &want[1], BOUND);
+    check(&format!("{label} d_out"), got[2], &want[3], BOUND);
+}
+
+/// Every product's double backward on both paths, odd channel counts, broadcast x2,
+/// per-sample and shared weights, every Gaunt method; every output checked.
+#[test]
+fn every_product_double_backward_matches_the_reference() {
+    let mut rng = common::rng();
+    for ctx in contexts() {
+        for (samples, degrees) in [
+            ([1, 1], [0, 0, 0]),
+            ([3, 5], [2, 1, 3]),
+            ([7, 3], [3, 2, 2]),
+        ] {
+            for broadcast in [false, true] {
+                let label = |what: &str| {
+                    format!(
+                        "{} {samples:?} {degrees:?} broadcast {broadcast} {what}",
+                        ctx.device_name()
+                    )
+                };
+                let lo = degrees[2];
+                let case = Case::new(&mut rng, samples, degrees, broadcast, None);
+                let ([x1, x2, _, g], [dd1, dd2, _]) = case.upload(&ctx);
+                let dd = so3::ProductGrads { x1: dd1, x2: dd2 };
+                let want = case.reference(Coefficients::ClebschGordan);
+                let got = so3::cg_product_double_backward(&ctx, &x1, &x2, lo, &g, &dd).unwrap();
+                check_second(&label("cg"), [&got.x1, &got.x2, &got.d_out], &want);
+                let want = case.reference(Coefficients::Gaunt);
+                for method in [GauntMethod::Direct, GauntMethod::Grid, GauntMethod::Fourier] {
+                    let got =
+                        so3::gaunt_product_double_backward(&ctx, &x1, &x2, lo, method, &g, &dd)
+                            .unwrap();
+                    let what = label(&format!("gaunt {method:?}"));
+                    check_second(&what, [&got.x1, &got.x2, &got.d_out], &want);
+                }
+                for shared in [false, true] {
+                    let case = Case::new(&mut rng, samples, degrees, broadcast, Some(shared));
+                    let ([x1, x2, w, g], [dd1, dd2, ddw]) = case.upload(&ctx);
+                    let dd = so3::WeightedGrads {
+                        x1: dd1,
+                        x2: dd2,
+                        weights: ddw,
+                    };
+                    let want = case.reference(Coefficients::ClebschGordan);
+                    let got =
+                        so3::weighted_cg_product_double_backward(&ctx, &x1, &x2, &w, lo, &g, &dd)
+                            .unwrap();
+                    let what = label(&format!("weighted (shared {shared})"));
+                    check_second(&what, [&got.x1, &got.x2, &got.d_out], &want);
+                    check(&format!("{what} weights"), &got.weights, &want[2], BOUND);
+                }
+            }
+        }
+    }
+}
+
+/// Samples over several 4 KiB bindings.
+#[test]
+fn product_double_backward_over_split_bindings() {
+    let mut rng = common::rng();
+    let Some(ctx) = common::gpu_with(GpuOptions {
+        max_binding_bytes: Some(4096),
+        ..Default::default()
+    }) else {
+        return;
+    };
+    for shared in [false, true] {
+        let case = Case::new(&mut rng, [60, 3], [2, 2, 2], shared, Some(shared));
+        let ([x1, x2, w, g], [dd1, dd2, ddw]) = case.upload(&ctx);
+        let dd = so3::WeightedGrads {
+            x1: dd1,
+            x2: dd2,
+            weights: ddw,
+        };
+        let want = case.reference(Coefficients::ClebschGordan);
+        let got = so3::weighted_cg_product_double_backward(&ctx, &x1, &x2, &w, 2, &g, &dd).unwrap();
+        let label = format!("split (shared {shared})");
+        check_second(&label, [&got.x1, &got.x2, &got.d_out], &want);
+        check(&format!("{label} weights"), &got.weights, &want[2], BOUND);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// linear, gather and scatter_sum.
+
+/// `linear` in f64: `out[s,o,k] = Σ_i w[l(k),i,o]·x[s,i,k]` (transposed: `Σ_o w[l,i,o]·x[s,o,k]`).
+fn linear_f64(
+    x: &[f64],
+    w: &[f64],
+    [n, c_in, c_out, lmax]: [usize; 4],
+    transposed: bool,
+) -> Vec<f64> {
+    let d = reference::dim(lmax);
+    let (from, to) = if transposed {
+        (c_out, c_in)
+    } else {
+        (c_in, c_out)
+    };
+    let mut out = vec![0.0; n * to * d];
+    for s in 0..n {
+        for o in 0..to {
+            for k in 0..d {
+                let l = (k as f64).sqrt() as usize;
+                out[(s * to + o) * d + k] = (0..from)
+                    .map(|i| {
+                        let weight = match transposed {
+                            true => w[(l * c_in + o) * c_out + i],
+                            false => w[(l * c_in + i) * c_out + o],
+                        };
+                        weight * x[(s * from + i) * d + k]
+                    })
+                    .sum();
+            }
+        }
+    }
+    out
+}
+
+/// `∂w[l,i,o] = Σ_s Σ_k x[s,i,k]·g[s,o,k]`.
+fn linear_weight_gradient_f64(
+    x: &[f64],
+    g: &[f64],
+    [n, c_in, c_out, lmax]: [usize; 4],
+) -> Vec<f64> {
+    let d = reference::dim(lmax);
+    let mut out = vec![0.0; (lmax + 1) * c_in * c_out];
+    for s in 0..n {
+        for i in 0..c_in {
+            for o in 0..c_out {
+                for k in 0..d {
+                    let l = (k as f64).sqrt() as usize;
+                    out[(l * c_in + i) * c_out + o] +=
+                        x[(s * c_in + i) * d + k] * g[(s * c_out + o) * d + k];
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn linear_double_backward_matches_finite_differences_and_the_reference() {
+    let mut rng = common::rng();
+    for ctx in contexts() {
+        for dims @ [n, c_in, c_out, lmax] in [[1, 1, 1, 0], [3, 5, 2, 2], [70, 3, 7, 1]] {
+            let d = reference::dim(lmax);
+            let mut draw = |len| common::uniform(&mut rng, len);
+            let (x, w, g) = (
+                draw(n * c_in * d),
+                draw((lmax + 1) * c_in * c_out),
+                draw(n * c_out * d),
+            );
+            let (ddx, ddw) = (draw(n * c_in * d), draw((lmax + 1) * c_in * c_out));
+            let [x64, w64, g64, ddx64, ddw64] = [&x, &w, &g, &ddx, &ddw].map(|v| wide(v));
+            // The pairing ⟨dd, backward(x, w, g)⟩ and its finite differences (small sizes).
+            let pairing = |x: &[f64], w: &[f64], g: &[f64]| {
+                dot(&ddx64, &linear_f64(g, w, dims, true))
+                    + dot(&ddw64, &linear_weight_gradient_f64(x, g, dims))
+            };
+            let add = |a: Vec<f64>, b: Vec<f64>| {
+                a.iter().zip(&b).map(|(x, y)| x + y).collect::<Vec<f64>>()
+            };
+            let want = [
+                linear_f64(&g64, &ddw64, dims, true),
+                linear_weight_gradient_f64(&ddx64, &g64, dims),
+                add(
+                    linear_f64(&ddx64, &w64, dims, false),
+                    linear_f64(&x64, &ddw64, dims, false),
+                ),
+            ];
+            if n < 10 {
+                let fd = [
+                    central_differences(|v| pairing(v, &w64, &g64), &x64),
+                    central_differences(|v| pairing(&x64, v, &g64), &w64),
+                    central_differences(|v| pairing(&x64, &w64, v), &g64),
+                ];
+                for (i, what) in ["x", "w", "d_out"].iter().enumerate() {
+                    let e = common::relative_error_f64(&want[i], &fd[i]);
+                    assert!(
+                        e < FD_BOUND || want[i].iter().all(|&v| v == 0.0),
+                        "{dims:?} {what}: {e:e}"
+                    );
+                }
+            }
+            let t = |data: &[f32], shape: &[usize]| ctx.tensor(data, shape).unwrap();
+            let dd = so3::LinearGrads {
+                x: t(&ddx, &[n, c_in, d]),
+                w: t(&ddw, &[lmax + 1, c_in, c_out]),
+            };
+            let got = so3::linear_double_backward(
+                &ctx,
+                &t(&x, &[n, c_in, d]),
+                &t(&w, &[lmax + 1, c_in, c_out]),
+                &t(&g, &[n, c_out, d]),
+                &dd,
+            )
+            .unwrap();
+            let label = format!("{} linear {dims:?}", ctx.device_name());
+            check(&format!("{label} x"), &got.x, &want[0], BOUND);
+            check(&format!("{label} w"), &got.w, &want[1], BOUND);
+            check(&format!("{label} d_out"), &got.d_out, &want[2], BOUND);
+        }
+    }
+}
+
+/// gather and scatter_sum are linear and each other's adjoint: the backward of gather is
+/// scatter_sum of the upstream gradient and vice versa, so the double backward of either,
+/// for a cotangent dd of its backward's output, is the op itself applied to dd (and nothing
+/// flows to the index). Checked on both paths as ⟨dd, scatter(g)⟩ = ⟨gather(dd), g⟩.
+#[test]
+fn gather_and_scatter_are_each_others_double_backward() {
+    let mut rng = common::rng();
+    for ctx in contexts() {
+        let (nodes, edges, width) = (7, 23, 5);
+        let index: Vec<u32> = (0..edges)
+            .map(|_| rng.random_range(0..nodes as u32))
+            .collect();
+        let index = graph::Index::new(&ctx, &index, nodes).unwrap();
+        let table = common::uniform(&mut rng, nodes * width);
+        let g = common::uniform(&mut rng, edges * width);
+        let t = |data: &[f32], shape: &[usize]| ctx.tensor(data, shape).unwrap();
+        // gather's backward is scatter_sum(g); its double backward along dd is gather(dd).
+        let backward = graph::scatter_sum(&ctx, &t(&g, &[edges, width]), &index).unwrap();
+        let dd = t(&table, &[nodes, width]);
+        let second = graph::gather(&ctx, &dd, &index).unwrap();
+        let lhs = dot(&wide(&table), &wide(&backward.to_vec().unwrap()));
+        let rhs = dot(&wide(&second.to_vec().unwrap()), &wide(&g));
+        assert!(
+            (lhs - rhs).abs() < 1e-5 * lhs.abs().max(1.0),
+            "{lhs} vs {rhs}"
+        );
+    }
+}
+
+#[test]
+fn bad_cotangents_are_errors_on_both_paths() {
+    let mut rng = common::rng();
+    for ctx in contexts() {
+        let case = Case::new(&mut rng, [3, 2], [1, 1, 2], false, Some(false));
+        let ([x1, x2, w, g], _) = case.upload(&ctx);
+        let t = |shape: &[usize]| {
+            ctx.tensor(&vec![0.5; shape.iter().product()], shape)
+                .unwrap()
+        };
+        let count = so3::paths(1, 1, 2).len();
+        let shape_error = |r: &wgkernels::Result<so3::WeightedSecondGrads>, arg: &str| {
+            assert!(
+                matches!(r, Err(Error::Shape { message, .. }) if message.contains(arg)),
+                "{arg}: {r:?}"
+            );
+        };
+        let good = || so3::WeightedGrads {
+            x1: t(&[3, 2, 4]),
+            x2: t(&[3, 2, 4]),
+            weights: t(&[3, 2, count]),
+        };
+        let mut bad = good();
+        bad.x1 = t(&[3, 2, 9]);
+        shape_error(
+            &so3::weighted_cg_product_double_backward(&ctx, &x1, &x2, &w, 2, &g, &bad),
+            "dd.x1",
+        );
+        let mut bad = good();
+        bad.x2 = t(&[3, 1, 4]);
+        shape_error(
+            &so3::weighted_cg_product_double_backward(&ctx, &x1, &x2, &w, 2, &g, &bad),
+            "dd.x2",
+        );
+        let mut bad = good();
+        bad.weights = t(&[1, 2, count]);
+        shape_error(
+            &so3::weighted_cg_product_double_backward(&ctx, &x1, &x2, &w, 2, &g, &bad),
+            "dd.weights",
+        );
+        let plain = so3::ProductGrads {
+            x1: t(&[3, 2, 4]),
+            x2: t(&[3, 2, 1]),
+        };
+        let r = so3::cg_product_double_backward(&ctx, &x1, &x2, 2, &g, &plain);
+        assert!(matches!(r, Err(Error::Shape { .. })), "{r:?}");
+        let r = so3::gaunt_product_double_backward(
+            &ctx,
+            &x1,
+            &x2,
+            2,
+            GauntMethod::Fourier,
+            &t(&[3, 2, 4]),
+            &plain,
+        );
+        assert!(matches!(r, Err(Error::Shape { .. })), "d_out: {r:?}");
+        // The harmonics: dd_vectors of the wrong shape; d_y of another degree.
+        let v = t(&[4, 3]);
+        let r = so3::spherical_harmonics_double_backward(&ctx, &v, 2, &t(&[4, 9]), &t(&[4, 2]));
+        assert!(
+            matches!(&r, Err(Error::Shape { message, .. }) if message.contains("dd_vectors")),
+            "{r:?}"
+        );
+        let r = so3::spherical_harmonics_double_backward(&ctx, &v, 2, &t(&[4, 4]), &t(&[4, 3]));
+        assert!(
+            matches!(&r, Err(Error::Shape { message, .. }) if message.contains("d_y")),
+            "{r:?}"
+        );
+        let r = so3::spherical_harmonics_double_backward(&ctx, &v, 99, &t(&[4, 4]), &t(&[4, 3]));
+        assert!(
+            matches!(r, Err(Error::InvalidArgument { arg: "lmax", .. })),
+            "{r:?}"
+        );
+        // linear: a cotangent for other channels.
+        let (x, lw, lg) = (t(&[2, 3, 4]), t(&[2, 3, 5]), t(&[2, 5, 4]));
+        let dd = so3::LinearGrads {
+            x: t(&[2, 3, 4]),
+            w: t(&[2, 3, 4]),
+        };
+        let r = so3::linear_double_backward(&ctx, &x, &lw, &lg, &dd);
+        assert!(
+            matches!(&r, Err(Error::Shape { message, .. }) if message.contains("dd.w")),
+            "{r:?}"
+        );
+        if ctx.is_gpu() {
+            let cpu = Context::cpu();
+            let foreign = so3::ProductGrads {
+                x1: cpu.tensor(&[0.5; 24], &[3, 2, 4]).unwrap(),
+                x2: t(&[3, 2, 4]),
+            };
+            let r = so3::cg_product_double_backward(&ctx, &x1, &x2, 2, &g, &foreign);
+            assert!(
+                matches!(r, Err(Error::ContextMismatch { arg: "dd.x1", .. })),
+                "{r:?}"
+            );
+            let r = so3::spherical_harmonics_double_backward(
+                &ctx,
+                &v,
+                1,
+                &t(&[4, 4]),
+                &cpu.tensor(&[0.5; 12], &[4, 3]).unwrap(),
+            );
+            assert!(
+                matches!(
+                    r,
+                    Err(Error::ContextMismatch {
+                        arg: "dd_vectors",
+                        ..
+                    })
+                ),
+                "{r:?}"
+            );
+        }
+    }
+}
