@@ -330,5 +330,34 @@ fn potential_row(ctx: &Context, report: &mut Report) -> Result<()> {
         error: None,
         notes: "two layers; the radius graph built on the CPU included".into(),
     });
+    // One training step on energy and forces (the force term's gradient by the double
+    // backwards), against the evaluation above.
+    let zeros = vec![[0.0; 3]; system.positions.len()];
+    let targets = potential::training::Targets {
+        energy: 0.0,
+        forces: &zeros,
+    };
+    let weights = potential::training::LossWeights {
+        energy: 100.0,
+        forces: 1.0,
+    };
+    let step = time_calls(ctx, 2.0, || {
+        potential::training::loss_and_gradient(ctx, &model, &system, &targets, weights).map(drop)
+    })?;
+    report.push(Row {
+        kernel: "examples/potential_train: training step".into(),
+        shape: format!("1000 atoms, {edges} edges"),
+        timing: step,
+        bytes: 0.0,
+        flops: 0.0,
+        bound: Bound::Memory,
+        baseline: None,
+        error: None,
+        notes: format!(
+            "loss on energy and forces, every parameter's gradient; {:.2}× the energy + forces \
+             evaluation (goal ≤ 3×)",
+            step.median / timing.median
+        ),
+    });
     Ok(())
 }

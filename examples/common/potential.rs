@@ -3,13 +3,16 @@
 //! energy and forces on a context, and the same energy in f64 from the references.
 #![allow(dead_code)]
 
+#[path = "potential_training.rs"]
+pub mod training;
+
 use rand::rngs::StdRng;
 use rand::Rng;
 use wgkernels::graph::{self, Index};
 use wgkernels::linalg::matmul;
 use wgkernels::so3::products::{apply_weighted, grouped, Grouping, Weights};
 use wgkernels::so3::{self, Coefficients};
-use wgkernels::{Context, Result};
+use wgkernels::{Context, Result, Tensor};
 
 /// Channels of the node features.
 pub const C: usize = 8;
@@ -19,18 +22,38 @@ pub const K: usize = 8;
 pub const L: usize = 2;
 pub const CUTOFF: f64 = 1.0;
 /// Paths of layer 1 (0 ⊗ 0..2 → 0..2) and layer 2 (0..2 ⊗ 0..2 → 0): three each.
-const P: usize = 3;
+pub const P: usize = 3;
 
 /// The potential's parameters.
+#[derive(Clone)]
 pub struct Model {
     /// Species embeddings `[2, C]` (the l = 0 input features).
-    species: Vec<f32>,
+    pub species: Vec<f32>,
     /// Radial weights of the two layers, `[K, C·P]`.
-    radial: [Vec<f32>; 2],
+    pub radial: [Vec<f32>; 2],
     /// The channel mix after layer 1, `[L+1, C, C]`.
-    mix: Vec<f32>,
+    pub mix: Vec<f32>,
     /// Energy readout of the l = 0 features after layer 2, `[C]`.
-    readout: Vec<f32>,
+    pub readout: Vec<f32>,
+}
+
+impl Model {
+    /// Every parameter, in a fixed order (for optimisers and finite differences).
+    pub fn parameters_mut(&mut self) -> [&mut Vec<f32>; 5] {
+        let [r0, r1] = &mut self.radial;
+        [&mut self.species, r0, r1, &mut self.mix, &mut self.readout]
+    }
+
+    /// The same, read only.
+    pub fn parameters(&self) -> [&Vec<f32>; 5] {
+        [
+            &self.species,
+            &self.radial[0],
+            &self.radial[1],
+            &self.mix,
+            &self.readout,
+        ]
+    }
 }
 
 pub fn model(rng: &mut StdRng) -> Model {
@@ -64,7 +87,7 @@ pub fn system(rng: &mut StdRng, atoms: usize, neighbours: f64) -> System {
 }
 
 /// The radial basis: Gaussians on [0, cutoff] times a smooth cutoff, and their derivatives.
-fn radial_basis(r: f64) -> ([f64; K], [f64; K]) {
+pub fn radial_basis(r: f64) -> ([f64; K], [f64; K]) {
     let gamma = 10.0;
     let (fc, dfc) = (
         0.5 * ((std::f64::consts::PI * r / CUTOFF).cos() + 1.0),
@@ -116,6 +139,48 @@ fn add(a: &[f32], b: &[f32]) -> Vec<f32> {
 /// The energy and the forces `−∂E/∂x`, every step on `ctx` but the radial basis and a few
 /// additions.
 pub fn energy_and_forces(ctx: &Context, m: &Model, s: &System) -> Result<(f64, Vec<[f64; 3]>)> {
+    let pass = evaluate(ctx, m, s)?;
+    Ok((pass.energy, pass.forces))
+}
+
+/// One evaluation of energy and forces, with what the parameter gradient of a loss on them
+/// needs (examples/common/potential_training.rs).
+pub struct Pass {
+    pub energy: f64,
+    pub forces: Vec<[f64; 3]>,
+    pub edges: Edges,
+    pub send: Index,
+    pub recv: Index,
+    pub lengths: Vec<f64>,
+    pub slopes: Vec<[f64; K]>,
+    /// Edge vectors `[e, 3]`, radial basis `[e, K]`, radial weights `[K, C·P]` ×2.
+    pub vectors: Tensor,
+    pub basis: Tensor,
+    pub radial: [Tensor; 2],
+    /// Harmonics `[e, 1, d]`, per-edge weights `[e, C, P]` ×2.
+    pub y: Tensor,
+    pub w: [Tensor; 2],
+    /// Layer inputs gathered onto the edges (`g0 [e, C, 1]`, `g1 [e, C, d]`), layer 1's
+    /// sum onto atoms `[n, C, d]`, the mix `[L+1, C, C]`, layer 2's sum `[n, C]` (host).
+    pub g0: Tensor,
+    pub g1: Tensor,
+    pub big_m1: Tensor,
+    pub mix: Tensor,
+    pub big_m2: Vec<f32>,
+    /// The energy's backward: `∂E/∂m2 [e, C, 1]`, `∂E/∂h1 [n, C, d]`, `∂E/∂m1 [e, C, d]`,
+    /// the two products' gradients, `∂E/∂mix`, and `∂E/∂basis` (host, `[e, K]`).
+    pub d_m2: Tensor,
+    pub d_h1: Tensor,
+    pub d_m1: Tensor,
+    /// `∂E/∂Y [e, d]`.
+    pub d_y: Tensor,
+    pub b1: so3::WeightedGrads,
+    pub b2: so3::WeightedGrads,
+    pub d_mix: Tensor,
+}
+
+/// [`energy_and_forces`], keeping its intermediates.
+pub fn evaluate(ctx: &Context, m: &Model, s: &System) -> Result<Pass> {
     let n = s.positions.len();
     let g = edges(s);
     let e = g.senders.len();
@@ -155,6 +220,7 @@ pub fn energy_and_forces(ctx: &Context, m: &Model, s: &System) -> Result<(f64, V
     let g1 = graph::gather(ctx, &h1, &send)?;
     let m2 = so3::weighted_cg_product(ctx, &g1, &y, &w2, 0)?;
     let big_m2 = graph::scatter_sum(ctx, &m2, &recv)?.to_vec()?;
+    drop(h1);
     let energy: f64 = big_m2
         .chunks(C)
         .map(|row| {
@@ -170,8 +236,8 @@ pub fn energy_and_forces(ctx: &Context, m: &Model, s: &System) -> Result<(f64, V
     let d_m2 = graph::gather(ctx, &t(&d_m2, &[n, C, 1])?, &recv)?;
     let b2 = so3::weighted_cg_product_backward(ctx, &g1, &y, &w2, 0, &d_m2)?;
     let d_h1 = graph::scatter_sum(ctx, &b2.x1, &send)?;
-    let d_m1 = so3::linear_backward(ctx, &big_m1, &mix, &d_h1)?.x;
-    let d_m1 = graph::gather(ctx, &d_m1, &recv)?;
+    let through_mix = so3::linear_backward(ctx, &big_m1, &mix, &d_h1)?;
+    let d_m1 = graph::gather(ctx, &through_mix.x, &recv)?;
     let b1 = so3::weighted_cg_product_backward(ctx, &g0, &y, &w1, L, &d_m1)?;
     let d_y = t(&add(&b1.x2.to_vec()?, &b2.x2.to_vec()?), &[e, d])?;
     let d_basis = add(
@@ -210,7 +276,32 @@ pub fn energy_and_forces(ctx: &Context, m: &Model, s: &System) -> Result<(f64, V
         .zip(onto_senders.chunks(3))
         .map(|(a, b)| [0, 1, 2].map(|k| -(a[k] - b[k]) as f64))
         .collect();
-    Ok((energy, forces))
+    Ok(Pass {
+        energy,
+        forces,
+        edges: g,
+        send,
+        recv,
+        lengths,
+        slopes,
+        vectors: tv,
+        basis: tb,
+        radial,
+        y,
+        w: [w1, w2],
+        g0,
+        g1,
+        big_m1,
+        mix,
+        big_m2,
+        d_m2,
+        d_h1,
+        d_m1,
+        d_y,
+        b1,
+        b2,
+        d_mix: through_mix.w,
+    })
 }
 
 fn per_edge(data: &[f64]) -> Weights<'_> {
