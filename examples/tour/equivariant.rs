@@ -172,6 +172,27 @@ fn training_checks(ctx: &Context, rng: &mut StdRng, checks: &mut Vec<Check>) -> 
         &got,
         &want,
     ));
+    // Its double backward (forces in a loss): H·dd and J·dd.
+    let dd = uniform(rng, 3 * n);
+    let second = so3::spherical_harmonics_double_backward(
+        ctx,
+        &ctx.tensor(&v, &[n, 3])?,
+        lmax,
+        &ctx.tensor(&dy, &[n, d])?,
+        &ctx.tensor(&dd, &[n, 3])?,
+    )?;
+    let [want_v, want_y] = so3::reference::spherical_harmonics_double_backward(&v, lmax, &dy, &dd);
+    for (what, got, want) in [
+        ("∂vectors", second.vectors.to_vec()?, want_v),
+        ("∂d_y", second.d_y.to_vec()?, want_y),
+    ] {
+        checks.push(Check::new(
+            "so3::spherical_harmonics_double_backward",
+            format!("n={n}, lmax={lmax} {what}"),
+            &got,
+            &want,
+        ));
+    }
 
     let (n, c_in, c_out, lmax) = (50, 7, 9, 3);
     let d = so3::reference::dim(lmax);
