@@ -68,11 +68,7 @@ pub(super) fn launch_products<P: bytemuck::Pod>(
 /// f32s for each sample of the largest launch (as many samples as fit one binding; launch
 /// blocks are cut to that by `launch_products`). None when `per_sample` is 0 (the stages fit
 /// workgroup memory).
-pub(super) fn row_scratch(
-    gpu: &Gpu<'_>,
-    samples: usize,
-    per_sample: usize,
-) -> Result<Option<PooledBuffer>> {
+fn row_scratch(gpu: &Gpu<'_>, samples: usize, per_sample: usize) -> Result<Option<PooledBuffer>> {
     if per_sample == 0 {
         return Ok(None);
     }
@@ -82,7 +78,7 @@ pub(super) fn row_scratch(
 
 /// The scratch as `launch_products`' extra operand: the same window in every block, and
 /// `per_sample` f32s per sample for cutting the blocks.
-pub(super) fn scratch_operand(
+fn scratch_operand(
     scratch: &Option<PooledBuffer>,
     per_sample: usize,
 ) -> Vec<(Operand<'_>, Option<usize>)> {
@@ -93,4 +89,28 @@ pub(super) fn scratch_operand(
             (Operand::fixed("scratch", s.buffer(), len), Some(per_sample))
         })
         .collect()
+}
+
+/// [`launch_products`] for the kernels that keep a row's stages in storage where they do
+/// not fit workgroup memory: `per_row` f32s of scratch per (sample, channel) row, 0 when
+/// they fit (no scratch is bound then); the scratch is the one extra operand.
+pub(super) fn launch_with_scratch<P: bytemuck::Pod>(
+    gpu: &Gpu<'_>,
+    kernel: (&'static str, &Arc<Kernel>),
+    io: ([&Tensor; 2], &Tensor),
+    (per_row, tables): (usize, &[&wgpu::Buffer]),
+    shape: &ProductShape,
+    launch: impl Fn(usize, [u32; 3]) -> (P, u32),
+) -> Result<()> {
+    let per_sample = shape.channels * per_row;
+    let scratch = row_scratch(gpu, io.0[0].shape()[0], per_sample)?;
+    let extra = scratch_operand(&scratch, per_sample);
+    launch_products(
+        gpu,
+        kernel,
+        io,
+        (&extra, tables),
+        shape,
+        |rows, skips, _| launch(rows, skips),
+    )
 }

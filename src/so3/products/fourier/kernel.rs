@@ -5,7 +5,7 @@ use super::plan::FourierPlan;
 use crate::gpu::{shader, Shader};
 use crate::op::Gpu;
 use crate::so3::products::fft::{fft_shape, FFT_CAPACITY};
-use crate::so3::products::launch::{launch_products, row_scratch, scratch_operand, ProductShape};
+use crate::so3::products::launch::{launch_with_scratch, ProductShape};
 use crate::{Result, Tensor};
 
 const GAUNT_FOURIER: Shader = shader!("so3/gaunt_fourier.wgsl");
@@ -63,15 +63,13 @@ pub(crate) fn gaunt_fourier(
     } else {
         2 * plan.n_u * plan.n_v
     };
-    let scratch = row_scratch(gpu, inputs[0].shape()[0], shape.channels * stride)?;
-    let extra = scratch_operand(&scratch, shape.channels * stride);
-    launch_products(
+    launch_with_scratch(
         gpu,
         (OP, &kernel),
         (inputs, out),
-        (&extra, &buffers),
+        (stride, &buffers),
         shape,
-        |rows, [s1, s2, so], _| {
+        |rows, [s1, s2, so]| {
             let params = FourierParams {
                 rows: rows as u32,
                 channels: shape.channels as u32,

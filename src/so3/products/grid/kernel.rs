@@ -4,7 +4,7 @@
 use super::plan::GridPlan;
 use crate::gpu::{shader, Shader};
 use crate::op::Gpu;
-use crate::so3::products::launch::{launch_products, row_scratch, scratch_operand, ProductShape};
+use crate::so3::products::launch::{launch_with_scratch, ProductShape};
 use crate::{Result, Tensor};
 
 const GAUNT_GRID: Shader = shader!("so3/gaunt_grid.wgsl");
@@ -81,15 +81,13 @@ pub(crate) fn gaunt_grid(
     } else {
         grid_scratch_layout(plan)
     };
-    let scratch = row_scratch(gpu, inputs[0].shape()[0], shape.channels * stride)?;
-    let extra = scratch_operand(&scratch, shape.channels * stride);
-    launch_products(
+    launch_with_scratch(
         gpu,
         (OP, &kernel),
         (inputs, out),
-        (&extra, &[tables.buffer()]),
+        (stride, &[tables.buffer()]),
         shape,
-        |rows, [s1, s2, so], _| {
+        |rows, [s1, s2, so]| {
             let params = GridParams {
                 rows: rows as u32,
                 channels: shape.channels as u32,
