@@ -10,6 +10,7 @@
 
 mod common;
 
+use common::{central_differences, wide};
 use rand::rngs::StdRng;
 use wgkernels::compare::relative_error;
 use wgkernels::so3::products::{self, apply_weighted, grouped, path_table, Grouping, Weights};
@@ -62,10 +63,6 @@ fn case(
         broadcast,
         shared: weights == Some(true),
     }
-}
-
-fn wide(x: &[f32]) -> Vec<f64> {
-    x.iter().map(|&v| v as f64).collect()
 }
 
 impl Case {
@@ -165,18 +162,6 @@ impl Case {
 fn sum_groups(x: &[f64], group: usize, d: usize) -> Vec<f64> {
     x.chunks(group * d)
         .flat_map(|block| (0..d).map(move |i| (0..group).map(|r| block[r * d + i]).sum::<f64>()))
-        .collect()
-}
-
-fn central_differences(f: impl Fn(&[f64]) -> f64, x: &[f64]) -> Vec<f64> {
-    let h = 1e-5;
-    (0..x.len())
-        .map(|i| {
-            let (mut plus, mut minus) = (x.to_vec(), x.to_vec());
-            plus[i] += h;
-            minus[i] -= h;
-            (f(&plus) - f(&minus)) / (2.0 * h)
-        })
         .collect()
 }
 

@@ -8,6 +8,7 @@
 
 mod common;
 
+use common::wide;
 use wgkernels::compare::relative_error;
 use wgkernels::so3::products::{apply, grouped, Grouping};
 use wgkernels::so3::{self, reference, Coefficients, CpProduct};
@@ -42,10 +43,6 @@ fn exact(l1: usize, l2: usize, lo: usize) -> CpProduct {
         }
     }
     CpProduct::from_factors(l1, l2, lo, &a, &b, &c, rank).unwrap()
-}
-
-fn wide(x: &[f32]) -> Vec<f64> {
-    x.iter().map(|&v| v as f64).collect()
 }
 
 #[test]

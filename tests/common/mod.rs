@@ -79,3 +79,21 @@ pub fn random_rotation(rng: &mut StdRng) -> wgkernels::so3::Rotation {
         }
     }
 }
+
+/// f32 values as f64.
+pub fn wide(x: &[f32]) -> Vec<f64> {
+    x.iter().map(|&v| v as f64).collect()
+}
+
+/// `∂f/∂x` by central differences with step 1e-5.
+pub fn central_differences(f: impl Fn(&[f64]) -> f64, x: &[f64]) -> Vec<f64> {
+    let h = 1e-5;
+    (0..x.len())
+        .map(|i| {
+            let (mut plus, mut minus) = (x.to_vec(), x.to_vec());
+            plus[i] += h;
+            minus[i] -= h;
+            (f(&plus) - f(&minus)) / (2.0 * h)
+        })
+        .collect()
+}

@@ -17,6 +17,7 @@ mod harmonics;
 mod linear_graph;
 mod products;
 
+use common::{central_differences, wide};
 use rand::rngs::StdRng;
 use rand::Rng;
 use wgkernels::compare::relative_error;
@@ -36,25 +37,8 @@ fn contexts() -> Vec<Context> {
         .collect()
 }
 
-fn wide(x: &[f32]) -> Vec<f64> {
-    x.iter().map(|&v| v as f64).collect()
-}
-
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-/// `∂f/∂x` by central differences with step 1e-5.
-fn central_differences(f: impl Fn(&[f64]) -> f64, x: &[f64]) -> Vec<f64> {
-    let h = 1e-5;
-    (0..x.len())
-        .map(|i| {
-            let (mut plus, mut minus) = (x.to_vec(), x.to_vec());
-            plus[i] += h;
-            minus[i] -= h;
-            (f(&plus) - f(&minus)) / (2.0 * h)
-        })
-        .collect()
 }
 
 fn check(label: &str, got: &Tensor, want: &[f64], bound: f64) {
