@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{central_differences, wide};
+use common::{central_differences, sum_groups, wide};
 use rand::rngs::StdRng;
 use wgkernels::compare::relative_error;
 use wgkernels::so3::products::{self, apply_weighted, grouped, path_table, Grouping, Weights};
@@ -156,13 +156,6 @@ impl Case {
             t(&self.g, &[n, c, reference::dim(lo)]),
         ]
     }
-}
-
-/// `[rows·group, d]` summed over each group of consecutive rows.
-fn sum_groups(x: &[f64], group: usize, d: usize) -> Vec<f64> {
-    x.chunks(group * d)
-        .flat_map(|block| (0..d).map(move |i| (0..group).map(|r| block[r * d + i]).sum::<f64>()))
-        .collect()
 }
 
 #[test]

@@ -97,3 +97,10 @@ pub fn central_differences(f: impl Fn(&[f64]) -> f64, x: &[f64]) -> Vec<f64> {
         })
         .collect()
 }
+
+/// `[rows·group, d]` summed over each group of consecutive rows: `[rows, d]`.
+pub fn sum_groups(x: &[f64], group: usize, d: usize) -> Vec<f64> {
+    x.chunks(group * d)
+        .flat_map(|block| (0..d).map(move |i| (0..group).map(|r| block[r * d + i]).sum::<f64>()))
+        .collect()
+}

@@ -64,7 +64,7 @@ impl Case {
         let dx1 = apply_weighted(&table(Grouping::X1), g, d3, x2, d2, group, weights.as_ref());
         let mut dx2 = apply_weighted(&table(Grouping::X2), g, d3, x1, d1, 1, weights.as_ref());
         if self.broadcast {
-            dx2 = sum_rows(&dx2, n, c, d2);
+            dx2 = common::sum_groups(&dx2, c, d2);
         }
         let mut dw = Vec::new();
         if weights.is_some() {
@@ -100,7 +100,7 @@ impl Case {
     fn reference(&self, kind: Coefficients) -> [Vec<f64>; 4] {
         let [x1, x2, w, g] = self.inputs.each_ref().map(|v| &v[..]);
         let [dd1, dd2, ddw] = self.dd.each_ref().map(|v| &v[..]);
-        let [n, c] = self.samples;
+        let [_, c] = self.samples;
         let [l1, l2, lo] = self.degrees;
         let (d1, d2) = (reference::dim(l1), reference::dim(l2));
         let count = so3::paths(l1, l2, lo).len();
@@ -128,7 +128,6 @@ impl Case {
             let [_, _, q] = self.backward(kind, [x1, dd2, w, g]);
             ws = add(p, q);
         }
-        let _ = n;
         [x1s, x2s, ws, d_out]
     }
 
@@ -155,13 +154,6 @@ impl Case {
             std::array::from_fn(|i| t(&self.dd[i], &shapes[i])),
         )
     }
-}
-
-/// `[n, c, d]` summed over c.
-fn sum_rows(x: &[f64], n: usize, c: usize, d: usize) -> Vec<f64> {
-    (0..n)
-        .flat_map(|s| (0..d).map(move |i| (0..c).map(|r| x[(s * c + r) * d + i]).sum::<f64>()))
-        .collect()
 }
 
 /// `[n, per]` summed over n.
