@@ -28,7 +28,7 @@ pub struct Context {
 
 pub(crate) enum Backend {
     Cpu(Arc<MemoryTracker>),
-    Gpu(GpuDevice),
+    Gpu(Box<GpuDevice>),
 }
 
 impl std::fmt::Debug for Context {
@@ -90,19 +90,27 @@ impl Context {
     }
 
     /// Runs on a device the application already has, so tensors can share it. The
-    /// application keeps its own lost-device callback and uncaptured-error handler.
+    /// application keeps its own lost-device callback and uncaptured-error handler (wgpu's
+    /// default one panics): every call of the library runs inside error scopes, so none of
+    /// its work reaches that handler, and a lost device is an [`Error::DeviceLost`].
     pub fn from_wgpu(device: wgpu::Device, queue: wgpu::Queue) -> Result<Context> {
+        Context::from_wgpu_with(device, queue, GpuOptions::default())
+    }
+
+    /// [`Context::from_wgpu`] with options (those about choosing an adapter are ignored).
+    pub fn from_wgpu_with(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        options: GpuOptions,
+    ) -> Result<Context> {
         Ok(Context::from_gpu(GpuDevice::new(
-            device,
-            queue,
-            &GpuOptions::default(),
-            false,
+            device, queue, &options, false,
         )))
     }
 
     fn from_gpu(gpu: GpuDevice) -> Context {
         Context {
-            backend: Arc::new(Backend::Gpu(gpu)),
+            backend: Arc::new(Backend::Gpu(Box::new(gpu))),
         }
     }
 
@@ -141,6 +149,7 @@ impl Context {
     /// Blocks until every kernel submitted so far has finished. Kernels run asynchronously:
     /// a call returns once its work is queued, and [`Tensor::to_vec`](crate::Tensor::to_vec) waits for it.
     pub fn synchronize(&self) -> Result<()> {
+        let _call = crate::call::Call::enter("Context::synchronize");
         match &*self.backend {
             Backend::Cpu(_) => Ok(()),
             Backend::Gpu(gpu) => gpu.wait(),

@@ -87,29 +87,68 @@ pub enum Error {
         limit: u64,
     },
 
-    /// The device ran out of memory.
-    #[error("out of device memory allocating {bytes} bytes for {label}")]
+    /// The device ran out of memory, or the allocation would pass the context's
+    /// [`GpuOptions::memory_budget`](crate::GpuOptions::memory_budget). The buffers the pool
+    /// kept for reuse were freed and the allocation tried again before this; nothing was
+    /// allocated, and the context stays usable once memory is freed.
+    #[error("{op}: out of device memory: `{arg}` needs {bytes} bytes with {in_use} already in use{}", budget_text(*.budget))]
     OutOfMemory {
+        /// The public call that was made.
+        op: &'static str,
+        /// The argument, output or scratch buffer that did not fit.
+        arg: &'static str,
         /// Bytes requested.
         bytes: u64,
-        /// What the buffer was for.
-        label: String,
+        /// Bytes in live buffers when it was requested.
+        in_use: u64,
+        /// The context's budget, when one was set and this request passed it.
+        budget: Option<u64>,
     },
 
     /// A shader or pipeline failed to compile or validate on this device.
-    #[error("shader `{label}` failed to build: {message}")]
+    #[error("{op}: shader `{label}` failed to build: {message}")]
     Shader {
+        /// The public call that was made.
+        op: &'static str,
         /// The shader file.
         label: String,
         /// The driver's or naga's message.
         message: String,
     },
 
-    /// The device was lost (driver reset, unplugged, destroyed); the context cannot be used.
-    #[error("the GPU device was lost: {0}")]
+    /// The device was lost (destroyed, driver reset, GPU timeout, unplugged) before or while
+    /// the call ran; every later call on the context fails the same way. The message names
+    /// the call. Recover by making a new [`Context`](crate::Context) (`Context::new()` falls
+    /// back to the CPU path) and reloading state from the host.
+    #[error("{0}")]
     DeviceLost(String),
 
-    /// Any other error reported by wgpu.
-    #[error("wgpu error: {0}")]
+    /// Any other error reported by wgpu, naming the call.
+    #[error("{0}")]
     Gpu(String),
+}
+
+impl Error {
+    /// [`Error::DeviceLost`] naming the public call being served.
+    pub(crate) fn device_lost(detail: &str) -> Error {
+        Error::DeviceLost(format!(
+            "{}: the GPU device was lost ({detail})",
+            crate::call::name("wgkernels")
+        ))
+    }
+
+    /// [`Error::Gpu`] naming the public call being served.
+    pub(crate) fn gpu(detail: impl std::fmt::Display) -> Error {
+        Error::Gpu(format!(
+            "{}: wgpu error: {detail}",
+            crate::call::name("wgkernels")
+        ))
+    }
+}
+
+fn budget_text(budget: Option<u64>) -> String {
+    match budget {
+        Some(budget) => format!(" against a budget of {budget}"),
+        None => String::new(),
+    }
 }

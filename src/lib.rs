@@ -25,6 +25,7 @@ pub mod attention;
 // repository; they are public for them, not part of the library's surface.
 #[doc(hidden)]
 pub mod bench;
+mod call;
 #[doc(hidden)]
 pub mod compare;
 mod context;

@@ -49,20 +49,7 @@ pub(crate) fn run<const N: usize>(
     cpu: impl FnOnce() -> Result<[Vec<f64>; N]>,
     gpu: impl FnOnce(&Gpu<'_>, &[Tensor; N]) -> Result<()>,
 ) -> Result<[Tensor; N]> {
-    let named = |e: Error| match e {
-        Error::TooLarge {
-            op: "allocate",
-            bytes,
-            limit,
-            ..
-        } => Error::TooLarge {
-            op,
-            arg: "output or scratch buffer",
-            bytes,
-            limit,
-        },
-        other => other,
-    };
+    let _call = crate::call::Call::enter(op);
     choose(
         ctx,
         || {
@@ -92,10 +79,9 @@ pub(crate) fn run<const N: usize>(
             let tensors = outputs
                 .iter()
                 .map(|shape| device.output(shape))
-                .collect::<Result<Vec<_>>>()
-                .map_err(named)?;
+                .collect::<Result<Vec<_>>>()?;
             let tensors = to_array(tensors);
-            gpu(device, &tensors).map_err(named)?;
+            gpu(device, &tensors)?;
             Ok(tensors)
         },
     )
@@ -123,7 +109,7 @@ pub(crate) fn widen(op: &'static str, arg: &'static str, t: &Tensor) -> Result<V
 pub(crate) fn host_vec<T>(op: &'static str, arg: &'static str, len: usize) -> Result<Vec<T>> {
     let mut out = Vec::new();
     out.try_reserve_exact(len).map_err(|_| Error::TooLarge {
-        op,
+        op: crate::call::name(op),
         arg,
         bytes: (len as u64).saturating_mul(std::mem::size_of::<T>() as u64),
         limit: isize::MAX as u64,
@@ -237,5 +223,5 @@ impl<C, G> Resident<C, G> {
 }
 
 fn stray_state() -> Error {
-    Error::Gpu("state used on a path other than the one that made it".into())
+    Error::gpu("state used on a path other than the one that made it")
 }

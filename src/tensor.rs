@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use crate::call::Call;
+
 use crate::context::{Backend, Context};
 use crate::dtype::DType;
 use crate::gpu::pool::{MemoryTracker, PooledBuffer};
@@ -100,6 +102,7 @@ impl Tensor {
     /// Copies the elements to the host as f32 (exactly, whatever the dtype), row-major,
     /// waiting for pending kernels.
     pub fn to_vec(&self) -> Result<Vec<f32>> {
+        let _call = Call::enter("Tensor::to_vec");
         match &self.storage {
             Storage::Host(host) => Ok(host.data.clone()),
             Storage::Device(buffer) => {
@@ -113,6 +116,7 @@ impl Tensor {
     /// The same data under another shape with the same number of elements (a copy on the
     /// device).
     pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
+        let _call = Call::enter("reshape");
         let len = element_count("reshape", "shape", shape)?;
         if len != self.len() {
             return Err(Error::Shape {
@@ -130,7 +134,7 @@ impl Tensor {
             Storage::Device(buffer) => {
                 let gpu = self.gpu()?;
                 let bytes = self.dtype.buffer_bytes(len);
-                let copy = gpu.storage_bytes(bytes)?;
+                let copy = gpu.buffer_for("output", bytes)?;
                 let mut recording = gpu.recording();
                 recording.copy(buffer.buffer(), 0, copy.buffer(), 0, bytes);
                 recording.submit()?;
@@ -186,30 +190,34 @@ impl Tensor {
     fn gpu(&self) -> Result<&crate::gpu::GpuDevice> {
         self.ctx
             .gpu_device()
-            .ok_or_else(|| Error::Gpu("device tensor on a CPU context".into()))
+            .ok_or_else(|| Error::gpu("device tensor on a CPU context"))
     }
 }
 
 impl Context {
     /// An f32 tensor holding a copy of `data`, row-major with `shape`.
     pub fn tensor(&self, data: &[f32], shape: &[usize]) -> Result<Tensor> {
+        let _call = crate::call::Call::enter("tensor");
         self.tensor_as(data, shape, DType::F32)
     }
 
     /// An f16 tensor holding a copy of `data`.
     pub fn tensor_f16(&self, data: &[half::f16], shape: &[usize]) -> Result<Tensor> {
+        let _call = crate::call::Call::enter("tensor_f16");
         let wide: Vec<f32> = data.iter().map(|x| x.to_f32()).collect();
         self.tensor_as(&wide, shape, DType::F16)
     }
 
     /// A bf16 tensor holding a copy of `data`.
     pub fn tensor_bf16(&self, data: &[half::bf16], shape: &[usize]) -> Result<Tensor> {
+        let _call = crate::call::Call::enter("tensor_bf16");
         let wide: Vec<f32> = data.iter().map(|x| x.to_f32()).collect();
         self.tensor_as(&wide, shape, DType::BF16)
     }
 
     /// A tensor stored as `dtype`, holding `data` rounded to it (to nearest, ties to even).
     pub fn tensor_as(&self, data: &[f32], shape: &[usize], dtype: DType) -> Result<Tensor> {
+        let _call = Call::enter("tensor");
         let expected = element_count("tensor", "shape", shape)?;
         if data.len() != expected {
             return Err(Error::DataLength {
@@ -222,18 +230,19 @@ impl Context {
             Backend::Cpu(memory) => {
                 Storage::host(data.iter().map(|&x| dtype.round(x)).collect(), memory)
             }
-            Backend::Gpu(gpu) => Storage::Device(gpu.upload(&dtype.encode(data))?),
+            Backend::Gpu(gpu) => Storage::Device(gpu.upload("data", &dtype.encode(data))?),
         };
         Ok(Tensor::new(self.clone(), shape.to_vec(), dtype, storage))
     }
 
     /// A tensor of zeros.
     pub fn zeros(&self, shape: &[usize]) -> Result<Tensor> {
+        let _call = Call::enter("zeros");
         let len = element_count("zeros", "shape", shape)?;
         let storage = match &*self.backend {
             Backend::Cpu(memory) => Storage::host(host_filled("zeros", len, 0.0)?, memory),
             Backend::Gpu(gpu) => {
-                let buffer = gpu.storage(len)?;
+                let buffer = gpu.storage_for("shape", len)?;
                 let mut recording = gpu.recording();
                 recording.clear(buffer.buffer());
                 recording.submit()?;
@@ -254,7 +263,7 @@ impl Context {
         let len = element_count("output", "shape", shape)?;
         let storage = match &*self.backend {
             Backend::Cpu(memory) => Storage::host(host_filled("output", len, f32::NAN)?, memory),
-            Backend::Gpu(gpu) => Storage::Device(gpu.storage(len)?),
+            Backend::Gpu(gpu) => Storage::Device(gpu.storage_for("output", len)?),
         };
         Ok(Tensor::new(
             self.clone(),

@@ -77,6 +77,7 @@ impl LinearDecoder {
         map: FeatureMap,
     ) -> Result<LinearDecoder> {
         const OP: &str = "attention::LinearDecoder::new";
+        let _call = crate::call::Call::enter(OP);
         for (arg, value) in [("batch", batch), ("heads", heads), ("dk", dk), ("dv", dv)] {
             if value == 0 {
                 return Err(Error::InvalidArgument {
@@ -143,6 +144,7 @@ impl LinearDecoder {
     /// On `Err` the state is unchanged. A NaN in a token stays in its head's state.
     pub fn step(&mut self, q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
         const OP: &str = "attention::LinearDecoder::step";
+        let _call = crate::call::Call::enter(OP);
         let (b, h, dk, dv) = (self.batch, self.heads, self.dk, self.dv);
         for (arg, t, d) in [("q", q, dk), ("k", k, dk), ("v", v, dv)] {
             self.ctx.check_owns(OP, arg, t)?;

@@ -138,6 +138,7 @@ pub(super) fn linear(
     out: &Tensor,
 ) -> Result<()> {
     const OP: &str = "attention::linear";
+    let _call = crate::call::Call::enter(OP);
     let Dims { heads, n, dk, dv } = dims;
     let [_, k, v] = inputs;
     let norm_aware = map == FeatureMap::NormAware;
@@ -265,6 +266,7 @@ pub(super) fn softmax(
     lse: Option<&Tensor>,
 ) -> Result<()> {
     const OP: &str = "attention::softmax";
+    let _call = crate::call::Call::enter(OP);
     let Dims { heads, n, dk, dv } = dims;
     let kernel = gpu.kernel_for(&SOFTMAX, &Tensor::operands(["q", "k", "v"], inputs))?;
     let scratch;

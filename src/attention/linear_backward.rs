@@ -290,6 +290,7 @@ pub(super) fn run(
     grads: &[Tensor; 3],
 ) -> Result<()> {
     const OP: &str = "attention::linear_backward";
+    let _call = crate::call::Call::enter(OP);
     let Dims { heads, n, dk, dv } = dims;
     let [q, k, v, g] = inputs;
     let norm_aware = map == FeatureMap::NormAware;

@@ -121,6 +121,7 @@ pub fn linear(
     causal: bool,
 ) -> Result<Tensor> {
     const OP: &str = "attention::linear";
+    let _call = crate::call::Call::enter(OP);
     let dims = attention_args(ctx, OP, q, k, v)?;
     let shape = [q.shape()[0], q.shape()[1], dims.n, dims.dv];
     let cpu = || {
@@ -138,6 +139,7 @@ pub fn linear(
 /// matrix never exists. Shapes as in [`linear`].
 pub fn softmax(ctx: &Context, q: &Tensor, k: &Tensor, v: &Tensor, causal: bool) -> Result<Tensor> {
     const OP: &str = "attention::softmax";
+    let _call = crate::call::Call::enter(OP);
     let dims = attention_args(ctx, OP, q, k, v)?;
     let shape = [q.shape()[0], q.shape()[1], dims.n, dims.dv];
     let [out] = op::run(
@@ -229,6 +231,7 @@ pub fn linear_backward(
     causal: bool,
 ) -> Result<AttentionGrads> {
     const OP: &str = "attention::linear_backward";
+    let _call = crate::call::Call::enter(OP);
     let dims = attention_args(ctx, OP, q, k, v)?;
     check_d_out(ctx, OP, q, v, d_out)?;
     let cpu = || {
@@ -268,6 +271,7 @@ pub fn softmax_with_lse(
     causal: bool,
 ) -> Result<(Tensor, Tensor)> {
     const OP: &str = "attention::softmax_with_lse";
+    let _call = crate::call::Call::enter(OP);
     let dims = attention_args(ctx, OP, q, k, v)?;
     let shape = [q.shape()[0], q.shape()[1], dims.n, dims.dv];
     let cpu = || {
@@ -299,6 +303,7 @@ pub fn softmax_backward(
     causal: bool,
 ) -> Result<AttentionGrads> {
     const OP: &str = "attention::softmax_backward";
+    let _call = crate::call::Call::enter(OP);
     let dims = attention_args(ctx, OP, q, k, v)?;
     check_d_out(ctx, OP, q, v, d_out)?;
     let cpu = || {

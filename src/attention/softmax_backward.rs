@@ -50,6 +50,7 @@ pub(super) fn run(
     grads: &[Tensor; 3],
 ) -> Result<()> {
     const OP: &str = "attention::softmax_backward";
+    let _call = crate::call::Call::enter(OP);
     let Dims { heads, n, dk, dv } = dims;
     let [q, k, v, g] = inputs;
     let lse = gpu.storage(heads * n)?;

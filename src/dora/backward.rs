@@ -71,6 +71,7 @@ pub fn backward(
     norm: NormGradient,
 ) -> Result<LayerGrads> {
     const OP: &str = "dora::backward";
+    let _call = crate::call::Call::enter(OP);
     let shape = super::layer_args(ctx, OP, [x, w, a, b, magnitude], scale)?;
     let d_out = shape.d_out;
     let n = x.shape()[0];
@@ -133,6 +134,7 @@ pub fn forward_saved<'a>(
     scale: f32,
 ) -> Result<(Tensor, Saved<'a>)> {
     const OP: &str = "dora::forward_saved";
+    let _call = crate::call::Call::enter(OP);
     let shape = super::layer_args(ctx, OP, [x, w, a, b, magnitude], scale)?;
     let layer = Layer {
         inputs: [x, w, a, b, magnitude],
@@ -159,6 +161,7 @@ impl Saved<'_> {
     /// leaves the saved state as it was; a second backward is an `Err`.
     pub fn backward(&mut self, dy: &Tensor, norm: NormGradient) -> Result<LayerGrads> {
         const OP: &str = "dora::Saved::backward";
+        let _call = crate::call::Call::enter(OP);
         let (ctx, layer) = (&self.ctx, &self.layer);
         let [x, w, ..] = layer.inputs;
         check_dy(ctx, OP, x, w, dy, [x.shape()[0], layer.shape.d_out])?;
@@ -329,6 +332,7 @@ pub fn backward_dense(
     dy: &Tensor,
 ) -> Result<LayerGrads> {
     const OP: &str = "dora::backward_dense";
+    let _call = crate::call::Call::enter(OP);
     let shape = super::layer_args(ctx, OP, [x, w, a, b, magnitude], scale)?;
     let LoraShape { d_out, .. } = shape;
     let n = x.shape()[0];

@@ -50,6 +50,7 @@ pub(super) fn weight_norm(
     norm: &Tensor,
 ) -> Result<()> {
     const OP: &str = "dora::weight_norm";
+    let _call = crate::call::Call::enter(OP);
     let LoraShape { d_out, r, .. } = shape;
     let squares = w_squares.rows("w_squares", 1);
     // With s = 0 the low-rank bindings are never read: the squares stand in for them.
@@ -108,6 +109,7 @@ pub(super) fn dense_norm(
     norm: &Tensor,
 ) -> Result<()> {
     const OP: &str = "dora::weight_norm_dense";
+    let _call = crate::call::Call::enter(OP);
     let LoraShape { d_out, d_in, .. } = shape;
     let kernel = gpu.kernel_for(&DENSE_NORM, &[("w", w.dtype())])?;
     let operands = [
@@ -158,6 +160,7 @@ pub(super) fn compose(
     y: &Tensor,
 ) -> Result<()> {
     const OP: &str = "dora::compose";
+    let _call = crate::call::Call::enter(OP);
     let names = ["base", "lora", "magnitude", "norm"];
     // f32 rows of whole vec4s take the vec4 kernel; windows then start on vec4 boundaries too,
     // since a row block starts at a multiple of d_out elements.
@@ -255,6 +258,7 @@ pub(super) fn compose_backward(
     [d_base, d_lora, d_magnitude]: &[Tensor; 3],
 ) -> Result<()> {
     const OP: &str = "dora::compose_backward";
+    let _call = crate::call::Call::enter(OP);
     let names = ["dy", "base", "lora", "magnitude", "norm"];
     let backward = gpu.kernel_for(&COMPOSE_BACKWARD, &Tensor::operands(names, inputs))?;
     let [dy, base, lora, magnitude, norm] = inputs;
@@ -352,6 +356,7 @@ pub(super) fn norm_gradient(
     bc: &Tensor,
 ) -> Result<()> {
     const OP: &str = "dora::backward";
+    let _call = crate::call::Call::enter(OP);
     let LoraShape { d_out, r, .. } = shape;
     let operands = Tensor::operands(["magnitude", "b"], [magnitude, b]);
     let kernel = gpu.kernel_for(&NORM_GRADIENT, &operands)?;

@@ -118,6 +118,7 @@ pub fn weight_norm(
     b: &Tensor,
     scale: f32,
 ) -> Result<Tensor> {
+    let _call = crate::call::Call::enter("dora::weight_norm");
     run_weight_norm(
         ctx,
         "dora::weight_norm",
@@ -170,6 +171,7 @@ pub fn weight_norm_factored(
     b: &Tensor,
     scale: f32,
 ) -> Result<Tensor> {
+    let _call = crate::call::Call::enter("dora::weight_norm_factored");
     run_weight_norm(
         ctx,
         "dora::weight_norm_factored",
@@ -193,6 +195,7 @@ fn fused_norm(
     norm: &Tensor,
 ) -> Result<bool> {
     const OP: &str = "dora::weight_norm";
+    let _call = crate::call::Call::enter(OP);
     let product = linalg::Gemm::of(OP, b.shape(), a.shape(), false, false)?; // B·A
     let squares = gpu.output(&[shape.d_out])?;
     if !linalg::shifted_row_squares(gpu, product, scale, [w, b, a], &squares)? {
@@ -246,6 +249,7 @@ pub fn weight_norm_dense(
     b: &Tensor,
     scale: f32,
 ) -> Result<Tensor> {
+    let _call = crate::call::Call::enter("dora::weight_norm_dense");
     run_weight_norm(
         ctx,
         "dora::weight_norm_dense",
@@ -347,6 +351,7 @@ pub fn compose(
     scale: f32,
 ) -> Result<Tensor> {
     const OP: &str = "dora::compose";
+    let _call = crate::call::Call::enter(OP);
     let (n, d_out) = compose_args(ctx, OP, base, lora, magnitude, norm, scale)?;
     let cpu = || {
         let (m, s) = (magnitude.host(), scale as f64);
@@ -376,6 +381,7 @@ pub fn compose_unfused(
     norm: &Tensor,
     scale: f32,
 ) -> Result<Tensor> {
+    let _call = crate::call::Call::enter("dora::compose_unfused");
     let (n, d_out) = compose_args(
         ctx,
         "dora::compose_unfused",
@@ -417,6 +423,7 @@ pub fn compose_backward(
     scale: f32,
 ) -> Result<ComposeGrads> {
     const OP: &str = "dora::compose_backward";
+    let _call = crate::call::Call::enter(OP);
     let (n, d_out) = compose_args(ctx, OP, base, lora, magnitude, norm, scale)?;
     ctx.check_owns(OP, "dy", dy)?;
     if dy.shape() != base.shape() {
@@ -468,6 +475,7 @@ pub fn forward(
     magnitude: &Tensor,
     scale: f32,
 ) -> Result<Tensor> {
+    let _call = crate::call::Call::enter("dora::forward");
     forward_with(
         ctx,
         "dora::forward",
@@ -492,6 +500,7 @@ pub fn forward_dense(
     magnitude: &Tensor,
     scale: f32,
 ) -> Result<Tensor> {
+    let _call = crate::call::Call::enter("dora::forward_dense");
     forward_with(
         ctx,
         "dora::forward_dense",

@@ -57,6 +57,14 @@ pub struct GpuOptions {
     /// adapter such as lavapipe, whose few cores a handful of tiles already keep busy, and
     /// 256 elsewhere. `Some(u32::MAX)` splits every product whose k allows it (for tests).
     pub split_k_below_tiles: Option<u32>,
+    /// Caps the device memory the context holds, live tensors and pooled buffers together:
+    /// an allocation past it first frees the pool's cached buffers, then fails with
+    /// [`Error::OutOfMemory`] naming the call. `None`: only the device's own memory limits.
+    pub memory_budget: Option<u64>,
+    /// The longest a call waits for the device (a read-back, [`Context::synchronize`](crate::Context::synchronize))
+    /// before it gives up with [`Error::DeviceLost`]: a GPU that stops answering is as good as
+    /// lost. A lost device is noticed within a tenth of a second whatever this is.
+    pub wait_timeout: std::time::Duration,
 }
 
 impl Default for GpuOptions {
@@ -68,6 +76,8 @@ impl Default for GpuOptions {
             poison_outputs: false,
             max_workgroups_per_dimension: None,
             split_k_below_tiles: None,
+            memory_budget: None,
+            wait_timeout: std::time::Duration::from_secs(300),
         }
     }
 }
@@ -92,9 +102,17 @@ pub(crate) struct GpuDevice {
     /// See [`GpuOptions::split_k_below_tiles`].
     pub split_k_below_tiles: u32,
     pub pool: Arc<BufferPool>,
+    /// See [`GpuOptions::memory_budget`].
+    pub memory_budget: Option<u64>,
+    /// See [`GpuOptions::wait_timeout`].
+    pub wait_timeout: std::time::Duration,
     pipelines: Mutex<HashMap<pipelines::KernelKey, Arc<Kernel>>>,
     constants: Mutex<HashMap<String, Arc<PooledBuffer>>>,
+    /// Why the device was lost, once it is: every later call fails with it.
     lost: Arc<Mutex<Option<String>>>,
+    /// A wgpu error that escaped every error scope on a device we own (work the application
+    /// recorded itself through [`Context::wgpu`](crate::Context::wgpu)); the next call reports it.
+    uncaptured: Arc<Mutex<Option<String>>>,
 }
 
 /// Locks a mutex even if a panicking thread poisoned it: every value guarded here stays
@@ -115,14 +133,19 @@ impl GpuDevice {
         let limits = device.limits();
         let info = device.adapter_info();
         let lost = Arc::new(Mutex::new(None));
+        let uncaptured = Arc::new(Mutex::new(None));
         if owned {
             let on_lost = lost.clone();
             device.set_device_lost_callback(move |reason, message| {
-                *lock(&on_lost) = Some(format!("{reason:?}: {message}"));
+                *lock(&on_lost) = Some(format!("{reason:?} {message}").trim_end().to_string());
             });
-            // Every call runs inside error scopes; anything that still escapes them must not
-            // abort the application, so it is dropped here rather than panicking.
-            device.on_uncaptured_error(Arc::new(|_error: wgpu::Error| {}));
+            // Everything the library does runs inside error scopes; what still escapes them
+            // came from the application's own use of the device, and must not abort it
+            // (wgpu's default handler panics): it is kept for the next call to report.
+            let on_error = uncaptured.clone();
+            device.on_uncaptured_error(Arc::new(move |error: wgpu::Error| {
+                *lock(&on_error) = Some(error.to_string());
+            }));
         }
         let max_bytes = limits
             .max_storage_buffer_binding_size
@@ -146,27 +169,146 @@ impl GpuDevice {
                     wgpu::DeviceType::Cpu => 0,
                     _ => SPLIT_K_BELOW_TILES,
                 }),
+            memory_budget: options.memory_budget,
+            wait_timeout: options.wait_timeout,
             pool: Arc::new(BufferPool::new()),
             pipelines: Mutex::new(HashMap::new()),
             constants: Mutex::new(HashMap::new()),
             lost,
+            uncaptured,
             device,
             queue,
         }
     }
 
+    /// `Err(DeviceLost)` once the device is gone, on a device we own or one shared with the
+    /// application alike. A lost device drops most work silently (wgpu reports loss only to a
+    /// device's lost callback, which a shared device keeps for the application), so each call
+    /// asks: a poll (which runs our callback on an owned device) and a 4-byte buffer mapped at
+    /// creation, which a lost device cannot give (about a microsecond).
     pub(crate) fn check_alive(&self) -> Result<()> {
-        match lock(&self.lost).as_ref() {
-            Some(message) => Err(Error::DeviceLost(message.clone())),
-            None => Ok(()),
+        if let Some(reason) = lock(&self.lost).clone() {
+            return Err(Error::device_lost(&reason));
+        }
+        if let Some(error) = lock(&self.uncaptured).take() {
+            return Err(Error::gpu(format!(
+                "an earlier error outside wgkernels' calls: {error}"
+            )));
+        }
+        let _ = self.device.poll(wgpu::PollType::Poll);
+        if !self.answers() {
+            let mut lost = lock(&self.lost);
+            let reason = lost.get_or_insert_with(|| "it no longer answers".to_string());
+            return Err(Error::device_lost(reason));
+        }
+        Ok(())
+    }
+
+    /// Whether the device can still make a buffer, or has been lost.
+    fn answers(&self) -> bool {
+        let scopes = Scopes::push(&self.device);
+        let probe = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("liveness probe"),
+            size: 4,
+            usage: wgpu::BufferUsages::MAP_WRITE,
+            mapped_at_creation: true,
+        });
+        let mapped = probe.slice(..).get_mapped_range_mut().is_ok();
+        drop(probe);
+        scopes.pop();
+        mapped && lock(&self.lost).is_none()
+    }
+
+    /// Runs `work` (wgpu calls) inside validation, out-of-memory and internal error scopes and
+    /// turns what they catch into an `Err` naming the call: `DeviceLost` if the device has
+    /// gone, `OutOfMemory` for `arg` (`bytes`), else `Gpu`. Nothing escapes to wgpu's
+    /// uncaptured-error handler, which panics by default.
+    pub(crate) fn scoped<T>(
+        &self,
+        arg: &'static str,
+        bytes: u64,
+        work: impl FnOnce() -> T,
+    ) -> Result<T> {
+        self.scoped_or(arg, bytes, work, Error::gpu)
+    }
+
+    /// [`scoped`](Self::scoped), with `other` making the error for what is neither a lost
+    /// device nor out-of-memory (a shader's validation error, say).
+    pub(crate) fn scoped_or<T>(
+        &self,
+        arg: &'static str,
+        bytes: u64,
+        work: impl FnOnce() -> T,
+        other: impl FnOnce(wgpu::Error) -> Error,
+    ) -> Result<T> {
+        let scopes = Scopes::push(&self.device);
+        let value = work();
+        match scopes.pop() {
+            None => Ok(value),
+            Some(_) if !self.answers() => Err(self
+                .check_alive()
+                .err()
+                .unwrap_or_else(|| Error::device_lost("it no longer answers"))),
+            Some(wgpu::Error::OutOfMemory { .. }) => Err(Error::OutOfMemory {
+                op: crate::call::name("allocate"),
+                arg,
+                bytes,
+                in_use: self.pool.memory.in_use(),
+                budget: None,
+            }),
+            Some(error) => Err(other(error)),
         }
     }
 
-    /// Blocks until the queue has finished everything submitted so far.
+    /// Blocks until the queue has finished everything submitted so far, noticing a lost
+    /// device within a tenth of a second and giving up after [`GpuOptions::wait_timeout`].
     pub(crate) fn wait(&self) -> Result<()> {
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::DeviceLost(e.to_string()))?;
-        self.check_alive()
+        const SLICE: std::time::Duration = std::time::Duration::from_millis(100);
+        let start = std::time::Instant::now();
+        loop {
+            let done = self.device.poll(wgpu::PollType::Wait {
+                submission_index: None,
+                timeout: Some(SLICE.min(self.wait_timeout)),
+            });
+            self.check_alive()?;
+            match done {
+                Ok(_) => return Ok(()),
+                Err(wgpu::PollError::Timeout) if start.elapsed() < self.wait_timeout => continue,
+                Err(e) => {
+                    return Err(Error::device_lost(&format!(
+                        "no answer after {:.1} s: {e}",
+                        start.elapsed().as_secs_f64()
+                    )))
+                }
+            }
+        }
+    }
+}
+
+/// The three error scopes of [`GpuDevice::scoped`], pushed together and popped in reverse.
+struct Scopes {
+    internal: wgpu::ErrorScopeGuard,
+    oom: wgpu::ErrorScopeGuard,
+    validation: wgpu::ErrorScopeGuard,
+}
+
+impl Scopes {
+    fn push(device: &wgpu::Device) -> Scopes {
+        let internal = device.push_error_scope(wgpu::ErrorFilter::Internal);
+        let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        Scopes {
+            internal,
+            oom,
+            validation,
+        }
+    }
+
+    /// The first error caught, innermost scope first.
+    fn pop(self) -> Option<wgpu::Error> {
+        let validation = pollster::block_on(self.validation.pop());
+        let oom = pollster::block_on(self.oom.pop());
+        let internal = pollster::block_on(self.internal.pop());
+        validation.or(oom).or(internal)
     }
 }

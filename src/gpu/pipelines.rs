@@ -75,34 +75,40 @@ impl GpuDevice {
         }
         self.check_alive()?;
         let shader_error = |message: String| Error::Shader {
+            op: crate::call::name("compile"),
             label: shader.label.to_string(),
             message,
         };
         let source = includes::expand(shader.source).map_err(shader_error)?;
         let source = specialize::specialize(shader.label, &source, operands)?;
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = self
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(shader.label),
-                source: wgpu::ShaderSource::Wgsl(Cow::Borrowed(&source)),
-            });
-        let pipeline = self
-            .device
-            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(shader.label),
-                layout: None,
-                module: &module,
-                entry_point: Some(shader.entry),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants,
-                    ..Default::default()
-                },
-                cache: None,
-            });
-        if let Some(error) = pollster::block_on(scope.pop()) {
-            return Err(shader_error(error.to_string()));
-        }
+        let built = self.scoped_or(
+            "pipeline",
+            0,
+            || {
+                let module = self
+                    .device
+                    .create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some(shader.label),
+                        source: wgpu::ShaderSource::Wgsl(Cow::Borrowed(&source)),
+                    });
+                let pipeline =
+                    self.device
+                        .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                            label: Some(shader.label),
+                            layout: None,
+                            module: &module,
+                            entry_point: Some(shader.entry),
+                            compilation_options: wgpu::PipelineCompilationOptions {
+                                constants,
+                                ..Default::default()
+                            },
+                            cache: None,
+                        });
+                (module, pipeline)
+            },
+            |error| shader_error(error.to_string()),
+        );
+        let (_module, pipeline) = built?;
         let kernel = Arc::new(Kernel {
             layout: pipeline.get_bind_group_layout(0),
             pipeline,

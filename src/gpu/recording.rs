@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::dispatch::{self, Block, Bound, Operand};
 use super::pool::PooledBuffer;
 use super::{shader, GpuDevice, Kernel, Shader, ELEMENTWISE_WORKGROUP};
-use crate::{Error, Result};
+use crate::Result;
 
 enum Step<'a> {
     Dispatch {
@@ -100,47 +100,36 @@ impl<'a> Recording<'a> {
         });
     }
 
-    /// Records every step into one command buffer and submits it, inside validation and
-    /// out-of-memory scopes so that any wgpu error becomes an `Err`.
+    /// Records every step into one command buffer and submits it, inside error scopes so
+    /// that any wgpu error becomes an `Err` naming the call (a lost device, asked first
+    /// since it drops submissions silently, is `DeviceLost`).
     pub(crate) fn submit(self) -> Result<()> {
         let gpu = self.gpu;
         gpu.check_alive()?;
-        let oom = gpu.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let validation = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let mut encoder = gpu
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
-        for step in &self.steps {
-            match step {
-                Step::Dispatch {
-                    kernel,
-                    uniform,
-                    bindings,
-                    workgroups,
-                } => gpu.encode_dispatch(&mut encoder, kernel, uniform, bindings, *workgroups),
-                Step::Clear(buffer) => encoder.clear_buffer(buffer, 0, None),
-                Step::Copy {
-                    from,
-                    from_offset,
-                    to,
-                    to_offset,
-                    bytes,
-                } => encoder.copy_buffer_to_buffer(from, *from_offset, to, *to_offset, *bytes),
+        gpu.scoped("a submission", 0, || {
+            let mut encoder = gpu
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
+            for step in &self.steps {
+                match step {
+                    Step::Dispatch {
+                        kernel,
+                        uniform,
+                        bindings,
+                        workgroups,
+                    } => gpu.encode_dispatch(&mut encoder, kernel, uniform, bindings, *workgroups),
+                    Step::Clear(buffer) => encoder.clear_buffer(buffer, 0, None),
+                    Step::Copy {
+                        from,
+                        from_offset,
+                        to,
+                        to_offset,
+                        bytes,
+                    } => encoder.copy_buffer_to_buffer(from, *from_offset, to, *to_offset, *bytes),
+                }
             }
-        }
-        gpu.queue.submit([encoder.finish()]);
-        let validation = pollster::block_on(validation.pop());
-        let oom = pollster::block_on(oom.pop());
-        if let Some(error) = validation.or(oom) {
-            return Err(match error {
-                wgpu::Error::OutOfMemory { .. } => Error::OutOfMemory {
-                    bytes: 0,
-                    label: "a submission".into(),
-                },
-                other => Error::Gpu(other.to_string()),
-            });
-        }
-        gpu.check_alive()
+            gpu.queue.submit([encoder.finish()]);
+        })
     }
 }
 
@@ -205,5 +194,34 @@ impl GpuDevice {
             (params, groups as u32)
         })?;
         recording.submit()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::call::Call;
+    use crate::Error;
+
+    #[test]
+    fn a_validation_error_in_a_submission_is_an_err_naming_the_call() {
+        let Some(ctx) = crate::context::test_gpu(crate::GpuOptions::default()) else {
+            return;
+        };
+        let gpu = ctx.gpu_device().unwrap();
+        let small = gpu.storage(4).unwrap();
+        let large = gpu.storage(2048).unwrap();
+        // A copy past the end of `small`: wgpu's validation refuses it at submission, and
+        // outside a scope its default handler would panic.
+        let _call = Call::enter("test::copy");
+        let mut recording = gpu.recording();
+        recording.copy(large.buffer(), 0, small.buffer(), 0, 4096);
+        match recording.submit() {
+            Err(Error::Gpu(message)) => {
+                assert!(message.starts_with("test::copy: wgpu error:"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        // The device is not lost by it.
+        assert_eq!(ctx.zeros(&[2]).unwrap().to_vec().unwrap(), vec![0.0; 2]);
     }
 }

@@ -28,6 +28,7 @@ pub(crate) fn specialize(label: &str, source: &str, operands: &[(&str, DType)]) 
         let loader = format!("fn read_{name}(i: u32) -> f32 {{ return {name}[i]; }}");
         if !out.contains(&declaration) || !out.contains(&loader) {
             return Err(Error::Shader {
+                op: crate::call::name("compile"),
                 label: label.to_string(),
                 message: format!(
                     "operand `{name}` has no f32 binding with a read_{name} loader to specialize"

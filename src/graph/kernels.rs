@@ -26,9 +26,9 @@ impl DeviceIndex {
         segments: &Segments,
     ) -> Result<DeviceIndex> {
         Ok(DeviceIndex {
-            receivers: gpu.upload(bytemuck::cast_slice(receivers))?,
-            order: gpu.upload(bytemuck::cast_slice(&segments.order))?,
-            offsets: gpu.upload(bytemuck::cast_slice(&segments.offsets))?,
+            receivers: gpu.upload("index", bytemuck::cast_slice(receivers))?,
+            order: gpu.upload("index", bytemuck::cast_slice(&segments.order))?,
+            offsets: gpu.upload("index", bytemuck::cast_slice(&segments.offsets))?,
         })
     }
 }

@@ -50,6 +50,7 @@ impl Index {
     /// the edge order).
     pub fn new(ctx: &Context, index: &[u32], nodes: usize) -> Result<Index> {
         const OP: &str = "graph::Index::new";
+        let _call = crate::call::Call::enter(OP);
         if index.is_empty() || nodes == 0 {
             return Err(Error::InvalidArgument {
                 op: OP,
@@ -144,6 +145,7 @@ fn row_width(op: &'static str, arg: &'static str, x: &Tensor, rows: usize) -> Re
 /// gradient) and 0 (towards the table): both ops are linear and each other's adjoint.
 pub fn gather(ctx: &Context, table: &Tensor, index: &Index) -> Result<Tensor> {
     const OP: &str = "graph::gather";
+    let _call = crate::call::Call::enter(OP);
     ctx.check_owns(OP, "table", table)?;
     index.check(ctx, OP)?;
     let width = row_width(OP, "table", table, index.nodes)?;
@@ -166,6 +168,7 @@ pub fn gather(ctx: &Context, table: &Tensor, index: &Index) -> Result<Tensor> {
 /// `scatter_sum(dd)` (and 0 towards `src`).
 pub fn scatter_sum(ctx: &Context, src: &Tensor, index: &Index) -> Result<Tensor> {
     const OP: &str = "graph::scatter_sum";
+    let _call = crate::call::Call::enter(OP);
     ctx.check_owns(OP, "src", src)?;
     index.check(ctx, OP)?;
     let width = row_width(OP, "src", src, index.edges)?;

@@ -43,6 +43,7 @@ pub fn matmul(
     transpose_a: bool,
     transpose_b: bool,
 ) -> Result<Tensor> {
+    let _call = crate::call::Call::enter("matmul");
     run(ctx, "matmul", &TILED, a, b, transpose_a, transpose_b)
 }
 
@@ -57,6 +58,7 @@ pub(crate) fn matmul_row_squares(
     transpose_b: bool,
 ) -> Result<[Tensor; 2]> {
     const OP: &str = "matmul_row_squares";
+    let _call = crate::call::Call::enter(OP);
     ctx.check_owns(OP, "a", a)?;
     ctx.check_owns(OP, "b", b)?;
     let g = Gemm::of(OP, a.shape(), b.shape(), transpose_a, transpose_b)?;
@@ -87,6 +89,7 @@ pub fn matmul_naive(
     transpose_a: bool,
     transpose_b: bool,
 ) -> Result<Tensor> {
+    let _call = crate::call::Call::enter("matmul_naive");
     run(ctx, "matmul_naive", &NAIVE, a, b, transpose_a, transpose_b)
 }
 

@@ -66,6 +66,7 @@ pub(crate) fn sum_middle(
     shape: &[usize],
 ) -> Result<Tensor> {
     const OP: &str = "sum over a broadcast axis";
+    let _call = crate::call::Call::enter(OP);
     let cpu = || {
         let x = x.host();
         let out = (0..outer * inner)

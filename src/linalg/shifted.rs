@@ -28,6 +28,7 @@ pub(crate) fn shifted_row_squares(
     squares: &Tensor,
 ) -> Result<bool> {
     const OP: &str = "shifted_row_squares";
+    let _call = crate::call::Call::enter(OP);
     let limits = gpu.binding;
     if g.m == 0 || g.n == 0 || g.k == 0 {
         return Ok(false);

@@ -72,6 +72,7 @@ impl BlockInverse {
     /// Precomputes every block's factors for `grads [m, d]`, λ = `damp`.
     pub fn new(ctx: &Context, grads: &Tensor, damp: f32, block: usize) -> Result<BlockInverse> {
         const OP: &str = "mfac::BlockInverse::new";
+        let _call = crate::call::Call::enter(OP);
         ctx.check_owns(OP, "grads", grads)?;
         check_f32(OP, "grads", grads)?;
         check_damp(OP, damp)?;
@@ -153,6 +154,7 @@ impl BlockInverse {
     /// `F⁻¹x` block by block, for `x [d]` or `[k, d]`; same shape out.
     pub fn ihvp(&self, x: &Tensor) -> Result<Tensor> {
         const OP: &str = "mfac::BlockInverse::ihvp";
+        let _call = crate::call::Call::enter(OP);
         let k = vectors(OP, &self.ctx, x, self.d)?;
         self.assemble(x.shape(), k, |c0, inverse| {
             let width = inverse.dimension();
@@ -162,6 +164,7 @@ impl BlockInverse {
 
     /// The diagonal of the block-diagonal F⁻¹: `[d]`.
     pub fn inverse_diagonal(&self) -> Result<Tensor> {
+        let _call = crate::call::Call::enter("mfac::BlockInverse::inverse_diagonal");
         self.assemble(&[self.d], 1, |_, inverse| inverse.inverse_diagonal())
     }
 }

@@ -45,6 +45,7 @@ impl Mfac {
     /// An optimizer for `d` parameters.
     pub fn new(ctx: &Context, d: usize, config: MfacConfig) -> Result<Mfac> {
         const OP: &str = "mfac::Mfac::new";
+        let _call = crate::call::Call::enter(OP);
         let invalid = |arg, message: String| {
             Err(Error::InvalidArgument {
                 op: OP,
@@ -100,6 +101,7 @@ impl Mfac {
     /// of magnitude of `|g|²/m` for steps accurate to ~1e-4.
     pub fn step(&mut self, params: &mut Tensor, grad: &Tensor) -> Result<()> {
         const OP: &str = "mfac::Mfac::step";
+        let _call = crate::call::Call::enter(OP);
         for (arg, t) in [("params", &*params), ("grad", grad)] {
             self.ctx.check_owns(OP, arg, t)?;
             if t.shape() != [self.d] {

@@ -18,6 +18,7 @@ fn check_weights(op: &'static str, inverse: &StaticInverse, weights: &Tensor) ->
 
 /// OBS saliency of every weight under a static inverse: `ρ_k = w_k² / (2·[F⁻¹]_kk)`.
 pub fn obs_scores(inverse: &StaticInverse, weights: &Tensor) -> Result<Vec<f32>> {
+    let _call = crate::call::Call::enter("mfac::obs_scores");
     check_weights("mfac::obs_scores", inverse, weights)?;
     let (diagonal, w) = (inverse.inverse_diagonal()?.to_vec()?, weights.to_vec()?);
     Ok(scores(&w, &diagonal))
@@ -46,6 +47,7 @@ pub fn prune(
     count: usize,
 ) -> Result<(Tensor, Vec<usize>)> {
     const OP: &str = "mfac::prune";
+    let _call = crate::call::Call::enter(OP);
     let (ctx, d) = (inverse.context(), inverse.dimension());
     if count > d {
         return Err(Error::InvalidArgument {

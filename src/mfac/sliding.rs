@@ -38,6 +38,7 @@ impl SlidingInverse {
     /// An empty window of m gradients of length d, λ = `damp`.
     pub fn new(ctx: &Context, d: usize, m: usize, damp: f32) -> Result<SlidingInverse> {
         const OP: &str = "mfac::SlidingInverse::new";
+        let _call = crate::call::Call::enter(OP);
         check_damp(OP, damp)?;
         for (arg, value) in [("d", d), ("m", m)] {
             if value == 0 {
@@ -101,6 +102,7 @@ impl SlidingInverse {
     /// products are then NaN until it leaves the window, m pushes later.
     pub fn push(&mut self, grad: &Tensor) -> Result<()> {
         const OP: &str = "mfac::SlidingInverse::push";
+        let _call = crate::call::Call::enter(OP);
         self.ctx.check_owns(OP, "grad", grad)?;
         if grad.shape() != [self.d] {
             return Err(Error::Shape {
@@ -165,6 +167,7 @@ impl SlidingInverse {
     /// `[k, d]`; same shape out.
     pub fn ihvp(&self, x: &Tensor) -> Result<Tensor> {
         const OP: &str = "mfac::SlidingInverse::ihvp";
+        let _call = crate::call::Call::enter(OP);
         let k = vectors(OP, &self.ctx, x, self.d)?;
         let (d, count, damp) = (self.d, self.count, self.damp);
         self.state.with(
@@ -196,7 +199,7 @@ impl SlidingInverse {
                 };
                 let how = Coefficients::Woodbury(factors);
                 let c = kernels::coefficients(gpu, OP, ring, count, x, how)?
-                    .ok_or_else(|| Error::Gpu("Woodbury coefficients missing".into()))?;
+                    .ok_or_else(|| Error::gpu("Woodbury coefficients missing"))?;
                 let out = gpu.output(x.shape())?;
                 let (c, out_buffer) = (c.buffer(), out.buffer());
                 kernels::combine(gpu, OP, ring, count, Some(x), c, damp, out_buffer, k)?;

@@ -39,6 +39,7 @@ impl StaticInverse {
     /// Precomputes the factors of `F = λ·I + (1/m)·Σ g_i g_iᵀ` for `grads [m, d]`, λ = `damp`.
     pub fn new(ctx: &Context, grads: &Tensor, damp: f32) -> Result<StaticInverse> {
         const OP: &str = "mfac::StaticInverse::new";
+        let _call = crate::call::Call::enter(OP);
         ctx.check_owns(OP, "grads", grads)?;
         check_f32(OP, "grads", grads)?;
         check_damp(OP, damp)?;
@@ -107,6 +108,7 @@ impl StaticInverse {
     /// `F⁻¹x = x/λ − Σ_i (v_iᵀx / D_i)·v_i` for `x [d]` or a batch `[k, d]`; same shape out.
     pub fn ihvp(&self, x: &Tensor) -> Result<Tensor> {
         const OP: &str = "mfac::StaticInverse::ihvp";
+        let _call = crate::call::Call::enter(OP);
         let k = vectors(OP, &self.ctx, x, self.d)?;
         let [out] = self.state.run(
             &self.ctx,
@@ -121,7 +123,7 @@ impl StaticInverse {
                     denominators: denominators.buffer(),
                 };
                 let c = kernels::coefficients(gpu, OP, v, self.m, x, how)?
-                    .ok_or_else(|| Error::Gpu("static coefficients missing".into()))?;
+                    .ok_or_else(|| Error::gpu("static coefficients missing"))?;
                 let (m, damp) = (self.m, self.damp);
                 kernels::combine(gpu, OP, v, m, Some(x), c.buffer(), damp, out.buffer(), k)
             },
@@ -132,6 +134,7 @@ impl StaticInverse {
     /// `[F⁻¹]_kk = 1/λ − Σ_i v_ik² / D_i` for every k: `[d]`.
     pub fn inverse_diagonal(&self) -> Result<Tensor> {
         const OP: &str = "mfac::StaticInverse::inverse_diagonal";
+        let _call = crate::call::Call::enter(OP);
         let [out] = self.state.run(
             &self.ctx,
             OP,
@@ -148,6 +151,7 @@ impl StaticInverse {
     /// `[F⁻¹]_ij = δ_ij/λ − Σ_t v_ti v_tj / D_t`, in O(m) (one small kernel and a read back).
     pub fn inverse_entry(&self, i: usize, j: usize) -> Result<f32> {
         const OP: &str = "mfac::StaticInverse::inverse_entry";
+        let _call = crate::call::Call::enter(OP);
         for (arg, index) in [("i", i), ("j", j)] {
             if index >= self.d {
                 return Err(Error::InvalidArgument {

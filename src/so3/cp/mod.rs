@@ -57,6 +57,7 @@ impl CpProduct {
     pub fn fit(l1max: usize, l2max: usize, lmax_out: usize, rank: usize) -> Result<CpProduct> {
         static CACHE: Memo<([usize; 3], usize), Fitted> = Memo::new();
         const OP: &str = "so3::CpProduct::fit";
+        let _call = crate::call::Call::enter(OP);
         let degrees = [l1max, l2max, lmax_out];
         check_degrees(OP, degrees, rank)?;
         // A fit holds, per mode, R×R Gram and Cholesky factors in f64.
@@ -82,6 +83,7 @@ impl CpProduct {
         rank: usize,
     ) -> Result<CpProduct> {
         const OP: &str = "so3::CpProduct::from_factors";
+        let _call = crate::call::Call::enter(OP);
         let degrees = [l1max, l2max, lmax_out];
         check_degrees(OP, degrees, rank)?;
         for ((arg, f), l) in [("a", a), ("b", b), ("c", c)].into_iter().zip(degrees) {
@@ -182,6 +184,7 @@ impl CpProduct {
     /// `x2 [n,c,d2]` or `[n,1,d2]` → `[n,c,d3]`, ≈ [`cg_product`](crate::so3::cg_product) to the
     /// fit's error.
     pub fn apply(&self, ctx: &Context, x1: &Tensor, x2: &Tensor) -> Result<Tensor> {
+        let _call = crate::call::Call::enter("so3::CpProduct::apply");
         let shape = self.args(ctx, "so3::CpProduct::apply", x1, x2)?;
         let (n, c, _) = shape;
         let [a, b, cf] = self.tensors(ctx)?;
@@ -202,6 +205,7 @@ impl CpProduct {
         d_out: &Tensor,
     ) -> Result<ProductGrads> {
         const OP: &str = "so3::CpProduct::backward";
+        let _call = crate::call::Call::enter(OP);
         let shape = self.args(ctx, OP, x1, x2)?;
         let (n, c, broadcast) = shape;
         let d3 = dim(self.degrees[2]);

@@ -42,6 +42,7 @@ pub(super) fn spherical_harmonics(
     out: &Tensor,
 ) -> Result<()> {
     const OP: &str = "so3::spherical_harmonics";
+    let _call = crate::call::Call::enter(OP);
     let kernel = gpu.kernel_for(&SPHERICAL_HARMONICS, &[("vectors", vectors.dtype())])?;
     let [terms, starts] = recursion_buffers(gpu, lmax)?;
     let d = dim(lmax);
@@ -94,6 +95,7 @@ pub(super) fn spherical_harmonics_backward(
     out: &Tensor,
 ) -> Result<()> {
     const OP: &str = "so3::spherical_harmonics_backward";
+    let _call = crate::call::Call::enter(OP);
     let n = vectors.shape()[0];
     let d = dim(lmax);
     let y = gpu.output(&[n, d])?;
@@ -159,6 +161,7 @@ pub(super) fn spherical_harmonics_double_backward(
     [out_v, out_g]: [&Tensor; 2],
 ) -> Result<()> {
     const OP: &str = "so3::spherical_harmonics_double_backward";
+    let _call = crate::call::Call::enter(OP);
     let n = vectors.shape()[0];
     let d = dim(lmax);
     let y = gpu.output(&[n, d])?;

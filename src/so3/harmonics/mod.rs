@@ -29,6 +29,7 @@ use crate::{op, Context, Error, Result, Tensor};
 /// ```
 pub fn spherical_harmonics(ctx: &Context, vectors: &Tensor, lmax: usize) -> Result<Tensor> {
     const OP: &str = "so3::spherical_harmonics";
+    let _call = crate::call::Call::enter(OP);
     let n = vector_count(ctx, OP, vectors, lmax)?;
     let [y] = op::run(
         ctx,
@@ -52,6 +53,7 @@ pub fn spherical_harmonics_backward(
     d_y: &Tensor,
 ) -> Result<Tensor> {
     const OP: &str = "so3::spherical_harmonics_backward";
+    let _call = crate::call::Call::enter(OP);
     let n = vector_count(ctx, OP, vectors, lmax)?;
     check_upstream(ctx, OP, d_y, n, lmax)?;
     let cpu = || {
@@ -107,6 +109,7 @@ pub fn spherical_harmonics_double_backward(
     dd_vectors: &Tensor,
 ) -> Result<HarmonicsSecondGrads> {
     const OP: &str = "so3::spherical_harmonics_double_backward";
+    let _call = crate::call::Call::enter(OP);
     let n = vector_count(ctx, OP, vectors, lmax)?;
     check_upstream(ctx, OP, d_y, n, lmax)?;
     ctx.check_shape(

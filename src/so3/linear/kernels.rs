@@ -33,6 +33,7 @@ pub(super) fn linear(
     out: &Tensor,
 ) -> Result<()> {
     const OP: &str = "so3::linear";
+    let _call = crate::call::Call::enter(OP);
     let (n, d) = (x.shape()[0], x.shape()[2]);
     let kernel = gpu.kernel_for(&LINEAR, &Tensor::operands(["x", "w"], [x, w]))?;
     let blocks = gpu.binding.blocks(
@@ -89,6 +90,7 @@ pub(super) fn linear_weight_gradient(
     dw: &Tensor,
 ) -> Result<()> {
     const OP: &str = "so3::linear_backward";
+    let _call = crate::call::Call::enter(OP);
     let (n, d) = (x.shape()[0], x.shape()[2]);
     let kernel = gpu.kernel_for(
         &LINEAR_WEIGHT_GRADIENT,

@@ -67,6 +67,7 @@ fn linear_args(
 /// ```
 pub fn linear(ctx: &Context, x: &Tensor, w: &Tensor) -> Result<Tensor> {
     const OP: &str = "so3::linear";
+    let _call = crate::call::Call::enter(OP);
     let (n, c_in, c_out, lmax) = linear_args(ctx, OP, x, w)?;
     let d = dim(lmax);
     let cpu = || {
@@ -94,6 +95,7 @@ pub fn linear_backward(
     d_out: &Tensor,
 ) -> Result<LinearGrads> {
     const OP: &str = "so3::linear_backward";
+    let _call = crate::call::Call::enter(OP);
     let (n, c_in, c_out, lmax) = linear_args(ctx, OP, x, w)?;
     check_d_out(ctx, OP, d_out, [n, c_out, dim(lmax)])?;
     let cpu = || {
@@ -133,6 +135,7 @@ pub fn linear_double_backward(
     dd: &LinearGrads,
 ) -> Result<LinearSecondGrads> {
     const OP: &str = "so3::linear_double_backward";
+    let _call = crate::call::Call::enter(OP);
     let (n, _, c_out, lmax) = linear_args(ctx, OP, x, w)?;
     check_d_out(ctx, OP, d_out, [n, c_out, dim(lmax)])?;
     for (arg, cotangent, like) in [("dd.x", &dd.x, x), ("dd.w", &dd.w, w)] {

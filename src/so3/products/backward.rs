@@ -49,6 +49,7 @@ pub fn cg_product_backward(
     d_out: &Tensor,
 ) -> Result<ProductGrads> {
     const OP: &str = "so3::cg_product_backward";
+    let _call = crate::call::Call::enter(OP);
     let product = checked(ctx, OP, [x1, x2, d_out], lmax_out, Route::Sparse(CG))?;
     let [dx1, dx2] = product.input_gradients(ctx, [x1, x2, d_out])?;
     Ok(ProductGrads { x1: dx1, x2: dx2 })
@@ -67,6 +68,7 @@ pub fn gaunt_product_backward(
     d_out: &Tensor,
 ) -> Result<ProductGrads> {
     const OP: &str = "so3::gaunt_product_backward";
+    let _call = crate::call::Call::enter(OP);
     let product = checked(ctx, OP, [x1, x2, d_out], lmax_out, Route::gaunt(method))?;
     let [dx1, dx2] = product.input_gradients(ctx, [x1, x2, d_out])?;
     Ok(ProductGrads { x1: dx1, x2: dx2 })
@@ -85,6 +87,7 @@ pub fn weighted_cg_product_backward(
     d_out: &Tensor,
 ) -> Result<WeightedGrads> {
     const OP: &str = "so3::weighted_cg_product_backward";
+    let _call = crate::call::Call::enter(OP);
     let unweighted = checked(ctx, OP, [x1, x2, d_out], lmax_out, Route::Sparse(CG))?;
     let product = unweighted.weighted_by(checked_weights(ctx, OP, &unweighted, weights)?);
     let [dx1, dx2] = product.input_gradients(ctx, [x1, x2, d_out])?;

@@ -56,6 +56,7 @@ fn product(
 /// `x2 [n,c,(L2+1)²]` or `[n,1,(L2+1)²]` (broadcast over channels) → `[n,c,(lmax_out+1)²]`.
 /// The GPU kernel sums only the nonzero coefficients.
 pub fn cg_product(ctx: &Context, x1: &Tensor, x2: &Tensor, lmax_out: usize) -> Result<Tensor> {
+    let _call = crate::call::Call::enter("so3::cg_product");
     product(
         ctx,
         "so3::cg_product",
@@ -79,6 +80,7 @@ pub fn gaunt_product(
     method: GauntMethod,
 ) -> Result<Tensor> {
     const OP: &str = "so3::gaunt_product";
+    let _call = crate::call::Call::enter(OP);
     match method {
         GauntMethod::Direct => product(ctx, OP, Coefficients::Gaunt, x1, x2, lmax_out),
         GauntMethod::Grid | GauntMethod::Fourier => {
@@ -143,6 +145,7 @@ pub fn weighted_cg_product(
     lmax_out: usize,
 ) -> Result<Tensor> {
     const OP: &str = "so3::weighted_cg_product";
+    let _call = crate::call::Call::enter(OP);
     let (n, c, l1, l2, broadcast) = product_args(ctx, OP, x1, x2, lmax_out)?;
     let count = paths(l1, l2, lmax_out).len();
     let shared = weight_args(ctx, OP, weights, [n, c], count)?;

@@ -59,6 +59,7 @@ pub fn cg_product_double_backward(
     dd: &ProductGrads,
 ) -> Result<ProductSecondGrads> {
     const OP: &str = "so3::cg_product_double_backward";
+    let _call = crate::call::Call::enter(OP);
     let route = Route::Sparse(Coefficients::ClebschGordan);
     let product = checked(ctx, OP, [x1, x2, d_out], lmax_out, route)?;
     unweighted_second(ctx, OP, &product, [x1, x2, d_out], dd)
@@ -76,6 +77,7 @@ pub fn gaunt_product_double_backward(
     dd: &ProductGrads,
 ) -> Result<ProductSecondGrads> {
     const OP: &str = "so3::gaunt_product_double_backward";
+    let _call = crate::call::Call::enter(OP);
     let product = checked(ctx, OP, [x1, x2, d_out], lmax_out, Route::gaunt(method))?;
     unweighted_second(ctx, OP, &product, [x1, x2, d_out], dd)
 }
@@ -120,6 +122,7 @@ pub fn weighted_cg_product_double_backward(
     dd: &WeightedGrads,
 ) -> Result<WeightedSecondGrads> {
     const OP: &str = "so3::weighted_cg_product_double_backward";
+    let _call = crate::call::Call::enter(OP);
     let route = Route::Sparse(Coefficients::ClebschGordan);
     let unweighted = checked(ctx, OP, [x1, x2, d_out], lmax_out, route)?;
     let by_w = unweighted.weighted_by(checked_weights(ctx, OP, &unweighted, weights)?);

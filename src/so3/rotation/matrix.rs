@@ -54,6 +54,7 @@ impl Rotation {
     /// The rotation by `angle` radians about `axis` (right-handed; any nonzero length).
     pub fn from_axis_angle(axis: [f64; 3], angle: f64) -> Result<Rotation> {
         const OP: &str = "so3::Rotation::from_axis_angle";
+        let _call = crate::call::Call::enter(OP);
         let length = axis.iter().map(|x| x * x).sum::<f64>().sqrt();
         if !(length > 0.0 && length.is_finite()) {
             return Err(Error::InvalidArgument {

@@ -24,6 +24,7 @@ pub fn wigner_d(lmax: usize, rotation: &Rotation) -> Result<Vec<Vec<f64>>> {
 /// `D(R)`.
 pub fn rotate(ctx: &Context, x: &Tensor, rotation: &Rotation) -> Result<Tensor> {
     const OP: &str = "so3::rotate";
+    let _call = crate::call::Call::enter(OP);
     ctx.check_owns(OP, "x", x)?;
     let lmax = degree(OP, "x", x.shape())?;
     let blocks = wigner_d(lmax, rotation)?;

@@ -49,6 +49,7 @@ pub(super) fn fft2(
     out: &Tensor,
 ) -> Result<()> {
     const OP: &str = "so3::fft2";
+    let _call = crate::call::Call::enter(OP);
     let (constants, [twiddles, positions]) = fft_shape(gpu, shape)?;
     let kernel = gpu.kernel_with(&FFT2, &[("input", x.dtype())], &constants)?;
     let size = 2 * shape[0] * shape[1];

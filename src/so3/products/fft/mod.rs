@@ -35,6 +35,7 @@ use crate::{op, Context, Error, Result, Tensor};
 /// ```
 pub fn fft2(ctx: &Context, x: &Tensor, direction: FftDirection) -> Result<Tensor> {
     const OP: &str = "so3::fft2";
+    let _call = crate::call::Call::enter(OP);
     ctx.check_owns(OP, "x", x)?;
     let &[_, rows, cols, 2] = x.shape() else {
         return Err(Error::Shape {

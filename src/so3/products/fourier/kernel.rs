@@ -46,6 +46,7 @@ pub(crate) fn gaunt_fourier(
     out: &Tensor,
 ) -> Result<()> {
     const OP: &str = "so3::gaunt_product (Fourier)";
+    let _call = crate::call::Call::enter(OP);
     let in_workgroup = fourier_fits(plan);
     let shader = if in_workgroup {
         &GAUNT_FOURIER

@@ -67,6 +67,7 @@ pub(crate) fn gaunt_grid(
     out: &Tensor,
 ) -> Result<()> {
     const OP: &str = "so3::gaunt_product (Grid)";
+    let _call = crate::call::Call::enter(OP);
     let in_workgroup = grid_fits(plan);
     let shader = if in_workgroup {
         &GAUNT_GRID

@@ -70,6 +70,7 @@ pub(crate) fn sparse_product(
     out: &Tensor,
 ) -> Result<()> {
     const OP: &str = "so3::product";
+    let _call = crate::call::Call::enter(OP);
     let [x1, x2] = inputs;
     let mut operand_types = Tensor::operands(["x1", "x2"], inputs).to_vec();
     if let Some(w) = weights {
@@ -165,6 +166,7 @@ pub(crate) fn path_gradient(
     out: &Tensor,
 ) -> Result<()> {
     const OP: &str = "so3::weighted_cg_product_backward";
+    let _call = crate::call::Call::enter(OP);
     let count = paths.starts.len() - 1;
     let kernel = gpu.kernel_for(
         &PATH_GRADIENT,
