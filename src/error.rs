@@ -123,6 +123,18 @@ pub enum Error {
     #[error("{0}")]
     DeviceLost(String),
 
+    /// A file that could not be read or written, or whose contents are not what the call
+    /// reads (an adapter directory, say).
+    #[error("{op}: `{path}`: {message}")]
+    File {
+        /// The public call that was made.
+        op: &'static str,
+        /// The file or directory.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+
     /// Any other error reported by wgpu, naming the call.
     #[error("{0}")]
     Gpu(String),

@@ -21,6 +21,7 @@
 
 mod backward;
 mod kernels;
+pub mod peft;
 pub mod reference;
 
 pub use backward::{backward, backward_dense, forward_saved, LayerGrads, NormGradient, Saved};

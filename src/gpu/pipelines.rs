@@ -104,13 +104,16 @@ impl GpuDevice {
                             },
                             cache: None,
                         });
-                (module, pipeline)
+                // Inside the scopes too: on a lost device the pipeline is invalid and asking it
+                // for its layout is a validation error.
+                let layout = pipeline.get_bind_group_layout(0);
+                (module, pipeline, layout)
             },
             |error| shader_error(error.to_string()),
         );
-        let (_module, pipeline) = built?;
+        let (_module, pipeline, layout) = built?;
         let kernel = Arc::new(Kernel {
-            layout: pipeline.get_bind_group_layout(0),
+            layout,
             pipeline,
             label: shader.label,
         });
