@@ -57,16 +57,7 @@ impl Context {
 
     /// [`Context::gpu`] with options.
     pub fn gpu_with(options: GpuOptions) -> Result<Context> {
-        let mut instance = wgpu::InstanceDescriptor::new_without_display_handle();
-        instance.backends = options.backends;
-        let instance = wgpu::Instance::new(instance.with_env());
-        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-            power_preference: options.power_preference,
-            force_fallback_adapter: false,
-            compatible_surface: None,
-            apply_limit_buckets: false,
-        }))
-        .map_err(|_| Error::NoAdapter)?;
+        let (_instance, adapter) = options.adapter()?;
         let wanted = wgpu::Features::SHADER_F16 | wgpu::Features::TIMESTAMP_QUERY;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("wgkernels"),

@@ -21,6 +21,8 @@
 //! ```
 
 pub mod attention;
+#[cfg(feature = "burn")]
+pub mod burn;
 // Timing, error measures and device ceilings serve the tests, benches and examples of this
 // repository; they are public for them, not part of the library's surface.
 #[doc(hidden)]

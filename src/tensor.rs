@@ -157,6 +157,15 @@ impl Tensor {
         }
     }
 
+    /// The device buffer, on the GPU path.
+    #[cfg(feature = "burn")]
+    pub(crate) fn device_buffer(&self) -> Option<&PooledBuffer> {
+        match &self.storage {
+            Storage::Device(buffer) => Some(buffer),
+            Storage::Host(_) => None,
+        }
+    }
+
     /// The buffer on the GPU path.
     pub(crate) fn buffer(&self) -> &wgpu::Buffer {
         match &self.storage {
@@ -263,7 +272,22 @@ impl Context {
         let len = element_count("output", "shape", shape)?;
         let storage = match &*self.backend {
             Backend::Cpu(memory) => Storage::host(host_filled("output", len, f32::NAN)?, memory),
-            Backend::Gpu(gpu) => Storage::Device(gpu.storage_for("output", len)?),
+            Backend::Gpu(gpu) => {
+                #[cfg(feature = "burn")]
+                if let Some(buffer) = crate::burn::output(self, len) {
+                    let buffer = buffer?;
+                    if gpu.poison_outputs {
+                        gpu.fill(buffer.buffer(), len as u64, f32::NAN)?;
+                    }
+                    return Ok(Tensor::new(
+                        self.clone(),
+                        shape.to_vec(),
+                        DType::F32,
+                        Storage::Device(buffer),
+                    ));
+                }
+                Storage::Device(gpu.storage_for("output", len)?)
+            }
         };
         Ok(Tensor::new(
             self.clone(),

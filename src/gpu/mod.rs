@@ -82,6 +82,24 @@ impl Default for GpuOptions {
     }
 }
 
+impl GpuOptions {
+    /// The instance on [`backends`](Self::backends) and its preferred adapter;
+    /// `Err(NoAdapter)` where there is none.
+    pub(crate) fn adapter(&self) -> Result<(wgpu::Instance, wgpu::Adapter)> {
+        let mut instance = wgpu::InstanceDescriptor::new_without_display_handle();
+        instance.backends = self.backends;
+        let instance = wgpu::Instance::new(instance.with_env());
+        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: self.power_preference,
+            force_fallback_adapter: false,
+            compatible_surface: None,
+            apply_limit_buckets: false,
+        }))
+        .map_err(|_| Error::NoAdapter)?;
+        Ok((instance, adapter))
+    }
+}
+
 /// Default of [`GpuOptions::split_k_below_tiles`] on GPUs: about two workgroups per compute
 /// unit of a large GPU (an H100 has 132). Not yet sized on real hardware.
 pub(crate) const SPLIT_K_BELOW_TILES: u32 = 256;

@@ -91,12 +91,22 @@ impl BufferPool {
     }
 }
 
-/// A buffer on loan from the pool; it goes back when dropped.
+/// A buffer on loan from the pool; it goes back when dropped. Or a buffer another library
+/// owns (burn's allocator, through the `burn` feature), kept alive by `Home::Foreign` and
+/// never pooled or counted here.
 pub(crate) struct PooledBuffer {
     buffer: Option<wgpu::Buffer>,
-    usage: wgpu::BufferUsages,
-    class: u64,
-    pool: Arc<BufferPool>,
+    home: Home,
+}
+
+enum Home {
+    Pool {
+        usage: wgpu::BufferUsages,
+        class: u64,
+        pool: Arc<BufferPool>,
+    },
+    #[cfg_attr(not(feature = "burn"), allow(dead_code))]
+    Foreign(Box<dyn std::any::Any + Send + Sync>),
 }
 
 impl PooledBuffer {
@@ -108,9 +118,28 @@ impl PooledBuffer {
     ) -> Self {
         PooledBuffer {
             buffer: Some(buffer),
-            usage,
-            class,
-            pool,
+            home: Home::Pool { usage, class, pool },
+        }
+    }
+
+    /// A buffer owned elsewhere, valid while `owner` lives (which this keeps).
+    #[cfg(feature = "burn")]
+    pub(crate) fn foreign(
+        buffer: wgpu::Buffer,
+        owner: Box<dyn std::any::Any + Send + Sync>,
+    ) -> Self {
+        PooledBuffer {
+            buffer: Some(buffer),
+            home: Home::Foreign(owner),
+        }
+    }
+
+    /// The owner of a foreign buffer.
+    #[cfg(feature = "burn")]
+    pub(crate) fn owner(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
+        match &self.home {
+            Home::Foreign(owner) => Some(owner.as_ref()),
+            Home::Pool { .. } => None,
         }
     }
 
@@ -121,8 +150,9 @@ impl PooledBuffer {
 
 impl Drop for PooledBuffer {
     fn drop(&mut self) {
-        if let Some(buffer) = self.buffer.take() {
-            self.pool.give_back(buffer, self.usage, self.class);
+        if let (Some(buffer), Home::Pool { usage, class, pool }) = (self.buffer.take(), &self.home)
+        {
+            pool.give_back(buffer, *usage, *class);
         }
     }
 }

@@ -1,0 +1,162 @@
+//! Our operations as burn autodiff operations: burn's graph records them, and its backward
+//! pass calls our backward kernels. A tensor on a device without autodiff takes the plain
+//! path (views, our forward, the result handed to burn).
+
+use std::sync::Arc;
+
+use ::burn::backend::autodiff::checkpoint::base::Checkpointer;
+use ::burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use ::burn::backend::autodiff::grads::Gradients;
+use ::burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+type AutodiffTensor = ::burn::backend::tensor::FloatTensor<Autodiff<Wgpu>>;
+use ::burn::backend::{Autodiff, Wgpu};
+use ::burn::tensor::Tensor as BurnTensor;
+
+use super::view::Fused;
+use super::Bridge;
+use crate::{Context, DType, Error, Result, Tensor};
+
+/// The gradients towards each of `N` inputs from the inputs and the upstream gradient
+/// (`None` where an input gets none, such as a frozen weight).
+type Gradient<const N: usize> =
+    Arc<dyn Fn(&Context, &[Tensor; N], &Tensor) -> Result<[Option<Tensor>; N]> + Send + Sync>;
+
+/// A node of burn's graph whose backward is ours.
+#[derive(Clone)]
+struct Ours<const N: usize> {
+    bridge: Bridge,
+    op: &'static str,
+    gradient: Gradient<N>,
+}
+
+impl<const N: usize> std::fmt::Debug for Ours<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "wgkernels {} backward", self.op)
+    }
+}
+
+impl<const N: usize> Backward<Wgpu, N> for Ours<N> {
+    /// The forward's inputs (fusion handles: no copy).
+    type State = Vec<Fused>;
+
+    fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let dy = grads.consume::<Wgpu>(&ops.node);
+        let computed = self.bridge.run(|ctx| {
+            let inputs = views(&self.bridge, ops.state)?;
+            let dy = self.bridge.view_fused(dy, DType::F32)?;
+            let gradients = (self.gradient)(ctx, &inputs, &dy)?;
+            gradients
+                .into_iter()
+                .map(|g| g.map(|g| self.bridge.to_fused(g)).transpose())
+                .collect::<Result<Vec<_>>>()
+        });
+        // burn's backward pass cannot return an error; every argument was checked by the
+        // forward, so what fails here is the device itself.
+        let computed =
+            computed.unwrap_or_else(|e| panic!("{} inside burn's backward pass: {e}", self.op));
+        for (parent, gradient) in ops.parents.iter().zip(computed) {
+            if let (Some(parent), Some(gradient)) = (parent, gradient) {
+                grads.register::<Wgpu>(parent.id, gradient);
+            }
+        }
+    }
+}
+
+/// Our views of fusion primitives, as an array.
+fn views<const N: usize>(bridge: &Bridge, inputs: Vec<Fused>) -> Result<[Tensor; N]> {
+    let views = inputs
+        .into_iter()
+        .map(|p| {
+            let dtype = match p.dtype {
+                ::burn::tensor::DType::F16 => DType::F16,
+                _ => DType::F32,
+            };
+            bridge.view_fused(p, dtype)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    views
+        .try_into()
+        .map_err(|_| Error::gpu("one view per input"))
+}
+
+/// A burn tensor's autodiff primitive, or `None` on a device without autodiff.
+fn tracked<const D: usize>(t: &BurnTensor<D>) -> Option<AutodiffTensor> {
+    if !t.device().is_autodiff() {
+        return None;
+    }
+    t.clone().try_into_primitive::<Autodiff<Wgpu>>().ok()
+}
+
+impl Bridge {
+    /// Runs `forward` on views of `inputs` (burn tensors of rank `D`, all on this bridge's
+    /// device) and, on an autodiff device, records a node whose backward is `gradient`.
+    pub(super) fn differentiable<const N: usize, const D: usize, const E: usize>(
+        &self,
+        op: &'static str,
+        inputs: [&BurnTensor<D>; N],
+        forward: impl FnOnce(&Context, &[Tensor; N]) -> Result<Tensor>,
+        gradient: Gradient<N>,
+    ) -> Result<BurnTensor<E>> {
+        let _call = crate::call::Call::enter(op);
+        let views = inputs
+            .iter()
+            .map(|t| self.view((*t).clone()))
+            .collect::<Result<Vec<_>>>()?;
+        let views: [Tensor; N] = views
+            .try_into()
+            .map_err(|_| Error::gpu("one view per input"))?;
+        let out = self.run(|ctx| forward(ctx, &views))?;
+        let tracked: Option<Vec<AutodiffTensor>> = inputs.iter().map(|t| tracked(t)).collect();
+        let Some(tracked) = tracked else {
+            return self.to_burn(out);
+        };
+        let out = self.to_fused(out)?;
+        let nodes: [_; N] = std::array::from_fn(|i| tracked[i].node());
+        let state: Vec<Fused> = tracked.iter().map(|t| t.primitive().clone()).collect();
+        let node = Ours {
+            bridge: self.clone(),
+            op,
+            gradient,
+        };
+        let out = match node
+            .prepare::<NoCheckpointing>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(state, out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        };
+        Ok(BurnTensor::<E>::from_primitive::<Autodiff<Wgpu>>(out))
+    }
+
+    /// `a·b` (with `a` or `b` transposed when asked) as a burn operation, our GEMM forward
+    /// and backward: `∂a = dy·bᵀ`, `∂b = aᵀ·dy` (for the untransposed case).
+    pub fn matmul(
+        &self,
+        a: &BurnTensor<2>,
+        b: &BurnTensor<2>,
+        transpose_a: bool,
+        transpose_b: bool,
+    ) -> Result<BurnTensor<2>> {
+        use crate::linalg::matmul;
+        self.differentiable::<2, 2, 2>(
+            "burn::Bridge::matmul",
+            [a, b],
+            |ctx, [a, b]| matmul(ctx, a, b, transpose_a, transpose_b),
+            Arc::new(move |ctx, [a, b], dy| {
+                // C = op(a)·op(b): ∂op(a) = dy·op(b)ᵀ, ∂op(b) = op(a)ᵀ·dy.
+                let da = if transpose_a {
+                    matmul(ctx, b, dy, transpose_b, true)?
+                } else {
+                    matmul(ctx, dy, b, false, !transpose_b)?
+                };
+                let db = if transpose_b {
+                    matmul(ctx, dy, a, true, transpose_a)?
+                } else {
+                    matmul(ctx, a, dy, !transpose_a, false)?
+                };
+                Ok([Some(da), Some(db)])
+            }),
+        )
+    }
+}
