@@ -213,3 +213,102 @@ fn our_gemm_inside_burns_autodiff_matches_burns_own() {
         close(values(gb), values(gb2), "∂b");
     }
 }
+
+#[test]
+fn the_dora_layer_inside_burns_autodiff_matches_burns_dense_dora() {
+    use wgkernels::dora::NormGradient;
+    let Some(bridge) = bridge() else { return };
+    let device = bridge.device().clone().autodiff();
+    let mut rng = common::rng();
+    let (n, d_in, d_out, r, s) = (6, 9, 5, 3, 0.7f32);
+    let data: Vec<Vec<f32>> = [
+        n * d_in,
+        d_out * d_in,
+        r * d_in,
+        d_out * r,
+        d_out,
+        n * d_out,
+    ]
+    .iter()
+    .map(|&len| common::uniform(&mut rng, len))
+    .collect();
+    let magnitude: Vec<f32> = data[4].iter().map(|v| 1.0 + v.abs()).collect();
+    for norm in [NormGradient::Detached, NormGradient::Exact] {
+        let leaf = |i: usize, shape: [usize; 2], grad: bool| {
+            let t = BurnTensor::<2>::from_data(TensorData::new(data[i].clone(), shape), &device);
+            if grad {
+                t.require_grad()
+            } else {
+                t
+            }
+        };
+        let inputs = || {
+            (
+                leaf(0, [n, d_in], true),
+                leaf(1, [d_out, d_in], false),
+                leaf(2, [r, d_in], true),
+                leaf(3, [d_out, r], true),
+                BurnTensor::<1>::from_data(TensorData::new(magnitude.clone(), [d_out]), &device)
+                    .require_grad(),
+            )
+        };
+        let upstream =
+            BurnTensor::<2>::from_data(TensorData::new(data[5].clone(), [n, d_out]), &device);
+
+        let (x, w, a, b, m) = inputs();
+        let y = bridge.dora_linear(&x, &w, &a, &b, &m, s, norm).unwrap();
+        let grads = (y.clone() * upstream.clone()).sum().backward();
+        let ours = [
+            values(y.inner()),
+            values(x.grad(&grads).unwrap()),
+            values(a.grad(&grads).unwrap()),
+            values(b.grad(&grads).unwrap()),
+            values(m.grad(&grads).unwrap()),
+        ];
+
+        // burn's own autodiff of PEFT's dense DoRA.
+        let (x, w, a, b, m) = inputs();
+        let merged = w + b.clone().matmul(a.clone()) * s;
+        let row_norm = merged
+            .clone()
+            .powi_scalar(2)
+            .sum_dim(1)
+            .sqrt()
+            .reshape([1, d_out]);
+        let row_norm = match norm {
+            NormGradient::Detached => row_norm.detach(),
+            _ => row_norm,
+        };
+        let y = x.clone().matmul(merged.transpose()) * (m.clone().reshape([1, d_out]) / row_norm);
+        let grads = (y.clone() * upstream).sum().backward();
+        let burns = [
+            values(y.inner()),
+            values(x.grad(&grads).unwrap()),
+            values(a.grad(&grads).unwrap()),
+            values(b.grad(&grads).unwrap()),
+            values(m.grad(&grads).unwrap()),
+        ];
+        for (what, (o, b)) in ["y", "∂x", "∂A", "∂B", "∂m"]
+            .iter()
+            .zip(ours.iter().zip(&burns))
+        {
+            let e = common::relative_error_f64(&common::wide(o), &common::wide(b));
+            eprintln!(
+                "dora_linear {norm:?} {what}: relative error {e:.2e} against burn's dense DoRA"
+            );
+            assert!(e < 1e-5, "{norm:?} {what}: {e}");
+        }
+    }
+    // The base weight is frozen.
+    let w = BurnTensor::<2>::ones([d_out, d_in], &device).require_grad();
+    let x = BurnTensor::<2>::ones([n, d_in], &device);
+    let (a, b) = (
+        BurnTensor::<2>::ones([r, d_in], &device),
+        BurnTensor::<2>::ones([d_out, r], &device),
+    );
+    let m = BurnTensor::<1>::ones([d_out], &device);
+    assert!(matches!(
+        bridge.dora_linear(&x, &w, &a, &b, &m, s, NormGradient::Detached),
+        Err(Error::InvalidArgument { arg: "w", .. })
+    ));
+}

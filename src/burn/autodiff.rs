@@ -79,34 +79,47 @@ fn views<const N: usize>(bridge: &Bridge, inputs: Vec<Fused>) -> Result<[Tensor;
         .map_err(|_| Error::gpu("one view per input"))
 }
 
-/// A burn tensor's autodiff primitive, or `None` on a device without autodiff.
-fn tracked<const D: usize>(t: &BurnTensor<D>) -> Option<AutodiffTensor> {
-    if !t.device().is_autodiff() {
-        return None;
+/// An input of a differentiable operation: a burn float tensor of any rank.
+pub(super) trait Input {
+    /// Our view of it.
+    fn view_on(&self, bridge: &Bridge) -> Result<Tensor>;
+    /// Its autodiff primitive, or `None` on a device without autodiff.
+    fn tracked(&self) -> Option<AutodiffTensor>;
+}
+
+impl<const D: usize> Input for BurnTensor<D> {
+    fn view_on(&self, bridge: &Bridge) -> Result<Tensor> {
+        bridge.view(self.clone())
     }
-    t.clone().try_into_primitive::<Autodiff<Wgpu>>().ok()
+
+    fn tracked(&self) -> Option<AutodiffTensor> {
+        if !self.device().is_autodiff() {
+            return None;
+        }
+        self.clone().try_into_primitive::<Autodiff<Wgpu>>().ok()
+    }
 }
 
 impl Bridge {
     /// Runs `forward` on views of `inputs` (burn tensors of rank `D`, all on this bridge's
     /// device) and, on an autodiff device, records a node whose backward is `gradient`.
-    pub(super) fn differentiable<const N: usize, const D: usize, const E: usize>(
+    pub(super) fn differentiable<const N: usize, const E: usize>(
         &self,
         op: &'static str,
-        inputs: [&BurnTensor<D>; N],
+        inputs: [&dyn Input; N],
         forward: impl FnOnce(&Context, &[Tensor; N]) -> Result<Tensor>,
         gradient: Gradient<N>,
     ) -> Result<BurnTensor<E>> {
         let _call = crate::call::Call::enter(op);
         let views = inputs
             .iter()
-            .map(|t| self.view((*t).clone()))
+            .map(|t| t.view_on(self))
             .collect::<Result<Vec<_>>>()?;
         let views: [Tensor; N] = views
             .try_into()
             .map_err(|_| Error::gpu("one view per input"))?;
         let out = self.run(|ctx| forward(ctx, &views))?;
-        let tracked: Option<Vec<AutodiffTensor>> = inputs.iter().map(|t| tracked(t)).collect();
+        let tracked: Option<Vec<AutodiffTensor>> = inputs.iter().map(|t| t.tracked()).collect();
         let Some(tracked) = tracked else {
             return self.to_burn(out);
         };
@@ -139,7 +152,7 @@ impl Bridge {
         transpose_b: bool,
     ) -> Result<BurnTensor<2>> {
         use crate::linalg::matmul;
-        self.differentiable::<2, 2, 2>(
+        self.differentiable::<2, 2>(
             "burn::Bridge::matmul",
             [a, b],
             |ctx, [a, b]| matmul(ctx, a, b, transpose_a, transpose_b),
@@ -156,6 +169,42 @@ impl Bridge {
                     matmul(ctx, a, dy, !transpose_a, false)?
                 };
                 Ok([Some(da), Some(db)])
+            }),
+        )
+    }
+
+    /// The DoRA layer `y = m/‖W + s·B·A‖_row ⊙ (x·Wᵀ + s·(x·Aᵀ)·Bᵀ)` as a burn operation,
+    /// our [`dora::forward`](crate::dora::forward) and [`dora::backward`](crate::dora::backward)
+    /// (the norm detached, as PEFT, or exact): gradients towards `x`, `a`, `b` and
+    /// `magnitude`; `w` is frozen (an `Err` if it requires a gradient). `x [n, d_in]`,
+    /// `w [d_out, d_in]`, `a [r, d_in]`, `b [d_out, r]`, `magnitude [d_out]`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn dora_linear(
+        &self,
+        x: &BurnTensor<2>,
+        w: &BurnTensor<2>,
+        a: &BurnTensor<2>,
+        b: &BurnTensor<2>,
+        magnitude: &BurnTensor<1>,
+        scale: f32,
+        norm: crate::dora::NormGradient,
+    ) -> Result<BurnTensor<2>> {
+        use crate::dora;
+        const OP: &str = "burn::Bridge::dora_linear";
+        if w.tracked().is_some_and(|w| w.is_tracked()) {
+            return Err(Error::InvalidArgument {
+                op: OP,
+                arg: "w",
+                message: "requires a gradient; DoRA's base weight is frozen".into(),
+            });
+        }
+        self.differentiable::<5, 2>(
+            OP,
+            [x, w, a, b, magnitude],
+            move |ctx, [x, w, a, b, m]| dora::forward(ctx, x, w, a, b, m, scale),
+            Arc::new(move |ctx, [x, w, a, b, m], dy| {
+                let g = dora::backward(ctx, x, w, a, b, m, scale, dy, norm)?;
+                Ok([Some(g.x), None, Some(g.a), Some(g.b), Some(g.magnitude)])
             }),
         )
     }
