@@ -33,6 +33,7 @@
 //! copy); a contiguous one is not copied.
 
 mod autodiff;
+mod ops;
 mod view;
 
 pub(crate) use view::output;

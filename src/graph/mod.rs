@@ -28,11 +28,13 @@ use crate::op::{self, Resident};
 use crate::{Context, Error, Result, Tensor};
 
 /// An edge → node map, validated and sorted once: `index[e] < nodes` is the node of edge e.
+/// Cloning is cheap and shares the device copy.
+#[derive(Clone)]
 pub struct Index {
     ctx: Context,
     nodes: usize,
     edges: usize,
-    state: Resident<reference::Segments, kernels::DeviceIndex>,
+    state: std::sync::Arc<Resident<reference::Segments, kernels::DeviceIndex>>,
 }
 
 impl std::fmt::Debug for Index {
@@ -91,7 +93,7 @@ impl Index {
             ctx: ctx.clone(),
             nodes,
             edges: index.len(),
-            state,
+            state: std::sync::Arc::new(state),
         })
     }
 
