@@ -33,9 +33,11 @@
 //! copy); a contiguous one is not copied.
 
 mod autodiff;
+mod dora_linear;
 mod ops;
 mod view;
 
+pub use dora_linear::DoraLinear;
 pub(crate) use view::output;
 
 use ::burn::backend::wgpu::{MemoryConfiguration, WgpuSetup};
