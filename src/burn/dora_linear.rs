@@ -49,6 +49,9 @@ impl DoraLinear {
         scale: f32,
         norm: NormGradient,
     ) -> DoraLinear {
+        // Leaves of their own: the weight may come out of a trained (tracked) layer.
+        let weight = weight.detach();
+        let bias = bias.map(|b| b.detach());
         let [d_out, d_in] = weight.dims();
         let device = weight.device();
         let bound = 1.0 / (d_in as f64).sqrt();
