@@ -4,29 +4,14 @@
 
 mod common;
 
+use common::burn::{bridge, values};
+
 use burn::tensor::{DType as BurnDType, Int, Tensor as BurnTensor, TensorData};
 use wgkernels::burn::Bridge;
-use wgkernels::{linalg, Context, DType, Error, GpuOptions};
-
-fn bridge() -> Option<Bridge> {
-    match Bridge::new(GpuOptions {
-        poison_outputs: true,
-        ..Default::default()
-    }) {
-        Ok(bridge) => Some(bridge),
-        Err(e) if std::env::var("WGKERNELS_REQUIRE_GPU").as_deref() == Ok("1") => {
-            panic!("WGKERNELS_REQUIRE_GPU=1 but no bridge: {e}")
-        }
-        Err(_) => None,
-    }
-}
+use wgkernels::{linalg, Context, DType, Error};
 
 fn burn_2d(bridge: &Bridge, data: &[f32], shape: [usize; 2]) -> BurnTensor<2> {
     BurnTensor::<2>::from_data(TensorData::new(data.to_vec(), shape), bridge.device())
-}
-
-fn values<const D: usize>(t: BurnTensor<D>) -> Vec<f32> {
-    t.into_data().try_to_vec::<f32>().unwrap()
 }
 
 /// `a·bᵀ` in f64, `a [m, k]`, `b [n, k]`.

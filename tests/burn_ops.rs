@@ -5,28 +5,13 @@
 
 mod common;
 
+use common::burn::{bridge, values};
+
 use burn::tensor::{Tensor as BurnTensor, TensorData};
 use wgkernels::attention::{self, FeatureMap};
 use wgkernels::burn::Bridge;
 use wgkernels::so3::{self, CpProduct, GauntMethod};
-use wgkernels::{graph, Context, GpuOptions, Tensor};
-
-fn bridge() -> Option<Bridge> {
-    match Bridge::new(GpuOptions {
-        poison_outputs: true,
-        ..Default::default()
-    }) {
-        Ok(bridge) => Some(bridge),
-        Err(e) if std::env::var("WGKERNELS_REQUIRE_GPU").as_deref() == Ok("1") => {
-            panic!("WGKERNELS_REQUIRE_GPU=1 but no bridge: {e}")
-        }
-        Err(_) => None,
-    }
-}
-
-fn values<const D: usize>(t: BurnTensor<D>) -> Vec<f32> {
-    t.into_data().try_to_vec::<f32>().unwrap()
-}
+use wgkernels::{graph, Context, Tensor};
 
 fn close(got: &[f32], want: &[f32], what: &str) {
     let e = common::relative_error_f64(&common::wide(got), &common::wide(want));

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+#[cfg(feature = "burn")]
+pub mod burn;
 pub mod dora;
 
 use rand::rngs::StdRng;
