@@ -182,26 +182,15 @@ fn check_layers(op: &'static str, layers: &[AdapterLayer]) -> Result<usize> {
 }
 
 /// A tensor's safetensors dtype, shape and little-endian bytes (exact: f16 and bf16 are
-/// written as such).
+/// written as such, in the device encoding without its padding to whole words).
 fn encode(t: &Tensor) -> Result<(Dtype, Vec<usize>, Vec<u8>)> {
     let values = t.to_vec()?;
-    let (dtype, bytes) = match t.dtype() {
-        DType::F32 => (Dtype::F32, bytemuck::cast_slice(&values).to_vec()),
-        // The values are the tensor's own f16 / bf16 widened, so narrowing is exact.
-        DType::F16 => (
-            Dtype::F16,
-            values
-                .iter()
-                .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
-                .collect(),
-        ),
-        DType::BF16 => (
-            Dtype::BF16,
-            values
-                .iter()
-                .flat_map(|&x| half::bf16::from_f32(x).to_le_bytes())
-                .collect(),
-        ),
+    let mut bytes = t.dtype().encode(&values);
+    bytes.truncate(values.len() * t.dtype().size());
+    let dtype = match t.dtype() {
+        DType::F32 => Dtype::F32,
+        DType::F16 => Dtype::F16,
+        DType::BF16 => Dtype::BF16,
     };
     Ok((dtype, t.shape().to_vec(), bytes))
 }
@@ -215,28 +204,10 @@ fn decode(
     shape: &[usize],
     bytes: &[u8],
 ) -> Result<Tensor> {
-    let (values, ours): (Vec<f32>, DType) = match dtype {
-        Dtype::F32 => (
-            bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
-            DType::F32,
-        ),
-        Dtype::F16 => (
-            bytes
-                .chunks_exact(2)
-                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
-            DType::F16,
-        ),
-        Dtype::BF16 => (
-            bytes
-                .chunks_exact(2)
-                .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
-            DType::BF16,
-        ),
+    let ours = match dtype {
+        Dtype::F32 => DType::F32,
+        Dtype::F16 => DType::F16,
+        Dtype::BF16 => DType::BF16,
         other => {
             return Err(Error::InvalidArgument {
                 op,
@@ -245,7 +216,8 @@ fn decode(
             })
         }
     };
-    ctx.tensor_as(&values, shape, ours)
+    let len = bytes.len() / ours.size();
+    ctx.tensor_as(&ours.decode(bytes, len), shape, ours)
 }
 
 /// PEFT's `adapter_config.json` for a DoRA adapter on `layers`: `target_modules` lists the
