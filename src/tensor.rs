@@ -273,20 +273,15 @@ impl Context {
         let storage = match &*self.backend {
             Backend::Cpu(memory) => Storage::host(host_filled("output", len, f32::NAN)?, memory),
             Backend::Gpu(gpu) => {
+                // Inside `burn::Bridge::run`, outputs come from burn's memory.
                 #[cfg(feature = "burn")]
-                if let Some(buffer) = crate::burn::output(self, len) {
-                    let buffer = buffer?;
-                    if gpu.poison_outputs {
-                        gpu.fill(buffer.buffer(), len as u64, f32::NAN)?;
-                    }
-                    return Ok(Tensor::new(
-                        self.clone(),
-                        shape.to_vec(),
-                        DType::F32,
-                        Storage::Device(buffer),
-                    ));
-                }
-                Storage::Device(gpu.storage_for("output", len)?)
+                let foreign = crate::burn::output(self, len);
+                #[cfg(not(feature = "burn"))]
+                let foreign: Option<Result<PooledBuffer>> = None;
+                Storage::Device(match foreign {
+                    Some(buffer) => gpu.poisoned(buffer?, len)?,
+                    None => gpu.storage_for("output", len)?,
+                })
             }
         };
         Ok(Tensor::new(

@@ -91,6 +91,11 @@ impl GpuDevice {
     /// [`storage`](Self::storage) for `arg` (an output, say), named in errors.
     pub(crate) fn storage_for(&self, arg: &'static str, len: usize) -> Result<PooledBuffer> {
         let buffer = self.buffer((len as u64).saturating_mul(4), TENSOR_USAGE, arg)?;
+        self.poisoned(buffer, len)
+    }
+
+    /// `buffer` with its first `len` f32 elements NaN when the device poisons outputs.
+    pub(crate) fn poisoned(&self, buffer: PooledBuffer, len: usize) -> Result<PooledBuffer> {
         if self.poison_outputs {
             self.fill(buffer.buffer(), len as u64, f32::NAN)?;
         }
