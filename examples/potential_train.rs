@@ -16,6 +16,8 @@
 
 #[path = "common/adam.rs"]
 mod adam;
+#[path = "common/copper.rs"]
+mod copper;
 #[path = "common/curves.rs"]
 mod curves;
 use curves::{flag, plot};
@@ -421,53 +423,30 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
 
     let copper_epochs = flag("--copper", 0);
     if copper_epochs > 0 {
-        copper(&ctx, copper_epochs, &mut rng)?;
+        fit_copper(&ctx, copper_epochs, &mut rng)?;
     }
     Ok(())
 }
 
 /// The same model fitted to Cu clusters from ASE's EMT (data/emt_copper.json: Å, eV), lengths
 /// scaled by its 5 Å cutoff hint; the file's last `test` configurations are held out.
-fn copper(
+fn fit_copper(
     ctx: &Context,
     epochs: usize,
     rng: &mut StdRng,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let text = std::fs::read_to_string("data/emt_copper.json")?;
-    let data: serde_json::Value = serde_json::from_str(&text)?;
-    let scale = 1.0 / data["cutoff_hint_angstrom"].as_f64().unwrap_or(5.0);
-    let held_out = data["test"].as_u64().unwrap_or(40) as usize;
-    let triples = |v: &serde_json::Value| -> Vec<[f64; 3]> {
-        v.as_array()
-            .into_iter()
-            .flatten()
-            .map(|p| [0, 1, 2].map(|k| p[k].as_f64().unwrap_or(f64::NAN)))
-            .collect()
+    let copper = copper::load()?;
+    let scale = 1.0 / copper.unit_angstrom;
+    let sample = |c: copper::Cluster| Sample {
+        energy: c.energy,
+        forces: c.forces,
+        system: System {
+            species: vec![0; c.positions.len()],
+            positions: c.positions,
+        },
     };
-    let mut samples: Vec<Sample> = data["configurations"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|c| {
-            let positions: Vec<[f64; 3]> = triples(&c["positions"])
-                .iter()
-                .map(|p| p.map(|x| x * scale))
-                .collect();
-            Sample {
-                energy: c["energy"].as_f64().unwrap_or(f64::NAN),
-                // eV/Å → eV per unit length (5 Å).
-                forces: triples(&c["forces"])
-                    .iter()
-                    .map(|f| f.map(|x| x / scale))
-                    .collect(),
-                system: System {
-                    species: vec![0; positions.len()],
-                    positions,
-                },
-            }
-        })
-        .collect();
-    let mut test = samples.split_off(samples.len() - held_out);
+    let mut samples: Vec<Sample> = copper.train.into_iter().map(sample).collect();
+    let mut test: Vec<Sample> = copper.test.into_iter().map(sample).collect();
     let per_atom = shift_energies(&mut samples, &mut test);
     println!(
         "\nEMT copper: {} training and {} held-out clusters of 38–55 atoms (per-atom reference {per_atom:.4} eV)",

@@ -26,16 +26,22 @@ pub struct Timing {
 /// (at least one call), and samples are taken for about `budget` seconds (3 at least) —
 /// except that a call which alone takes longer than `budget` is timed once (after the
 /// warm-up): p20 = median = p80 then.
-pub fn time_calls(
-    ctx: &Context,
+pub fn time_calls(ctx: &Context, budget: f64, call: impl FnMut() -> Result<()>) -> Result<Timing> {
+    time_until(|| ctx.synchronize(), budget, call)
+}
+
+/// [`time_calls`] with another wait for the device: for calls that also queue another
+/// framework's work on it (burn's, whose queue is flushed and waited for by its own sync).
+pub fn time_until(
+    mut wait: impl FnMut() -> Result<()>,
     budget: f64,
     mut call: impl FnMut() -> Result<()>,
 ) -> Result<Timing> {
     call()?;
-    ctx.synchronize()?;
+    wait()?;
     let start = Instant::now();
     call()?;
-    ctx.synchronize()?;
+    wait()?;
     let single = start.elapsed().as_secs_f64().max(1e-7);
     if single >= budget {
         return Ok(Timing {
@@ -54,7 +60,7 @@ pub fn time_calls(
         for _ in 0..batch {
             call()?;
         }
-        ctx.synchronize()?;
+        wait()?;
         times.push(start.elapsed().as_secs_f64() / batch as f64);
     }
     times.sort_by(f64::total_cmp);

@@ -1,6 +1,7 @@
 //! Our SO(3), graph and attention operations inside burn's autodiff (feature `burn`): the
-//! forward and every gradient burn computes through them equal our direct calls, and
-//! softmax attention equals burn's own autodiff of the formula.
+//! forward and every gradient burn computes through them equal our direct calls; and the
+//! Clebsch–Gordan product (an einsum of our coefficients), linear and softmax attention equal
+//! burn's own autodiff of their formulas written in burn tensor ops.
 #![cfg(feature = "burn")]
 
 mod common;
@@ -8,6 +9,8 @@ mod common;
 use common::burn::{bridge, values};
 
 use burn::tensor::{Tensor as BurnTensor, TensorData};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use wgkernels::attention::{self, FeatureMap};
 use wgkernels::burn::Bridge;
 use wgkernels::so3::{self, CpProduct, GauntMethod};
@@ -224,6 +227,171 @@ fn softmax_attention_matches_burns_own_autodiff() {
                 o,
                 w,
                 &format!("softmax_attention causal {causal} {what} against burn's own"),
+            );
+        }
+    }
+}
+
+/// Our op and the same formula in burn tensor ops, on the same leaves: the outputs and the
+/// gradients of `Σ y⊙u` towards every leaf agree within `bound` (relative, in norm).
+fn against_burn<const D: usize, const E: usize>(
+    bridge: &Bridge,
+    name: &str,
+    shapes: &[[usize; D]],
+    ours: impl Fn(&[BurnTensor<D>]) -> BurnTensor<E>,
+    formula: impl Fn(&[BurnTensor<D>]) -> BurnTensor<E>,
+    bound: f64,
+) {
+    let device = bridge.device().clone().autodiff();
+    let mut rng = common::rng();
+    let data: Vec<Vec<f32>> = shapes
+        .iter()
+        .map(|s| common::uniform(&mut rng, s.iter().product()))
+        .collect();
+    let leaves = || -> Vec<BurnTensor<D>> {
+        data.iter()
+            .zip(shapes)
+            .map(|(x, s)| {
+                BurnTensor::<D>::from_data(TensorData::new(x.clone(), *s), &device).require_grad()
+            })
+            .collect()
+    };
+    let upstream_seed: u64 = rng.random();
+    let run = |f: &dyn Fn(&[BurnTensor<D>]) -> BurnTensor<E>| -> Vec<Vec<f32>> {
+        let x = leaves();
+        let y = f(&x);
+        let mut rng = StdRng::seed_from_u64(upstream_seed); // the same u for both
+        let u = common::uniform(&mut rng, y.dims().iter().product());
+        let u = BurnTensor::<E>::from_data(TensorData::new(u, y.dims()), &device);
+        let grads = (y.clone() * u).sum().backward();
+        let mut out = vec![values(y.inner())];
+        out.extend(x.iter().map(|x| values(x.grad(&grads).unwrap())));
+        out
+    };
+    let (mine, burns) = (run(&ours), run(&formula));
+    for (i, (o, w)) in mine.iter().zip(&burns).enumerate() {
+        let what = if i == 0 {
+            "y".to_string()
+        } else {
+            format!("∂input{}", i - 1)
+        };
+        let e = common::relative_error_f64(&common::wide(o), &common::wide(w));
+        eprintln!("{name} {what} against burn's own autodiff: relative error {e:.2e}");
+        assert!(e < bound, "{name} {what}: relative error {e}");
+    }
+}
+
+/// `out[e,c,k] = Σ_p w[e,c,p] Σ_ij T_p[i,j,k] x1[e,c,i] x2[e,c,j]` as burn's einsum, with the
+/// dense tensor `T [P, d1, d2, d3]` of our Clebsch–Gordan coefficients on every path.
+#[test]
+fn cg_product_matches_burns_einsum_of_our_coefficients() {
+    let Some(bridge) = bridge() else { return };
+    let device = bridge.device().clone().autodiff();
+    let (l1, l2, l3, n, c) = (2, 1, 2, 7, 3);
+    let dim = |l: usize| (l + 1) * (l + 1);
+    let paths = so3::paths(l1, l2, l3);
+    let mut dense = vec![0f32; paths.len() * dim(l1) * dim(l2) * dim(l3)];
+    for (p, &[a, b, o]) in paths.iter().enumerate() {
+        let cg = so3::clebsch_gordan(a, b, o).unwrap();
+        let (n2, n3) = (2 * b + 1, 2 * o + 1);
+        for (t, &value) in cg.iter().enumerate() {
+            let (i, j, k) = (t / (n2 * n3), t / n3 % n2, t % n3);
+            let at = [p, a * a + i, b * b + j, o * o + k];
+            dense[((at[0] * dim(l1) + at[1]) * dim(l2) + at[2]) * dim(l3) + at[3]] = value as f32;
+        }
+    }
+    let shape = [paths.len(), dim(l1), dim(l2), dim(l3)];
+    let dense = BurnTensor::<4>::from_data(TensorData::new(dense, shape), &device);
+    // x2 with one channel, shared by all (as edge harmonics are), and with c.
+    for x2_channels in [1, c] {
+        let shapes = [
+            [n, c, dim(l1)],
+            [n, x2_channels, dim(l2)],
+            [n, c, paths.len()],
+        ];
+        against_burn(
+            &bridge,
+            &format!("weighted_cg_product, x2 with {x2_channels} channel(s)"),
+            &shapes,
+            |x| bridge.weighted_cg_product(&x[0], &x[1], &x[2], l3).unwrap(),
+            |x| {
+                let x2 = x[1].clone().repeat_dim(1, c / x2_channels);
+                BurnTensor::<3>::einsum(
+                    "ecp,pijk,eci,ecj->eck",
+                    [
+                        x[2].clone().into(),
+                        dense.clone().into(),
+                        x[0].clone().into(),
+                        x2.into(),
+                    ],
+                )
+            },
+            1e-6,
+        );
+    }
+}
+
+/// Linear attention (both feature maps, causal or not) as burn tensor ops, the formulas of
+/// docs/DESIGN.md written out: `out_i = Σ_j s_ij v_j / (Σ_j s_ij + ε_i)`.
+#[test]
+fn linear_attention_matches_burns_own_autodiff() {
+    let Some(bridge) = bridge() else { return };
+    let device = bridge.device().clone().autodiff();
+    let (b, h, n, d) = (2, 1, 11, 5);
+    let elu_plus_one = |x: BurnTensor<4>| burn::tensor::activation::elu(x, 1.0) + 1.0;
+    // relu(±q)/‖q‖, clamped above zero so that burn's powf has a finite logarithm (the
+    // clamped values raised to p ≥ 1.5 are below f32's smallest number).
+    let query_map = |q: BurnTensor<4>| {
+        let r = q.clone().square().sum_dim(3).sqrt();
+        // The exponent as wide as q: burn's `powf` does not broadcast it.
+        let p = ((r.clone().tanh() + 0.5) * 3.0).repeat_dim(3, d);
+        let side = |x: BurnTensor<4>| {
+            (x.clamp_min(0.0) / r.clone())
+                .clamp_min(1e-30)
+                .powf(p.clone())
+        };
+        BurnTensor::cat(vec![side(q.clone()), side(-q)], 3)
+    };
+    let key_map = |k: BurnTensor<4>| {
+        let cube = k.powi_scalar(3);
+        BurnTensor::cat(vec![cube.clone().clamp_min(0.0), (-cube).clamp_min(0.0)], 3)
+    };
+    for map in [FeatureMap::EluPlusOne, FeatureMap::NormAware] {
+        for causal in [false, true] {
+            let formula = |x: &[BurnTensor<4>]| {
+                let (fq, fk) = match map {
+                    FeatureMap::EluPlusOne => {
+                        (elu_plus_one(x[0].clone()), elu_plus_one(x[1].clone()))
+                    }
+                    FeatureMap::NormAware => (query_map(x[0].clone()), key_map(x[1].clone())),
+                };
+                let mut s = fq.matmul(fk.swap_dims(2, 3));
+                if causal {
+                    let above = BurnTensor::<2, burn::tensor::Bool>::tril_mask([n, n], 0, &device);
+                    s = s.mask_fill(above.unsqueeze::<4>(), 0.0);
+                }
+                let attended: Vec<f32> = (0..n)
+                    .map(|i| if causal { i + 1 } else { n } as f32)
+                    .collect();
+                let attended = BurnTensor::<1>::from_data(TensorData::new(attended, [n]), &device)
+                    .reshape([1, 1, n, 1]);
+                let epsilon = match map {
+                    FeatureMap::EluPlusOne => attended.ones_like() * 1e-6,
+                    FeatureMap::NormAware => attended * 1e-6,
+                };
+                s.clone().matmul(x[2].clone()) / (s.sum_dim(3) + epsilon)
+            };
+            against_burn(
+                &bridge,
+                &format!("linear_attention {map:?} causal {causal}"),
+                &[[b, h, n, d]; 3],
+                |x| {
+                    bridge
+                        .linear_attention(&x[0], &x[1], &x[2], map, causal)
+                        .unwrap()
+                },
+                formula,
+                2e-6, // f32 sums in other orders, and a ratio whose gradient compounds them
             );
         }
     }

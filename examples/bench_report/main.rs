@@ -7,8 +7,15 @@
 //!
 //! `cargo run --release --example bench_report -- attention so3` runs only the named
 //! families and prints their rows without writing the file (for work on one kernel).
+//!
+//! `cargo run --release --features burn --example bench_report -- burn` measures the peer
+//! rows (burn/cubecl's own kernels beside ours on the same device, and the cost of calling
+//! ours through burn) and writes them as their own section for the device, leaving the
+//! kernels' section as it was.
 
 mod attention;
+#[cfg(feature = "burn")]
+mod burn;
 mod dora;
 mod equivariant;
 mod linalg;
@@ -32,6 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let mut report = report::Report {
         device: ctx.device_name(),
+        command: "cargo run --release --example bench_report",
         rates,
         rows: Vec::new(),
         findings: Vec::new(),
@@ -48,6 +56,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("attention", attention::rows),
     ];
     let only: Vec<String> = std::env::args().skip(1).collect();
+    #[cfg(feature = "burn")]
+    if only == ["burn"] {
+        report.device = format!("{} — burn peers (feature `burn`)", report.device);
+        report.command = "cargo run --release --features burn --example bench_report -- burn";
+        burn::rows(&ctx, &mut StdRng::seed_from_u64(0xb0e2), &mut report)?;
+        return write(&report);
+    }
     for (name, rows) in families {
         if only.is_empty() || only.iter().any(|o| o == name) {
             // Each family gets its own seed, so that running one alone measures the same inputs.
@@ -63,6 +78,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
 
+    write(&report)
+}
+
+/// Replaces the report's section (by its heading) in BENCHMARKS.md.
+fn write(report: &report::Report) -> Result<(), Box<dyn std::error::Error>> {
     let path = "BENCHMARKS.md";
     let existing = std::fs::read_to_string(path).unwrap_or_default();
     let section = report.section(&report::today());

@@ -28,7 +28,10 @@ pub struct Row {
 }
 
 pub struct Report {
+    /// The section's heading: the device's name (and what the rows are, where not kernels).
     pub device: String,
+    /// The command that writes the section.
+    pub command: &'static str,
     pub rates: DeviceRates,
     pub rows: Vec<Row>,
     /// Findings drawn from several rows (growth fits, crossovers), listed under the table.
@@ -104,10 +107,10 @@ impl Report {
     pub fn section(&self, date: &str) -> String {
         let mut s = format!("## {}\n\n", self.device);
         s += &format!(
-            "Measured {date} by `cargo run --release --example bench_report`. Device ceilings \
+            "Measured {date} by `{}`. Device ceilings \
              measured in the same run: copy bandwidth **{:.1} GB/s** (read + written, \
              `roofline::copy_bandwidth`), f32 FMA rate **{:.1} GFLOP/s** (`roofline::fma_rate`).\n\n",
-            self.rates.copy_gbps, self.rates.fma_gflops
+            self.command, self.rates.copy_gbps, self.rates.fma_gflops
         );
         if self.device.contains("llvmpipe") || self.device.contains("Cpu") {
             s += "This is lavapipe, Mesa's Vulkan on the CPU: the figures are relative only \

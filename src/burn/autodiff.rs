@@ -16,10 +16,14 @@ use super::view::Fused;
 use super::Bridge;
 use crate::{Context, DType, Error, Result, Tensor};
 
-/// The gradients towards each of `N` inputs from the inputs and the upstream gradient
-/// (`None` where an input gets none, such as a frozen weight).
+/// What a forward keeps for its backward beyond its inputs (the DoRA layer's saved
+/// products), taken by the one backward that uses it.
+type Kept = Option<Box<dyn std::any::Any + Send>>;
+
+/// The gradients towards each of `N` inputs from the inputs, the upstream gradient and what
+/// the forward kept (`None` where an input gets none, such as a frozen weight).
 type Gradient<const N: usize> =
-    Arc<dyn Fn(&Context, &[Tensor; N], &Tensor) -> Result<[Option<Tensor>; N]> + Send + Sync>;
+    Arc<dyn Fn(&Context, &[Tensor; N], &Tensor, Kept) -> Result<[Option<Tensor>; N]> + Send + Sync>;
 
 /// A node of burn's graph whose backward is ours.
 #[derive(Clone)]
@@ -35,16 +39,29 @@ impl<const N: usize> std::fmt::Debug for Ours<N> {
     }
 }
 
+/// The kept state in burn's graph: shared, because burn's state must be `Clone`; the
+/// backward takes it.
+#[derive(Clone)]
+struct Keep(Arc<std::sync::Mutex<Kept>>);
+
+impl std::fmt::Debug for Keep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "kept forward state")
+    }
+}
+
 impl<const N: usize> Backward<Wgpu, N> for Ours<N> {
-    /// The forward's inputs (fusion handles: no copy).
-    type State = Vec<Fused>;
+    /// The forward's inputs (fusion handles: no copy) and what it kept.
+    type State = (Vec<Fused>, Keep);
 
     fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _: &mut Checkpointer) {
         let dy = grads.consume::<Wgpu>(&ops.node);
+        let (inputs, keep) = ops.state;
+        let kept = keep.0.lock().map(|mut k| k.take()).unwrap_or(None);
         let computed = self.bridge.run(|ctx| {
-            let inputs = views(&self.bridge, ops.state)?;
+            let inputs = views(&self.bridge, inputs)?;
             let dy = self.bridge.view_fused(dy, DType::F32)?;
-            let gradients = (self.gradient)(ctx, &inputs, &dy)?;
+            let gradients = (self.gradient)(ctx, &inputs, &dy, kept)?;
             gradients
                 .into_iter()
                 .map(|g| g.map(|g| self.bridge.to_fused(g)).transpose())
@@ -108,6 +125,26 @@ impl Bridge {
         op: &'static str,
         inputs: [&dyn Input; N],
         forward: impl FnOnce(&Context, &[Tensor; N]) -> Result<Tensor>,
+        gradient: impl Fn(&Context, &[Tensor; N], &Tensor) -> Result<[Option<Tensor>; N]>
+            + Send
+            + Sync
+            + 'static,
+    ) -> Result<BurnTensor<E>> {
+        self.differentiable_keeping(
+            op,
+            inputs,
+            |ctx, views| Ok((forward(ctx, &views)?, None)),
+            Arc::new(move |ctx, inputs, dy, _| gradient(ctx, inputs, dy)),
+        )
+    }
+
+    /// [`Self::differentiable`] whose forward takes its views and also returns what its
+    /// backward needs beyond the inputs (kept in burn's graph until the backward).
+    pub(super) fn differentiable_keeping<const N: usize, const E: usize>(
+        &self,
+        op: &'static str,
+        inputs: [&dyn Input; N],
+        forward: impl FnOnce(&Context, [Tensor; N]) -> Result<(Tensor, Kept)>,
         gradient: Gradient<N>,
     ) -> Result<BurnTensor<E>> {
         let _call = crate::call::Call::enter(op);
@@ -118,7 +155,7 @@ impl Bridge {
         let views: [Tensor; N] = views
             .try_into()
             .map_err(|_| Error::gpu("one view per input"))?;
-        let out = self.run(|ctx| forward(ctx, &views))?;
+        let (out, kept) = self.run(|ctx| forward(ctx, views))?;
         let tracked: Option<Vec<AutodiffTensor>> = inputs.iter().map(|t| t.tracked()).collect();
         let Some(tracked) = tracked else {
             return self.to_burn(out);
@@ -136,7 +173,9 @@ impl Bridge {
             .compute_bound()
             .stateful()
         {
-            OpsKind::Tracked(prep) => prep.finish(state, out),
+            OpsKind::Tracked(prep) => {
+                prep.finish((state, Keep(Arc::new(std::sync::Mutex::new(kept)))), out)
+            }
             OpsKind::UnTracked(prep) => prep.finish(out),
         };
         Ok(BurnTensor::<E>::from_primitive::<Autodiff<Wgpu>>(out))
@@ -156,7 +195,7 @@ impl Bridge {
             "burn::Bridge::matmul",
             [a, b],
             |ctx, [a, b]| matmul(ctx, a, b, transpose_a, transpose_b),
-            Arc::new(move |ctx, [a, b], dy| {
+            move |ctx, [a, b], dy| {
                 // C = op(a)·op(b): ∂op(a) = dy·op(b)ᵀ, ∂op(b) = op(a)ᵀ·dy.
                 let da = if transpose_a {
                     matmul(ctx, b, dy, transpose_b, true)?
@@ -169,13 +208,14 @@ impl Bridge {
                     matmul(ctx, a, dy, !transpose_a, false)?
                 };
                 Ok([Some(da), Some(db)])
-            }),
+            },
         )
     }
 
     /// The DoRA layer `y = m/‖W + s·B·A‖_row ⊙ (x·Wᵀ + s·(x·Aᵀ)·Bᵀ)` as a burn operation,
-    /// our [`dora::forward`](crate::dora::forward) and [`dora::backward`](crate::dora::backward)
-    /// (the norm detached, as PEFT, or exact): gradients towards `x`, `a`, `b` and
+    /// our [`dora::forward_saved`](crate::dora::forward_saved) and its
+    /// [`Saved::backward`](crate::dora::Saved::backward) (the norm detached, as PEFT, or
+    /// exact): gradients towards `x`, `a`, `b` and
     /// `magnitude`; `w` is frozen (an `Err` if it requires a gradient). `x [n, d_in]`,
     /// `w [d_out, d_in]`, `a [r, d_in]`, `b [d_out, r]`, `magnitude [d_out]`.
     #[allow(clippy::too_many_arguments)]
@@ -198,12 +238,20 @@ impl Bridge {
                 message: "requires a gradient; DoRA's base weight is frozen".into(),
             });
         }
-        self.differentiable::<5, 2>(
+        // The saved forward (its inputs and x·Wᵀ, x·Aᵀ, lora, the norm) is the checkpointed
+        // state, as an autograd framework keeps activations: the backward recomputes no GEMM.
+        self.differentiable_keeping::<5, 2>(
             OP,
             [x, w, a, b, magnitude],
-            move |ctx, [x, w, a, b, m]| dora::forward(ctx, x, w, a, b, m, scale),
-            Arc::new(move |ctx, [x, w, a, b, m], dy| {
-                let g = dora::backward(ctx, x, w, a, b, m, scale, dy, norm)?;
+            move |ctx, inputs| {
+                let (y, saved) = dora::forward_saved_owning(ctx, OP, inputs, scale)?;
+                Ok((y, Some(Box::new(saved) as Box<dyn std::any::Any + Send>)))
+            },
+            Arc::new(move |_, _, dy, kept| {
+                let mut saved = kept
+                    .and_then(|k| k.downcast::<dora::Saved<'static>>().ok())
+                    .ok_or_else(|| Error::gpu("dora_linear: its saved forward is missing"))?;
+                let g = saved.backward(dy, norm)?;
                 Ok([Some(g.x), None, Some(g.a), Some(g.b), Some(g.magnitude)])
             }),
         )

@@ -1,8 +1,6 @@
 //! Our SO(3), graph and attention operations as burn autodiff operations: each forward and
 //! backward is the library's own (see the family modules for the mathematics).
 
-use std::sync::Arc;
-
 use ::burn::tensor::Tensor as BurnTensor;
 
 use super::Bridge;
@@ -22,9 +20,7 @@ impl Bridge {
             "burn::Bridge::spherical_harmonics",
             [vectors],
             move |ctx, [v]| so3::spherical_harmonics(ctx, v, lmax),
-            Arc::new(move |ctx, [v], dy| {
-                Ok([Some(so3::spherical_harmonics_backward(ctx, v, lmax, dy)?)])
-            }),
+            move |ctx, [v], dy| Ok([Some(so3::spherical_harmonics_backward(ctx, v, lmax, dy)?)]),
         )
     }
 
@@ -41,10 +37,10 @@ impl Bridge {
             "burn::Bridge::weighted_cg_product",
             [x1, x2, weights],
             move |ctx, [x1, x2, w]| so3::weighted_cg_product(ctx, x1, x2, w, lmax_out),
-            Arc::new(move |ctx, [x1, x2, w], dy| {
+            move |ctx, [x1, x2, w], dy| {
                 let g = so3::weighted_cg_product_backward(ctx, x1, x2, w, lmax_out, dy)?;
                 Ok([Some(g.x1), Some(g.x2), Some(g.weights)])
-            }),
+            },
         )
     }
 
@@ -61,10 +57,10 @@ impl Bridge {
             "burn::Bridge::gaunt_product",
             [x1, x2],
             move |ctx, [x1, x2]| so3::gaunt_product(ctx, x1, x2, lmax_out, method),
-            Arc::new(move |ctx, [x1, x2], dy| {
+            move |ctx, [x1, x2], dy| {
                 let g = so3::gaunt_product_backward(ctx, x1, x2, lmax_out, method, dy)?;
                 Ok([Some(g.x1), Some(g.x2)])
-            }),
+            },
         )
     }
 
@@ -80,10 +76,10 @@ impl Bridge {
             "burn::Bridge::cp_product",
             [x1, x2],
             move |ctx, [x1, x2]| forward.apply(ctx, x1, x2),
-            Arc::new(move |ctx, [x1, x2], dy| {
+            move |ctx, [x1, x2], dy| {
                 let g = backward.backward(ctx, x1, x2, dy)?;
                 Ok([Some(g.x1), Some(g.x2)])
-            }),
+            },
         )
     }
 
@@ -93,10 +89,10 @@ impl Bridge {
             "burn::Bridge::so3_linear",
             [x, w],
             |ctx, [x, w]| so3::linear(ctx, x, w),
-            Arc::new(|ctx, [x, w], dy| {
+            |ctx, [x, w], dy| {
                 let g = so3::linear_backward(ctx, x, w, dy)?;
                 Ok([Some(g.x), Some(g.w)])
-            }),
+            },
         )
     }
 
@@ -111,7 +107,7 @@ impl Bridge {
             "burn::Bridge::gather",
             [table],
             move |ctx, [t]| graph::gather(ctx, t, &forward),
-            Arc::new(move |ctx, [_], dy| Ok([Some(graph::scatter_sum(ctx, dy, &backward)?)])),
+            move |ctx, [_], dy| Ok([Some(graph::scatter_sum(ctx, dy, &backward)?)]),
         )
     }
 
@@ -126,7 +122,7 @@ impl Bridge {
             "burn::Bridge::scatter_sum",
             [src],
             move |ctx, [s]| graph::scatter_sum(ctx, s, &forward),
-            Arc::new(move |ctx, [_], dy| Ok([Some(graph::gather(ctx, dy, &backward)?)])),
+            move |ctx, [_], dy| Ok([Some(graph::gather(ctx, dy, &backward)?)]),
         )
     }
 
@@ -144,10 +140,10 @@ impl Bridge {
             "burn::Bridge::linear_attention",
             [q, k, v],
             move |ctx, [q, k, v]| attention::linear(ctx, q, k, v, map, causal),
-            Arc::new(move |ctx, [q, k, v], dy| {
+            move |ctx, [q, k, v], dy| {
                 let g = attention::linear_backward(ctx, q, k, v, dy, map, causal)?;
                 Ok([Some(g.q), Some(g.k), Some(g.v)])
-            }),
+            },
         )
     }
 
@@ -164,10 +160,10 @@ impl Bridge {
             "burn::Bridge::softmax_attention",
             [q, k, v],
             move |ctx, [q, k, v]| attention::softmax(ctx, q, k, v, causal),
-            Arc::new(move |ctx, [q, k, v], dy| {
+            move |ctx, [q, k, v], dy| {
                 let g = attention::softmax_backward(ctx, q, k, v, dy, causal)?;
                 Ok([Some(g.q), Some(g.k), Some(g.v)])
-            }),
+            },
         )
     }
 }

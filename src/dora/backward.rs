@@ -77,7 +77,7 @@ pub fn backward(
     let n = x.shape()[0];
     check_dy(ctx, OP, x, w, dy, [n, d_out])?;
     let layer = Layer {
-        inputs: [x, w, a, b, magnitude],
+        inputs: [x, w, a, b, magnitude].map(Input::Borrowed),
         shape,
         scale,
     };
@@ -135,13 +135,36 @@ pub fn forward_saved<'a>(
 ) -> Result<(Tensor, Saved<'a>)> {
     const OP: &str = "dora::forward_saved";
     let _call = crate::call::Call::enter(OP);
-    let shape = super::layer_args(ctx, OP, [x, w, a, b, magnitude], scale)?;
+    save(ctx, OP, [x, w, a, b, magnitude].map(Input::Borrowed), scale)
+}
+
+/// [`forward_saved`] owning its inputs, for a graph that keeps the saved state past the
+/// caller's borrows (the burn operation).
+#[cfg_attr(not(feature = "burn"), allow(dead_code))]
+pub(crate) fn forward_saved_owning(
+    ctx: &Context,
+    op: &'static str,
+    inputs: [Tensor; 5],
+    scale: f32,
+) -> Result<(Tensor, Saved<'static>)> {
+    save(ctx, op, inputs.map(Input::Owned), scale)
+}
+
+fn save<'a>(
+    ctx: &Context,
+    op: &'static str,
+    inputs: [Input<'a>; 5],
+    scale: f32,
+) -> Result<(Tensor, Saved<'a>)> {
+    let [x, w, a, b, magnitude] = inputs.each_ref().map(|t| &**t);
+    let shape = super::layer_args(ctx, op, [x, w, a, b, magnitude], scale)?;
     let layer = Layer {
-        inputs: [x, w, a, b, magnitude],
+        inputs,
         shape,
         scale,
     };
     let products = Resident::new(ctx, || Ok(()), |gpu| Products::new(gpu, &layer))?;
+    let [x, w, a, b, magnitude] = layer.inputs();
     let y = products.with(
         ctx,
         |()| super::forward(ctx, x, w, a, b, magnitude, scale),
@@ -163,7 +186,7 @@ impl Saved<'_> {
         const OP: &str = "dora::Saved::backward";
         let _call = crate::call::Call::enter(OP);
         let (ctx, layer) = (&self.ctx, &self.layer);
-        let [x, w, ..] = layer.inputs;
+        let [x, w, ..] = layer.inputs();
         check_dy(ctx, OP, x, w, dy, [x.shape()[0], layer.shape.d_out])?;
         let products = self.products.take().ok_or(Error::InvalidArgument {
             op: OP,
@@ -180,9 +203,27 @@ impl Saved<'_> {
 
 /// A checked DoRA layer: `[x, w, a, b, magnitude]`, its shape and scale.
 struct Layer<'a> {
-    inputs: [&'a Tensor; 5],
+    inputs: [Input<'a>; 5],
     shape: LoraShape,
     scale: f32,
+}
+
+/// An input of a [`Layer`]: borrowed from the caller, or owned by a saved forward that
+/// outlives the caller's borrows.
+enum Input<'a> {
+    Borrowed(&'a Tensor),
+    Owned(Tensor),
+}
+
+impl std::ops::Deref for Input<'_> {
+    type Target = Tensor;
+
+    fn deref(&self) -> &Tensor {
+        match self {
+            Input::Borrowed(t) => t,
+            Input::Owned(t) => t,
+        }
+    }
 }
 
 /// The forward's products the backward uses (see [`Saved`]).
@@ -198,7 +239,7 @@ struct Products {
 
 impl Products {
     fn new(gpu: &Gpu<'_>, layer: &Layer<'_>) -> Result<Products> {
-        let [x, w, a, b, _] = layer.inputs;
+        let [x, w, a, b, _] = layer.inputs();
         let [base, xa, lora] = layer_products(gpu.ctx, [x, w, a, b])?;
         let norm = gpu.output(&[layer.shape.d_out])?;
         let low_rank = super::norm_into(gpu, layer.shape, layer.scale, [w, a, b], &norm)?;
@@ -213,6 +254,10 @@ impl Products {
 }
 
 impl Layer<'_> {
+    fn inputs(&self) -> [&Tensor; 5] {
+        self.inputs.each_ref().map(|t| &**t)
+    }
+
     /// The f64 reference of the layer's backward, rounded.
     fn backward_cpu(
         &self,
@@ -221,7 +266,7 @@ impl Layer<'_> {
         dy: &Tensor,
         norm: NormGradient,
     ) -> Result<LayerGrads> {
-        let [x, w, a, b, magnitude] = self.inputs;
+        let [x, w, a, b, magnitude] = self.inputs();
         let LoraShape { d_out, d_in, r } = self.shape;
         let n = x.shape()[0];
         let wide = |(arg, t)| op::widen(op, arg, t);
@@ -266,7 +311,7 @@ impl Layer<'_> {
         norm: NormGradient,
     ) -> Result<LayerGrads> {
         let ctx = gpu.ctx;
-        let [x, w, a, b, magnitude] = self.inputs;
+        let [x, w, a, b, magnitude] = self.inputs();
         let (shape, scale) = (self.shape, self.scale);
         let LoraShape { d_out, d_in, r } = shape;
         let Products {

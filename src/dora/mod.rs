@@ -24,6 +24,8 @@ mod kernels;
 pub mod peft;
 pub mod reference;
 
+#[cfg(feature = "burn")]
+pub(crate) use backward::forward_saved_owning;
 pub use backward::{backward, backward_dense, forward_saved, LayerGrads, NormGradient, Saved};
 
 use crate::op::Gpu;
