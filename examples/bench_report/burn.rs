@@ -60,6 +60,41 @@ fn overhead(through: f64, direct: f64) -> String {
     )
 }
 
+/// One side of a peer comparison: its row's kernel name, timing, error and notes.
+struct Side {
+    kernel: String,
+    timing: Timing,
+    error: Option<(f64, f64)>,
+    notes: String,
+}
+
+/// burn's row, then ours with burn's time as its baseline (named `baseline`).
+fn push_pair(
+    report: &mut Report,
+    (shape, bytes, flops): (String, f64, f64),
+    baseline: &str,
+    burn: Side,
+    ours: Side,
+) {
+    let peer_seconds = burn.timing.median;
+    for (side, baseline) in [
+        (burn, None),
+        (ours, Some((baseline.to_string(), peer_seconds))),
+    ] {
+        report.push(Row {
+            kernel: side.kernel,
+            shape: shape.clone(),
+            timing: side.timing,
+            bytes,
+            flops,
+            bound: Bound::Compute,
+            baseline,
+            error: side.error,
+            notes: side.notes,
+        });
+    }
+}
+
 fn gemm_rows(bridge: &Bridge, rng: &mut StdRng, report: &mut Report) -> Result<()> {
     let (ctx, device) = (bridge.context(), bridge.device());
     for size in [256usize, 1024] {
@@ -86,28 +121,23 @@ fn gemm_rows(bridge: &Bridge, rng: &mut StdRng, report: &mut Report) -> Result<(
             2.0 * (m * k * n) as f64,
         );
         let error = |c: Vec<f32>| Some((relative_error(&c, &want), max_abs_error(&c, &want)));
-        report.push(Row {
-            kernel: "peer: burn `Tensor::matmul` (cubecl, autotuned)".into(),
-            shape: shape.clone(),
-            timing: burns,
-            bytes,
-            flops,
-            bound: Bound::Compute,
-            baseline: None,
-            error: error(read(ba.clone().matmul(bb.clone()))?),
-            notes: String::new(),
-        });
-        report.push(Row {
-            kernel: "matmul (ours) on burn's device".into(),
-            shape,
-            timing: direct,
-            bytes,
-            flops,
-            bound: Bound::Compute,
-            baseline: Some(("burn `Tensor::matmul`".into(), burns.median)),
-            error: error(linalg::matmul(ctx, &va, &vb, false, false)?.to_vec()?),
-            notes: overhead(through.median, direct.median),
-        });
+        push_pair(
+            report,
+            (shape, bytes, flops),
+            "burn `Tensor::matmul`",
+            Side {
+                kernel: "peer: burn `Tensor::matmul` (cubecl, autotuned)".into(),
+                timing: burns,
+                error: error(read(ba.clone().matmul(bb.clone()))?),
+                notes: String::new(),
+            },
+            Side {
+                kernel: "matmul (ours) on burn's device".into(),
+                timing: direct,
+                error: error(linalg::matmul(ctx, &va, &vb, false, false)?.to_vec()?),
+                notes: overhead(through.median, direct.median),
+            },
+        );
     }
     Ok(())
 }
@@ -256,33 +286,28 @@ fn dora_rows(rng: &mut StdRng, report: &mut Report) -> Result<()> {
     let bytes =
         (inputs_bytes + (n * d_out + n * d_in + r * d_in + d_out * r + d_out) as u64 * 4) as f64;
     let mb = |b: u64| format!("{:.1} MB", b as f64 / 1e6);
-    report.push(Row {
-        kernel: "peer: burn autodiff of dense PEFT DoRA".into(),
-        shape: shape.clone(),
-        timing: dense,
-        bytes,
-        flops,
-        bound: Bound::Compute,
-        baseline: None,
-        error: error(dense_y),
-        notes: format!("transient {}", mb(dense_bytes)),
-    });
-    report.push(Row {
-        kernel: "burn::Bridge::dora_linear (ours, saved forward)".into(),
-        shape,
-        timing: ours,
-        bytes,
-        flops,
-        bound: Bound::Compute,
-        baseline: Some(("burn dense DoRA".into(), dense.median)),
-        error: error(ours_y),
-        notes: format!(
-            "transient {} vs burn's {}; {}",
-            mb(ours_bytes),
-            mb(dense_bytes),
-            overhead(ours.median, direct.median)
-        ),
-    });
+    push_pair(
+        report,
+        (shape, bytes, flops),
+        "burn dense DoRA",
+        Side {
+            kernel: "peer: burn autodiff of dense PEFT DoRA".into(),
+            timing: dense,
+            error: error(dense_y),
+            notes: format!("transient {}", mb(dense_bytes)),
+        },
+        Side {
+            kernel: "burn::Bridge::dora_linear (ours, saved forward)".into(),
+            timing: ours,
+            error: error(ours_y),
+            notes: format!(
+                "transient {} vs burn's {}; {}",
+                mb(ours_bytes),
+                mb(dense_bytes),
+                overhead(ours.median, direct.median)
+            ),
+        },
+    );
     Ok(())
 }
 
@@ -372,28 +397,23 @@ fn attention_rows(bridge: &Bridge, rng: &mut StdRng, report: &mut Report) -> Res
                 let bytes = (7 * n * d * 4) as f64; // q, k, v, dy read; ∂q, ∂k, ∂v written
                 let pairs = (n * n) as f64 * if causal { 0.5 } else { 1.0 };
                 let flops = 3.0 * pairs * (4 * d) as f64;
-                report.push(Row {
-                    kernel: format!("peer: burn autodiff of {name} attention (n×n scores)"),
-                    shape: shape.clone(),
-                    timing: burns,
-                    bytes,
-                    flops,
-                    bound: Bound::Compute,
-                    baseline: None,
-                    error: error(formula())?,
-                    notes: String::new(),
-                });
-                report.push(Row {
-                    kernel: format!("burn::Bridge {name} attention (ours)"),
-                    shape,
-                    timing: mine,
-                    bytes,
-                    flops,
-                    bound: Bound::Compute,
-                    baseline: Some((format!("burn {name}"), burns.median)),
-                    error: error(ours()?)?,
-                    notes: String::new(),
-                });
+                push_pair(
+                    report,
+                    (shape, bytes, flops),
+                    &format!("burn {name}"),
+                    Side {
+                        kernel: format!("peer: burn autodiff of {name} attention (n×n scores)"),
+                        timing: burns,
+                        error: error(formula())?,
+                        notes: String::new(),
+                    },
+                    Side {
+                        kernel: format!("burn::Bridge {name} attention (ours)"),
+                        timing: mine,
+                        error: error(ours()?)?,
+                        notes: String::new(),
+                    },
+                );
             }
         }
     }
