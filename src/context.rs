@@ -187,6 +187,15 @@ impl Context {
         }
     }
 
+    /// The forms chosen so far for kernels that have several, as `(shape class, form)` pairs
+    /// (e.g. `("matmul [1024, 1024, 1024] NN f32 f32", "rows32x8x16")`), measured or loaded
+    /// from the cache by [`GpuOptions::tuning`]; empty on the CPU path and under
+    /// [`Tuning::Defaults`](crate::Tuning::Defaults).
+    pub fn tuned_forms(&self) -> Vec<(String, String)> {
+        self.gpu_device()
+            .map_or_else(Vec::new, |gpu| gpu.tuner.choices())
+    }
+
     /// The device and which context on it, for messages about two contexts (two GPU contexts
     /// on one adapter have the same device name).
     pub(crate) fn describe(&self) -> String {
@@ -215,7 +224,11 @@ impl Context {
 /// `tests/common::gpu` does for the integration tests).
 #[cfg(test)]
 pub(crate) fn test_gpu(options: GpuOptions) -> Option<Context> {
-    match Context::gpu_with(options) {
+    let tuning = match options.tuning {
+        crate::Tuning::Measure { .. } => crate::Tuning::Defaults,
+        forced => forced,
+    };
+    match Context::gpu_with(GpuOptions { tuning, ..options }) {
         Ok(ctx) => Some(ctx),
         Err(e) if std::env::var("WGKERNELS_REQUIRE_GPU").as_deref() == Ok("1") => {
             panic!("WGKERNELS_REQUIRE_GPU=1 but no GPU context: {e}")

@@ -47,7 +47,7 @@ mod tensor;
 pub use context::{Context, MemoryStats};
 pub use dtype::DType;
 pub use error::{Error, Result};
-pub use gpu::GpuOptions;
+pub use gpu::{GpuOptions, Tuning};
 pub use tensor::Tensor;
 /// The wgpu this crate is built on, for [`Context::from_wgpu`] and [`Context::device_type`].
 pub use wgpu;

@@ -10,9 +10,28 @@ mod common;
 
 use wgkernels::compare::relative_error;
 use wgkernels::linalg::{self, reference, Gemm};
-use wgkernels::{Context, Error, GpuOptions, Tensor};
+use wgkernels::{Context, Error, GpuOptions, Tensor, Tuning};
 
 const BOUND: f64 = 1e-5;
+/// Every form of the GEMM the tuner chooses among.
+const FORMS: [&str; 4] = ["tiled", "rows32x8x16", "rows16x4x16", "rows8x2x16"];
+
+/// A context per form of the GEMM, each forced to run it, with `options` otherwise.
+fn per_form(options: GpuOptions) -> Vec<(&'static str, Context)> {
+    FORMS
+        .into_iter()
+        .filter_map(|form| {
+            let tuning = Tuning::Force(form.into());
+            let ctx = common::gpu_with(GpuOptions {
+                tuning,
+                ..options.clone()
+            })?;
+            let g = Gemm::of("t", &[3, 2], &[2, 5], false, false).unwrap();
+            assert_eq!(g.form(&ctx), form);
+            Some((form, ctx))
+        })
+        .collect()
+}
 const TRANSPOSES: [(bool, bool); 4] = [(false, false), (true, false), (false, true), (true, true)];
 
 type MatmulFn = fn(&Context, &Tensor, &Tensor, bool, bool) -> wgkernels::Result<Tensor>;
@@ -51,22 +70,25 @@ fn check(ctx: &Context, matmul: MatmulFn, m: usize, k: usize, n: usize, ta: bool
 }
 
 #[test]
-fn tiled_and_naive_match_the_reference_on_odd_shapes() {
-    let Some(ctx) = common::gpu() else { return };
-    for (m, k, n) in [
-        (1, 1, 1),
-        (7, 13, 5),
-        (129, 65, 257),
-        (64, 16, 64),
-        (1, 300, 1),
-    ] {
-        for (ta, tb) in TRANSPOSES {
-            for (name, matmul) in [
-                ("tiled", linalg::matmul as MatmulFn),
-                ("naive", linalg::matmul_naive),
-            ] {
-                let err = check(&ctx, matmul, m, k, n, ta, tb);
-                assert!(err < BOUND, "{name} {m}x{k}x{n} ta={ta} tb={tb}: {err:e}");
+fn every_form_and_naive_match_the_reference_on_odd_shapes() {
+    for (form, ctx) in per_form(GpuOptions::default()) {
+        for (m, k, n) in [
+            (1, 1, 1),
+            (7, 13, 5),
+            (129, 65, 257),
+            (64, 16, 64),
+            (1, 300, 1),
+            (33, 7, 530),
+        ] {
+            for (ta, tb) in TRANSPOSES {
+                let mut runs = vec![(form, linalg::matmul as MatmulFn)];
+                if form == "tiled" {
+                    runs.push(("naive", linalg::matmul_naive));
+                }
+                for (name, matmul) in runs {
+                    let err = check(&ctx, matmul, m, k, n, ta, tb);
+                    assert!(err < BOUND, "{name} {m}x{k}x{n} ta={ta} tb={tb}: {err:e}");
+                }
             }
         }
     }
@@ -76,16 +98,19 @@ fn tiled_and_naive_match_the_reference_on_odd_shapes() {
 fn matrices_larger_than_a_binding_are_split_in_every_direction() {
     // A 4 KiB binding cap forces blocks along m, n and k (with accumulation) depending on
     // which operand is transposed.
-    let Some(ctx) = common::gpu_with(GpuOptions {
+    let small = GpuOptions {
         max_binding_bytes: Some(4096),
         ..Default::default()
-    }) else {
-        return;
     };
-    for (m, k, n) in [(70, 50, 90), (130, 3, 7), (5, 200, 3)] {
-        for (ta, tb) in TRANSPOSES {
-            let err = check(&ctx, linalg::matmul, m, k, n, ta, tb);
-            assert!(err < BOUND, "split {m}x{k}x{n} ta={ta} tb={tb}: {err:e}");
+    for (form, ctx) in per_form(small) {
+        for (m, k, n) in [(70, 50, 90), (130, 3, 7), (5, 200, 3)] {
+            for (ta, tb) in TRANSPOSES {
+                let err = check(&ctx, linalg::matmul, m, k, n, ta, tb);
+                assert!(
+                    err < BOUND,
+                    "{form} split {m}x{k}x{n} ta={ta} tb={tb}: {err:e}"
+                );
+            }
         }
     }
 }
@@ -103,22 +128,28 @@ fn split_k_slices_sum_to_the_product() {
         })
     };
     let Some(ctx) = forced(None) else { return };
-    for (m, k, n) in [(1, 513, 1), (70, 1000, 9), (130, 777, 65), (3, 2100, 200)] {
-        for (ta, tb) in TRANSPOSES {
-            let g = Gemm {
-                m,
-                k,
-                n,
-                transpose_a: ta,
-                transpose_b: tb,
-            };
-            let slices = g.k_slices(&ctx);
-            assert!(slices >= 2, "{m}x{k}x{n} was not split ({slices})");
-            let err = check(&ctx, linalg::matmul, m, k, n, ta, tb);
-            assert!(
-                err < BOUND,
-                "split-K {m}x{k}x{n} ta={ta} tb={tb} ({slices} slices): {err:e}"
-            );
+    let every_form = per_form(GpuOptions {
+        split_k_below_tiles: Some(u32::MAX),
+        ..Default::default()
+    });
+    for (form, ctx) in &every_form {
+        for (m, k, n) in [(1, 513, 1), (70, 1000, 9), (130, 777, 65), (3, 2100, 200)] {
+            for (ta, tb) in TRANSPOSES {
+                let g = Gemm {
+                    m,
+                    k,
+                    n,
+                    transpose_a: ta,
+                    transpose_b: tb,
+                };
+                let slices = g.k_slices(ctx);
+                assert!(slices >= 2, "{form} {m}x{k}x{n} was not split ({slices})");
+                let err = check(ctx, linalg::matmul, m, k, n, ta, tb);
+                assert!(
+                    err < BOUND,
+                    "{form} split-K {m}x{k}x{n} ta={ta} tb={tb} ({slices} slices): {err:e}"
+                );
+            }
         }
     }
     // Too short a k to split, and the device default on this adapter.
@@ -362,6 +393,15 @@ fn half_precision_operands_are_widened_exactly() {
             max_binding_bytes: Some(4096), // odd element offsets in half-precision windows
             ..Default::default()
         }),
+        common::gpu_with(GpuOptions {
+            tuning: Tuning::Force("tiled".into()),
+            ..Default::default()
+        }),
+        common::gpu_with(GpuOptions {
+            tuning: Tuning::Force("rows8x2x16".into()),
+            max_binding_bytes: Some(4096),
+            ..Default::default()
+        }),
     ];
     for ctx in contexts.into_iter().flatten() {
         for len in [1usize, 2, 3, 5, 1001] {
@@ -417,4 +457,51 @@ fn contexts_and_tensors_can_cross_threads() {
         .join()
         .unwrap();
     assert_eq!(v, vec![1.0, 2.0]);
+}
+
+/// Measuring: the first product of a shape class times every form and remembers the winner,
+/// which a second context on the same adapter reads back from the cache file; the result is
+/// right whichever form won. Under `Tuning::Defaults` nothing is timed or remembered.
+#[test]
+fn the_tuner_times_the_forms_once_and_remembers_the_winner() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let cache = std::env::temp_dir()
+        .join(format!("wgkernels-tune-{}", std::process::id()))
+        .join("tune.json");
+    let context = |tuning| {
+        Context::gpu_with(GpuOptions {
+            tuning,
+            poison_outputs: true,
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let measuring = || {
+        context(Tuning::Measure {
+            cache: Some(cache.clone()),
+        })
+    };
+    let ctx = measuring();
+    assert!(ctx.tuned_forms().is_empty());
+    let err = check(&ctx, linalg::matmul, 70, 50, 90, false, true);
+    assert!(err < BOUND, "{err:e}");
+    let chosen = ctx.tuned_forms();
+    assert_eq!(chosen.len(), 1, "{chosen:?}");
+    let (class, form) = &chosen[0];
+    assert_eq!(class, "matmul [128, 128, 64] NT f32 f32");
+    assert!(FORMS.contains(&form.as_str()), "{form}");
+    let g = Gemm::of("t", &[70, 50], &[90, 50], false, true).unwrap();
+    assert_eq!(&g.form(&ctx), form);
+    // The same class again: no new entry.
+    check(&ctx, linalg::matmul, 100, 33, 65, false, true);
+    assert_eq!(ctx.tuned_forms(), chosen);
+
+    let again = measuring();
+    assert_eq!(again.tuned_forms(), chosen, "not read back from {cache:?}");
+    let defaults = context(Tuning::Defaults);
+    check(&defaults, linalg::matmul, 70, 50, 90, false, true);
+    assert!(defaults.tuned_forms().is_empty());
+    let _ = std::fs::remove_dir_all(cache.parent().unwrap());
 }

@@ -109,6 +109,7 @@ pub fn rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> 
                     bound: Bound::Compute,
                     baseline: None,
                     error,
+                    form: String::new(),
                     notes: "online softmax, O(n²)".into(),
                 });
                 Some(timing.median)
@@ -141,6 +142,7 @@ pub fn rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> 
                         bound: Bound::Compute,
                         baseline: None,
                         error,
+                        form: String::new(),
                         notes: format!(
                             "{:.2}× its forward; an lse/Δ + ∂q pass and a ∂k/∂v pass",
                             timing.median / forward
@@ -175,6 +177,7 @@ pub fn rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> 
                     },
                     baseline: softmax.map(|t| (softmax_name(causal), t)),
                     error: Some((relative_error(&got, &want), max_abs_error(&got, &want))),
+                    form: String::new(),
                     notes: format!("{} features", f as usize),
                 });
                 let forward = timing.median;
@@ -213,6 +216,7 @@ pub fn rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> 
                     bound: Bound::Compute,
                     baseline: softmax_backward.map(|t| (backward_name(&softmax_name(causal)), t)),
                     error,
+                    form: String::new(),
                     notes: format!("{:.2}× its forward", timing.median / forward),
                 });
             }

@@ -90,6 +90,7 @@ fn push_pair(
             bound: Bound::Compute,
             baseline,
             error: side.error,
+            form: String::new(),
             notes: side.notes,
         });
     }

@@ -80,6 +80,7 @@ fn weight_norm_rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Res
             bound: Bound::Compute,
             baseline: Some(("weight_norm_dense".into(), dense_t.median)),
             error: Some(error(fused)?),
+            form: String::new(),
             notes: format!(
                 "transient {} vs dense {}; {:.2}× the factored route",
                 mb(fused_peak),
@@ -98,6 +99,7 @@ fn weight_norm_rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Res
             bound: Bound::Compute,
             baseline: Some(("weight_norm_dense".into(), dense_t.median)),
             error: Some(error(fact)?),
+            form: String::new(),
             notes: format!("transient {} vs dense {}", mb(fact_peak), mb(dense_peak)),
         });
         report.push(Row {
@@ -109,6 +111,7 @@ fn weight_norm_rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Res
             bound: Bound::Compute,
             baseline: None,
             error: Some(error(dense)?),
+            form: String::new(),
             notes: format!("transient {}", mb(dense_peak)),
         });
     }
@@ -159,6 +162,7 @@ fn compose_rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<
         bound: Bound::Memory,
         baseline: Some(("compose_unfused (7 kernels)".into(), unfused.median)),
         error: Some(error(dora::compose(ctx, &tb, &tl, &tm, &tn, s)?)?),
+        form: String::new(),
         notes: "3 streams: read base, lora; write y".into(),
     });
     report.push(Row {
@@ -170,6 +174,7 @@ fn compose_rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<
         bound: Bound::Memory,
         baseline: None,
         error: Some(error(dora::compose_unfused(ctx, &tb, &tl, &tm, &tn, s)?)?),
+        form: String::new(),
         notes: "same minimum bytes; moves ~14 streams".into(),
     });
     // The same compose with base and lora stored as bf16: 2 + 2 bytes read, 4 written.
@@ -199,6 +204,7 @@ fn compose_rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<
             relative_error(&got_half, &want_half),
             max_abs_error(&got_half, &want_half),
         )),
+        form: String::new(),
         notes: "error against the reference on the bf16-rounded inputs".into(),
     });
     let backward = time_calls(ctx, 1.0, || {
@@ -220,6 +226,7 @@ fn compose_rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<
             relative_error(&got_db, &want_db),
             max_abs_error(&got_db, &want_db),
         )),
+        form: String::new(),
         notes: format!(
             "5 streams (3 read, 2 write); d_magnitude rel. err {:.1e}",
             relative_error(&got_dm, &want_dm)
@@ -277,6 +284,7 @@ fn forward_rows(
             let want = reference::forward(&x, &w, &a, &b, &magnitude, shape, s as f64);
             (relative_error(&got, &want), max_abs_error(&got, &want))
         }),
+        form: String::new(),
         notes: format!("transient {} vs dense {}", mb(fused_peak), mb(dense_peak)),
     });
     backward_rows(ctx, rng, report, [n, d_out, d_in, r], fused_t.median, check)
@@ -364,6 +372,7 @@ fn backward_rows(
                 dense_t.median,
             )),
             error,
+            form: String::new(),
             notes: format!(
                 "{:.2}× the forward's time; transient {} vs dense {}; error of ∂A",
                 timing.median / forward_seconds,
@@ -403,6 +412,7 @@ fn backward_rows(
                 peft_t.median,
             )),
             error: None,
+            form: String::new(),
             notes: format!(
                 "backward from the saved products ≈ step − forward = {:.2}× the forward's time; \
                  transient {} vs {} (products saved across the step included); \

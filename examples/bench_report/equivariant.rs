@@ -56,6 +56,7 @@ fn harmonics(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()>
             bound: Bound::Memory,
             baseline: None,
             error: Some((relative_error(&got, &want), max_abs_error(&got, &want))),
+            form: String::new(),
             notes: format!(
                 "{:.2}× its forward (which it reruns)",
                 timing.median / forward.median
@@ -107,6 +108,7 @@ fn gaunt(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> {
                 bound: Bound::Compute,
                 baseline: None,
                 error: Some((relative_error(&got, &want), max_abs_error(&got, &want))),
+                form: String::new(),
                 notes: format!(
                     "{:.2}× its forward; error of ∂x1",
                     timing.median / forward.median
@@ -134,6 +136,7 @@ fn gaunt(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> {
                 bound: Bound::Compute,
                 baseline: direct.map(|t| ("gaunt_product_backward (Direct)".to_string(), t)),
                 error: Some((relative_error(&got, &want), max_abs_error(&got, &want))),
+                form: String::new(),
                 notes: format!(
                     "{:.2}× its forward; error of ∂x1",
                     timing.median / forward.median
@@ -193,6 +196,7 @@ fn weighted_and_linear(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> 
         bound: Bound::Memory,
         baseline: None,
         error: None,
+        form: String::new(),
         notes: format!("{count} paths, per-edge weights"),
     });
     report.push(Row {
@@ -204,6 +208,7 @@ fn weighted_and_linear(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> 
         bound: Bound::Memory,
         baseline: None,
         error: Some((relative_error(&got, &want), max_abs_error(&got, &want))),
+        form: String::new(),
         notes: format!(
             "{:.2}× its forward; error of ∂weights",
             timing.median / forward.median
@@ -239,6 +244,7 @@ fn weighted_and_linear(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> 
         bound: Bound::Compute,
         baseline: None,
         error: None,
+        form: String::new(),
         notes: "one thread per output".into(),
     });
     report.push(Row {
@@ -250,6 +256,7 @@ fn weighted_and_linear(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> 
         bound: Bound::Compute,
         baseline: None,
         error: Some((relative_error(&got, &want), max_abs_error(&got, &want))),
+        form: String::new(),
         notes: format!(
             "{:.2}× its forward; error of ∂w",
             timing.median / forward.median
@@ -287,6 +294,7 @@ fn graph_rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()
         bound: Bound::Memory,
         baseline: None,
         error: Some((relative_error(&got, &want), max_abs_error(&got, &want))),
+        form: String::new(),
         notes: "random rows of the table".into(),
     });
     let scatter = time_calls(ctx, 1.0, || graph::scatter_sum(ctx, &ts, &idx).map(drop))?;
@@ -301,6 +309,7 @@ fn graph_rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()
         bound: Bound::Memory,
         baseline: None,
         error: Some((relative_error(&got, &want), max_abs_error(&got, &want))),
+        form: String::new(),
         notes: "fixed-order segment sums (no atomics)".into(),
     });
     Ok(())
@@ -328,6 +337,7 @@ fn potential_row(ctx: &Context, report: &mut Report) -> Result<()> {
         bound: Bound::Memory,
         baseline: None,
         error: None,
+        form: String::new(),
         notes: "two layers; the radius graph built on the CPU included".into(),
     });
     // One training step on energy and forces (the force term's gradient by the double
@@ -353,6 +363,7 @@ fn potential_row(ctx: &Context, report: &mut Report) -> Result<()> {
         bound: Bound::Memory,
         baseline: None,
         error: None,
+        form: String::new(),
         notes: format!(
             "loss on energy and forces, every parameter's gradient; {:.2}× the energy + forces \
              evaluation (goal ≤ 3×)",

@@ -5,12 +5,21 @@ use rand::rngs::StdRng;
 use wgkernels::bench::time_calls;
 use wgkernels::compare::{max_abs_error, relative_error};
 use wgkernels::linalg::{self, reference, Gemm};
-use wgkernels::{Context, GpuOptions, Result};
+use wgkernels::{Context, GpuOptions, Result, Tuning};
 
 use crate::report::{Bound, Report, Row};
 use crate::uniform;
 
 pub fn rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> {
+    // The tiled form forced, as the baseline of the form the tuner chose (the default before
+    // there were forms).
+    let tiled = match ctx.is_gpu() {
+        true => Some(Context::gpu_with(GpuOptions {
+            tuning: Tuning::Force("tiled".into()),
+            ..Default::default()
+        })?),
+        false => None,
+    };
     for size in [256usize, 1024] {
         let (m, k, n) = (size, size, size);
         let (a, b) = (uniform(rng, m * k), uniform(rng, k * n));
@@ -21,24 +30,35 @@ pub fn rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> 
         let naive = time_calls(ctx, budget, || {
             linalg::matmul_naive(ctx, &ta, &tb, false, false).map(drop)
         })?;
-        let tiled = time_calls(ctx, budget, || {
+        let chosen = time_calls(ctx, budget, || {
             linalg::matmul(ctx, &ta, &tb, false, false).map(drop)
         })?;
+        let tiled_median = match &tiled {
+            Some(on) => {
+                let (ta, tb) = (on.tensor(&a, &[m, k])?, on.tensor(&b, &[k, n])?);
+                let timing = time_calls(on, budget, || {
+                    linalg::matmul(on, &ta, &tb, false, false).map(drop)
+                })?;
+                Some(("matmul, tiled form".to_string(), timing.median))
+            }
+            None => None,
+        };
         let error = |c: Vec<f32>| (relative_error(&c, &want), max_abs_error(&c, &want));
         let shape = format!("{m}×{k}×{n}");
         let bytes = ((m * k + k * n + m * n) * 4) as f64;
         let flops = 2.0 * g.fmas() as f64;
         report.push(Row {
-            kernel: "matmul (tiled 64×64, 4×4/thread)".into(),
+            kernel: "matmul".into(),
             shape: shape.clone(),
-            timing: tiled,
+            timing: chosen,
             bytes,
             flops,
             bound: Bound::Compute,
-            baseline: Some(("matmul_naive".into(), naive.median)),
+            baseline: tiled_median.or(Some(("matmul_naive".into(), naive.median))),
             error: Some(error(
                 linalg::matmul(ctx, &ta, &tb, false, false)?.to_vec()?,
             )),
+            form: g.form(ctx),
             notes: String::new(),
         });
         report.push(Row {
@@ -52,6 +72,7 @@ pub fn rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> 
             error: Some(error(
                 linalg::matmul_naive(ctx, &ta, &tb, false, false)?.to_vec()?,
             )),
+            form: "naive".into(),
             notes: String::new(),
         });
     }
@@ -116,8 +137,10 @@ fn split_k_rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<
     let real_gpu = device_type != wgkernels::wgpu::DeviceType::Cpu;
     let slice_counts: &[usize] = if real_gpu { &[2, 4, 8, 16] } else { &[4] };
     let with_threshold = |tiles: u32| {
+        // The tiled form, whose 64×64 tiles the thresholds count.
         Context::gpu_with(GpuOptions {
             split_k_below_tiles: Some(tiles),
+            tuning: Tuning::Force("tiled".into()),
             ..Default::default()
         })
     };
@@ -152,6 +175,7 @@ fn split_k_rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<
             bound: Bound::Memory,
             baseline: None,
             error: Some(base_error),
+            form: "tiled".into(),
             notes: format!("{tiles} workgroups; this device's default: {default_slices} slice(s)"),
         });
         for &slices in slice_counts {
@@ -170,6 +194,7 @@ fn split_k_rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<
                 bound: Bound::Memory,
                 baseline: Some(("k unsplit".into(), base.median)),
                 error: Some(error),
+                form: "tiled".into(),
                 notes: format!(
                     "{} workgroups; partials {:.1} MB written and read",
                     tiles as usize * got,

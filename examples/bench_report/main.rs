@@ -73,6 +73,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             rows(&ctx, &mut rng, &mut report)?;
         }
     }
+    let forms = ctx.tuned_forms();
+    if !forms.is_empty() {
+        let list: Vec<String> = forms.iter().map(|(c, f)| format!("{c} → {f}")).collect();
+        report.finding(format!("Forms the tuner chose: {}.", list.join("; ")));
+    }
     if !only.is_empty() {
         println!("\n(only {only:?}: BENCHMARKS.md left as it was)");
         return Ok(());

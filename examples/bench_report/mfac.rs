@@ -60,6 +60,7 @@ fn static_rows(
         bound: Bound::Compute,
         baseline: None,
         error: None,
+        form: String::new(),
         notes: "G·Gᵀ, m×m LDLᵀ and L⁻¹, V = W·G".into(),
     });
     let inverse = StaticInverse::new(ctx, &tg, DAMP)?;
@@ -81,6 +82,7 @@ fn static_rows(
         bound: Bound::Memory,
         baseline: None,
         error,
+        form: String::new(),
         notes: "reads V twice (dots, then the combination): 2× the bytes counted".into(),
     });
     Ok(timing.median)
@@ -110,6 +112,7 @@ fn sliding_rows(ctx: &Context, rng: &mut StdRng, report: &mut Report, ms: &[usiz
             bound: Bound::Memory,
             baseline: Some(("full rebuild (StaticInverse::new)".into(), rebuild.median)),
             error: None,
+            form: String::new(),
             notes: "Gram row and column, then the m×m LDLᵀ and L⁻¹ (one workgroup)".into(),
         });
         let x = uniform(rng, d);
@@ -124,6 +127,7 @@ fn sliding_rows(ctx: &Context, rng: &mut StdRng, report: &mut Report, ms: &[usiz
             bound: Bound::Memory,
             baseline: None,
             error: None,
+            form: String::new(),
             notes: "G·x, Wᵀ·D⁻¹·W (m²), x/λ − Gᵀ·c".into(),
         });
     }
@@ -160,6 +164,7 @@ fn dense_row(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()>
         bound: Bound::Memory,
         baseline: Some(("dense F⁻¹·x (d×d GEMM)".into(), baseline.median)),
         error: Some((relative_error(&got, &want), max_abs_error(&got, &want))),
+        form: String::new(),
         notes: "error against the dense f64 inverse".into(),
     });
     Ok(())

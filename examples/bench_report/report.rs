@@ -23,6 +23,8 @@ pub struct Row {
     pub baseline: Option<(String, f64)>,
     /// ‖gpu − ref‖/‖ref‖ and max |gpu − ref| against the f64 CPU path.
     pub error: Option<(f64, f64)>,
+    /// The form of the kernel that ran, where it has several (`Gemm::form`); empty otherwise.
+    pub form: String,
     /// Anything else worth a figure (peak bytes, ...).
     pub notes: String,
 }
@@ -85,9 +87,10 @@ impl Report {
             None => ("—".into(), "—".into()),
         };
         format!(
-            "| {} | {} | {} ({}–{}) | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} ({}–{}) | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.kernel,
             r.shape,
+            if r.form.is_empty() { "—" } else { &r.form },
             ms(t),
             ms(r.timing.p20),
             ms(r.timing.p80),
@@ -117,8 +120,8 @@ impl Report {
                   (kernel against baseline, kernel against this device's own ceilings), not \
                   a statement about any GPU.\n\n";
         }
-        s += "| kernel | shape | median ms (p20–p80) | GB/s | % copy BW | GFLOP/s | % FMA rate | baseline | speedup | rel. err | max abs err | notes |\n";
-        s += "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+        s += "| kernel | shape | form | median ms (p20–p80) | GB/s | % copy BW | GFLOP/s | % FMA rate | baseline | speedup | rel. err | max abs err | notes |\n";
+        s += "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
         for row in &self.rows {
             s += &self.line(row);
             s += "\n";

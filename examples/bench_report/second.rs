@@ -42,6 +42,7 @@ fn push(
         bound: Bound::Memory,
         baseline: None,
         error,
+        form: String::new(),
         notes: format!(
             "{:.2}× its backward (goal ≤ 2.5×){what}",
             timing.median / backward.median

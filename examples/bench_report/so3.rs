@@ -43,6 +43,7 @@ pub fn rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> 
             bound: Bound::Memory,
             baseline: None,
             error: Some((relative_error(&got, &want), max_abs_error(&got, &want))),
+            form: String::new(),
             notes: format!("{nonzeros} nonzero CG coefficients in the recursion"),
         });
     }
@@ -220,6 +221,7 @@ fn setting_rows(
                 _ => None,
             },
             error: Some(error),
+            form: String::new(),
             notes,
         });
         match method {

@@ -24,3 +24,37 @@ fn read_a(i: u32) -> f32 { return a[i]; }
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 fn read_b(i: u32) -> f32 { return b[i]; }
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
+
+// C[row, col0 .. col0+3] (+)= v, split s's partial where k is split; columns past n and rows
+// past m are not stored. Used by the tiled and rows forms (matmul.inc.wgsl, matmul_rows.wgsl).
+fn store_c(split: u32, row: u32, col0: u32, v: vec4<f32>) {
+    if row >= p.m {
+        return;
+    }
+    for (var j = 0u; j < 4u; j++) {
+        let col = col0 + j;
+        if col < p.n {
+            let at = p.c_offset + split * p.c_split_stride + row * p.c_stride_m + col;
+            var value = v[j];
+            if p.accumulate != 0u {
+                value += c[at];
+            }
+            c[at] = value;
+        }
+    }
+}
+
+// Workgroup `index`'s tile of C and slice s of k (split-K numbers workgroups s·total_tiles +
+// tile), its k running over [k_begin, k_end).
+struct Slice {
+    split: u32,
+    tile: u32,
+    k_begin: u32,
+    k_end: u32,
+}
+
+fn slice_of(index: u32) -> Slice {
+    let split = index / p.total_tiles;
+    let k_begin = split * p.k_chunk;
+    return Slice(split, index % p.total_tiles, k_begin, min(p.k, k_begin + p.k_chunk));
+}

@@ -51,23 +51,6 @@ fn load_b(kk: u32, col: u32, k_end: u32) -> f32 {
     return 0.0;
 }
 
-fn store_c(split: u32, row: u32, col0: u32, v: vec4<f32>) {
-    if row >= p.m {
-        return;
-    }
-    for (var j = 0u; j < 4u; j++) {
-        let col = col0 + j;
-        if col < p.n {
-            let at = p.c_offset + split * p.c_split_stride + row * p.c_stride_m + col;
-            var value = v[j];
-            if p.accumulate != 0u {
-                value += c[at];
-            }
-            c[at] = value;
-        }
-    }
-}
-
 @compute @workgroup_size(16, 16, 1)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -80,10 +63,11 @@ fn main(
     if index >= p.total_tiles * p.splits {
         return;
     }
-    let split = index / p.total_tiles;
-    let tile = index % p.total_tiles;
-    let k_begin = split * p.k_chunk;
-    let k_end = min(p.k, k_begin + p.k_chunk);
+    let slice = slice_of(index);
+    let split = slice.split;
+    let tile = slice.tile;
+    let k_begin = slice.k_begin;
+    let k_end = slice.k_end;
     let row0 = (tile / p.tiles_n) * TILE;
     let col0 = (tile % p.tiles_n) * TILE;
 

@@ -6,7 +6,7 @@
 
 // #include "linalg/matmul.inc.wgsl"
 
-@group(0) @binding(4) var<storage, read_write> row_squares_out: array<f32>;
+// #include "linalg/row_squares_out.inc.wgsl"
 
 fn finish_tile(
     split: u32, row0: u32, col0: u32, lid: vec3<u32>, lidx: u32,
@@ -39,16 +39,5 @@ fn gather_row_squares(split: u32, row0: u32, col0: u32, lidx: u32, squares: vec4
             }
         }
         store_row_squares(split, row0 + lidx, sum);
-    }
-}
-
-fn store_row_squares(split: u32, row: u32, value: f32) {
-    if row < p.m {
-        let at = p.squares_offset + split * p.squares_split_stride + row;
-        var sum = value;
-        if p.accumulate != 0u {
-            sum += row_squares_out[at];
-        }
-        row_squares_out[at] = sum;
     }
 }

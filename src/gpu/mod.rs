@@ -12,6 +12,7 @@ pub(crate) mod pipelines;
 pub(crate) mod pool;
 pub(crate) mod recording;
 pub(crate) mod specialize;
+pub(crate) mod tune;
 
 /// The `u32` constants of every shader (`build.rs`), one module per file.
 #[allow(dead_code)]
@@ -28,6 +29,7 @@ use pool::{BufferPool, PooledBuffer};
 pub(crate) use dispatch::{Bound, Operand};
 pub(crate) use pipelines::{shader, Kernel, Shader};
 pub(crate) use recording::Recording;
+pub use tune::Tuning;
 
 use crate::{Error, Result};
 
@@ -65,6 +67,10 @@ pub struct GpuOptions {
     /// before it gives up with [`Error::DeviceLost`]: a GPU that stops answering is as good as
     /// lost. A lost device is noticed within a tenth of a second whatever this is.
     pub wait_timeout: std::time::Duration,
+    /// How kernels with several forms (the GEMM's tiles and register blocks) choose one on
+    /// this adapter: by default timed once per shape class and remembered in a cache file,
+    /// or each kernel's default form where the environment has `WGKERNELS_TUNE=off`.
+    pub tuning: Tuning,
 }
 
 impl Default for GpuOptions {
@@ -78,6 +84,7 @@ impl Default for GpuOptions {
             split_k_below_tiles: None,
             memory_budget: None,
             wait_timeout: std::time::Duration::from_secs(300),
+            tuning: Tuning::default(),
         }
     }
 }
@@ -124,6 +131,8 @@ pub(crate) struct GpuDevice {
     pub memory_budget: Option<u64>,
     /// See [`GpuOptions::wait_timeout`].
     pub wait_timeout: std::time::Duration,
+    /// The forms chosen for kernels that have several ([`GpuOptions::tuning`]).
+    pub tuner: tune::Tuner,
     pipelines: Mutex<HashMap<pipelines::KernelKey, Arc<Kernel>>>,
     constants: Mutex<HashMap<String, Arc<PooledBuffer>>>,
     /// Why the device was lost, once it is: every later call fails with it.
@@ -189,6 +198,7 @@ impl GpuDevice {
                 }),
             memory_budget: options.memory_budget,
             wait_timeout: options.wait_timeout,
+            tuner: tune::Tuner::new(options.tuning.clone(), &info),
             pool: Arc::new(BufferPool::new()),
             pipelines: Mutex::new(HashMap::new()),
             constants: Mutex::new(HashMap::new()),

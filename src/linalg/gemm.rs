@@ -1,7 +1,7 @@
 //! The shape of a GEMM, `C[m,n] = op(A)[m,k]·op(B)[k,n]`: its checks, its strides, and the
 //! tiles of C it gives the tiled kernel.
 
-use super::kernels::TILED;
+use super::kernels::TILE;
 use crate::{Error, Result};
 
 /// Dimensions of `C[m,n] = op(A)[m,k] · op(B)[k,n]`.
@@ -99,6 +99,6 @@ impl Gemm {
     /// # Ok::<(), wgkernels::Error>(())
     /// ```
     pub fn tiles(&self) -> usize {
-        self.m.div_ceil(TILED.tile) * self.n.div_ceil(TILED.tile)
+        self.m.div_ceil(TILE) * self.n.div_ceil(TILE)
     }
 }

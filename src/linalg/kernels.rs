@@ -1,29 +1,117 @@
-//! The GEMM shaders, the edge of the tile of C each computes, and the uniforms they share.
+//! The GEMM's forms: each a shader, its override constants and the tile of C one workgroup
+//! computes; and the uniforms they share.
 
+use super::rows::RowsTile;
 use crate::gpu::{shader, Shader};
 
-/// A GEMM shader and the edge of the square tile of C that one workgroup computes.
-pub(super) struct GemmKernel {
-    pub shader: Shader,
-    pub tile: usize,
-}
-
-pub(super) const TILED: GemmKernel = GemmKernel {
-    shader: shader!("linalg/matmul.wgsl"),
-    tile: 64,
-};
-pub(super) const TILED_ROW_SQUARES: GemmKernel = GemmKernel {
-    shader: shader!("linalg/matmul_row_squares.wgsl"),
-    tile: 64,
-};
-pub(super) const NAIVE: GemmKernel = GemmKernel {
-    shader: shader!("linalg/matmul_naive.wgsl"),
-    tile: 16,
-};
+/// Edge of the tiled kernel's square tile of C (`matmul.inc.wgsl`).
+pub(super) const TILE: usize = 64;
 /// K-step of the tiled kernel; k-blocks are cut at multiples of it.
 pub(super) const K_STEP: usize = 16;
 
-/// Uniforms of both GEMM shaders.
+const TILED: Shader = shader!("linalg/matmul.wgsl");
+const TILED_ROW_SQUARES: Shader = shader!("linalg/matmul_row_squares.wgsl");
+const NAIVE: Shader = shader!("linalg/matmul_naive.wgsl");
+
+/// The sizes of the register-blocked form the tuner chooses among (rows × vec4 columns per
+/// lane × lanes), from the largest tile (32 × 512) to one that suits narrow products.
+pub(crate) const ROWS_TILES: [RowsTile; 3] = [
+    RowsTile {
+        rows: 32,
+        vecs: 8,
+        threads: 16,
+    },
+    RowsTile {
+        rows: 16,
+        vecs: 4,
+        threads: 16,
+    },
+    RowsTile {
+        rows: 8,
+        vecs: 2,
+        threads: 16,
+    },
+];
+
+/// A form of the GEMM, as the tuner names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GemmForm {
+    /// 64×64 tiles of C through workgroup memory, 4×4 per thread (`matmul.wgsl`): the GPU form.
+    Tiled,
+    /// Register-blocked rows (`matmul_rows.wgsl`): the CPU-adapter form.
+    Rows(RowsTile),
+    /// One thread per output: the baseline.
+    Naive,
+}
+
+impl GemmForm {
+    /// Every form the tuner may choose for `matmul` and `matmul_row_squares`.
+    pub(crate) fn tunable() -> impl Iterator<Item = GemmForm> {
+        std::iter::once(GemmForm::Tiled).chain(ROWS_TILES.into_iter().map(GemmForm::Rows))
+    }
+
+    /// `"tiled"`, `"rows32x8x16"`, `"naive"`.
+    pub(crate) fn name(&self) -> String {
+        match self {
+            GemmForm::Tiled => "tiled".into(),
+            GemmForm::Rows(t) => format!("rows{}x{}x{}", t.rows, t.vecs, t.threads),
+            GemmForm::Naive => "naive".into(),
+        }
+    }
+
+    pub(crate) fn named(name: &str) -> Option<GemmForm> {
+        GemmForm::tunable().find(|form| form.name() == name)
+    }
+
+    /// The kernel of this form, with the row squares of op(A) where asked (tiled and rows).
+    pub(super) fn kernel(&self, row_squares: bool) -> GemmKernel {
+        match *self {
+            GemmForm::Tiled => GemmKernel {
+                shader: if row_squares {
+                    TILED_ROW_SQUARES
+                } else {
+                    TILED
+                },
+                constants: if row_squares {
+                    vec![("ROW_SQUARES", 1.0)]
+                } else {
+                    Vec::new()
+                },
+                tile: [TILE, TILE],
+                k_step: K_STEP,
+                splits_k: true,
+            },
+            GemmForm::Rows(tile) => GemmKernel {
+                shader: tile.shader(row_squares),
+                constants: tile.constants().to_vec(),
+                tile: [tile.rows as usize, tile.columns()],
+                k_step: 1,
+                splits_k: true,
+            },
+            GemmForm::Naive => GemmKernel {
+                shader: NAIVE,
+                constants: Vec::new(),
+                tile: [16, 16],
+                k_step: 1,
+                splits_k: false,
+            },
+        }
+    }
+}
+
+/// A GEMM shader ready to launch: its override constants and the `[rows, columns]` tile of C
+/// that one workgroup computes.
+pub(super) struct GemmKernel {
+    pub shader: Shader,
+    pub constants: Vec<(&'static str, f64)>,
+    pub tile: [usize; 2],
+    /// k-blocks are cut at multiples of this.
+    pub k_step: usize,
+    /// Whether the kernel walks split-K slices (the naive one does not).
+    pub splits_k: bool,
+}
+
+/// Uniforms of every GEMM shader (`gemm_operands.inc.wgsl`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub(super) struct Params {

@@ -22,10 +22,7 @@ pub(super) fn launch(
     let (a, b) = (a_tensor.buffer(), b_tensor.buffer());
     let (a_dtype, b_dtype) = (a_tensor.dtype(), b_tensor.dtype());
     let operands = [("a", a_dtype), ("b", b_dtype)];
-    let pipeline = match squares {
-        Some(_) => gpu.kernel_with(&kernel.shader, &operands, &[("ROW_SQUARES", 1.0)])?,
-        None => gpu.kernel_for(&kernel.shader, &operands)?,
-    };
+    let pipeline = gpu.kernel_with(&kernel.shader, &operands, &kernel.constants)?;
     let limits = gpu.binding;
     let mut blocks = plan(gpu, op, kernel, g)?;
     // The partial products of split blocks (and their row squares), one scratch reused by

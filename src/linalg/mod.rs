@@ -19,13 +19,16 @@ mod launch;
 mod plan;
 pub(crate) mod reduce;
 pub mod reference;
+mod rows;
 mod shifted;
+mod tuned;
 
 pub use gemm::Gemm;
 pub(crate) use shifted::shifted_row_squares;
 
+use crate::gpu::GpuDevice;
 use crate::{op, Context, Result, Tensor};
-use kernels::{GemmKernel, NAIVE, TILED, TILED_ROW_SQUARES};
+use kernels::GemmForm;
 use launch::launch;
 
 /// `C = op(A) · op(B)` with a tiled, register-blocked kernel: `C[i,j] = Σ_k op(A)[i,k]·op(B)[k,j]`,
@@ -44,7 +47,7 @@ pub fn matmul(
     transpose_b: bool,
 ) -> Result<Tensor> {
     let _call = crate::call::Call::enter("matmul");
-    run(ctx, "matmul", &TILED, a, b, transpose_a, transpose_b)
+    run(ctx, "matmul", None, a, b, transpose_a, transpose_b)
 }
 
 /// [`matmul`] and the row sums of squares of `op(A)`, `squares[i] = Σ_k op(A)[i,k]²` (`[m]`),
@@ -67,16 +70,8 @@ pub(crate) fn matmul_row_squares(
         Ok([reference::matmul(a.host(), b.host(), g), squares])
     };
     op::run(ctx, OP, [&[g.m, g.n], &[g.m]], cpu, |gpu, [c, squares]| {
-        let kernel = &TILED_ROW_SQUARES;
-        launch(
-            gpu,
-            OP,
-            kernel,
-            g,
-            [a, b],
-            c.buffer(),
-            Some(squares.buffer()),
-        )
+        let squares = Some(squares.buffer());
+        launch_form(gpu, OP, None, g, [a, b], c.buffer(), squares)
     })
 }
 
@@ -90,13 +85,21 @@ pub fn matmul_naive(
     transpose_b: bool,
 ) -> Result<Tensor> {
     let _call = crate::call::Call::enter("matmul_naive");
-    run(ctx, "matmul_naive", &NAIVE, a, b, transpose_a, transpose_b)
+    run(
+        ctx,
+        "matmul_naive",
+        Some(GemmForm::Naive),
+        a,
+        b,
+        transpose_a,
+        transpose_b,
+    )
 }
 
 fn run(
     ctx: &Context,
     op: &'static str,
-    kernel: &GemmKernel,
+    form: Option<GemmForm>,
     a: &Tensor,
     b: &Tensor,
     transpose_a: bool,
@@ -110,27 +113,50 @@ fn run(
         op,
         [&[g.m, g.n]],
         || Ok([reference::matmul(a.host(), b.host(), g)]),
-        |gpu, [c]| launch(gpu, op, kernel, g, [a, b], c.buffer(), None),
+        |gpu, [c]| launch_form(gpu, op, form, g, [a, b], c.buffer(), None),
     )?;
     Ok(c)
+}
+
+/// Launches `g` in `form`, or in the form the device's tuner chooses for its shape class
+/// (timing every form on this call, the first of its class, where the device measures).
+fn launch_form(
+    gpu: &GpuDevice,
+    op: &'static str,
+    form: Option<GemmForm>,
+    g: Gemm,
+    [a, b]: [&Tensor; 2],
+    c: &wgpu::Buffer,
+    squares: Option<&wgpu::Buffer>,
+) -> Result<()> {
+    let row_squares = squares.is_some();
+    let form = match form {
+        Some(form) => form,
+        None => tuned::choose_form(gpu, op, g, [a.dtype(), b.dtype()], |form| {
+            launch(gpu, op, &form.kernel(row_squares), g, [a, b], c, squares)?;
+            gpu.wait()
+        })?,
+    };
+    launch(gpu, op, &form.kernel(row_squares), g, [a, b], c, squares)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The row sums of squares of op(A) beside C, on both paths, where the GEMM is split into
+    /// The row sums of squares of op(A) beside C, on both paths and in every form, where the GEMM is split into
     /// blocks of rows, of columns and of k (4 KiB bindings), and where k is cut into split-K
     /// slices (forced, with and without 16 KiB bindings): the squares are taken once per row
     /// and accumulated over the k-blocks and slices. Fresh inputs; bound 1e-5 (f32 sums of
     /// ≤ 1300 squares, ≈ √k·2⁻²⁴).
     #[test]
     fn row_squares_come_with_the_product_on_both_paths() {
-        let gpu = |max_binding_bytes, split_k_below_tiles| {
+        let gpu = |max_binding_bytes, split_k_below_tiles, form: &str| {
             crate::context::test_gpu(crate::GpuOptions {
                 max_binding_bytes,
                 split_k_below_tiles,
                 poison_outputs: true,
+                tuning: crate::Tuning::Force(form.into()),
                 ..Default::default()
             })
         };
@@ -142,12 +168,14 @@ mod tests {
         let long = [(70, 1300, 9, true, false), (65, 600, 13, false, true)];
         // Split slices inside k-blocks (C and the squares accumulate over the blocks).
         let blocked = [(5, 3000, 3, false, false), (1, 5000, 2, true, false)];
-        let contexts = [
-            (Some(Context::cpu()), &short[..]),
-            (gpu(Some(4096), None), &short[..]),
-            (gpu(None, Some(u32::MAX)), &long[..]),
-            (gpu(Some(16384), Some(u32::MAX)), &blocked[..]),
-        ];
+        let mut contexts = vec![(Some(Context::cpu()), &short[..])];
+        for form in ["tiled", "rows32x8x16", "rows8x2x16"] {
+            contexts.extend([
+                (gpu(Some(4096), None, form), &short[..]),
+                (gpu(None, Some(u32::MAX), form), &long[..]),
+                (gpu(Some(16384), Some(u32::MAX), form), &blocked[..]),
+            ]);
+        }
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |t| t.as_nanos() as u64);

@@ -2,7 +2,8 @@
 //! binding, and split-K slices where C has too few tiles to fill the GPU.
 
 use super::gemm::Gemm;
-use super::kernels::{GemmKernel, Params, K_STEP, TILED};
+use super::kernels::{GemmKernel, Params};
+use crate::dtype::DType;
 use crate::gpu::GpuDevice;
 use crate::{Context, Error, Result};
 
@@ -14,7 +15,8 @@ use crate::{Context, Error, Result};
 pub(super) fn plan_blocks(
     op: &'static str,
     g: Gemm,
-    tile: usize,
+    [tile_m, tile_n]: [usize; 2],
+    k_step: usize,
     max_elements: u64,
 ) -> Result<[usize; 3]> {
     let cap = |arg: &'static str, row_len: usize, rows: usize, step: usize| -> Result<usize> {
@@ -34,17 +36,17 @@ pub(super) fn plan_blocks(
             fit - fit % step
         })
     };
-    let mut bm = cap("output", g.n, g.m, tile)?;
+    let mut bm = cap("output", g.n, g.m, tile_m)?;
     let (mut bn, mut bk) = (g.n, g.k);
     if g.transpose_a {
-        bk = bk.min(cap("a", g.m, g.k, K_STEP)?);
+        bk = bk.min(cap("a", g.m, g.k, k_step)?);
     } else {
-        bm = bm.min(cap("a", g.k, g.m, tile)?);
+        bm = bm.min(cap("a", g.k, g.m, tile_m)?);
     }
     if g.transpose_b {
-        bn = bn.min(cap("b", g.k, g.n, tile)?);
+        bn = bn.min(cap("b", g.k, g.n, tile_n)?);
     } else {
-        bk = bk.min(cap("b", g.n, g.k, K_STEP)?);
+        bk = bk.min(cap("b", g.n, g.k, k_step)?);
     }
     Ok([bm, bn, bk])
 }
@@ -55,10 +57,16 @@ pub(super) fn plan_blocks(
 const MIN_SPLIT_K: usize = 256;
 
 /// The length of the k-slices of a `[m, n]` product over `k` (k itself when unsplit): enough
-/// slices to bring the workgroups up to `below_tiles`, none shorter than [`MIN_SPLIT_K`],
-/// and their `[splits, m, n]` partials within one binding of `max_elements`.
-fn split_k_chunk(m: usize, n: usize, k: usize, below_tiles: usize, max_elements: u64) -> usize {
-    let tiles = m.div_ceil(TILED.tile) * n.div_ceil(TILED.tile);
+/// slices to bring the workgroups (of `kernel`'s tiles) up to `below_tiles`, none shorter
+/// than [`MIN_SPLIT_K`], and their `[splits, m, n]` partials within one binding of
+/// `max_elements`.
+fn split_k_chunk(
+    kernel: &GemmKernel,
+    [m, n, k]: [usize; 3],
+    below_tiles: usize,
+    max_elements: u64,
+) -> usize {
+    let tiles = m.div_ceil(kernel.tile[0]) * n.div_ceil(kernel.tile[1]);
     if tiles == 0 || tiles >= below_tiles {
         return k;
     }
@@ -69,7 +77,7 @@ fn split_k_chunk(m: usize, n: usize, k: usize, below_tiles: usize, max_elements:
     if splits < 2 {
         return k;
     }
-    k.div_ceil(splits).next_multiple_of(K_STEP)
+    k.div_ceil(splits).next_multiple_of(kernel.k_step)
 }
 
 impl Gemm {
@@ -78,9 +86,10 @@ impl Gemm {
     /// 1 when unsplit and on the CPU path. Products larger than one binding are counted per
     /// block, of which this is the first.
     pub fn k_slices(&self, ctx: &Context) -> usize {
-        let planned = ctx
-            .gpu_device()
-            .map(|gpu| plan(gpu, "k_slices", &TILED, *self));
+        let planned = ctx.gpu_device().map(|gpu| {
+            let form = super::tuned::chosen_form(gpu, "matmul", *self, [DType::F32; 2]);
+            plan(gpu, "k_slices", &form.kernel(false), *self)
+        });
         match planned {
             Some(Ok(blocks)) => blocks.first().map_or(1, GemmBlock::splits),
             _ => 1,
@@ -105,17 +114,17 @@ impl GemmBlock {
         self.k.div_ceil(self.k_chunk.max(1)).max(1)
     }
 
-    /// The block's uniforms for a kernel of `tile`×`tile` tiles, its operands from the
+    /// The block's uniforms for a kernel of `[rows, columns]` tiles, its operands from the
     /// windows' first elements `[a, b, c]`: C row-major with g's row length, k in slices of
     /// `k_chunk`, accumulating onto C after the first block of k. The row squares and the
     /// shift are off.
     pub(super) fn params(
         &self,
         g: Gemm,
-        tile: usize,
+        [tile_m, tile_n]: [usize; 2],
         [a_offset, b_offset, c_offset]: [u32; 3],
     ) -> Params {
-        let tiles_n = self.n.div_ceil(tile);
+        let tiles_n = self.n.div_ceil(tile_n);
         let (a_stride_m, a_stride_k) = g.a_strides();
         let (b_stride_k, b_stride_n) = g.b_strides();
         Params {
@@ -130,7 +139,7 @@ impl GemmBlock {
             b_offset,
             b_stride_k: b_stride_k as u32,
             b_stride_n: b_stride_n as u32,
-            total_tiles: (self.m.div_ceil(tile) * tiles_n) as u32,
+            total_tiles: (self.m.div_ceil(tile_m) * tiles_n) as u32,
             c_offset,
             c_stride_m: g.n as u32,
             squares_offset: 0,
@@ -175,8 +184,8 @@ pub(super) fn plan(
     g: Gemm,
 ) -> Result<Vec<GemmBlock>> {
     let max_elements = gpu.binding.max_elements();
-    let [bm, bn, bk] = plan_blocks(op, g, kernel.tile, max_elements)?;
-    let split_below = match kernel.tile == TILED.tile && bn == g.n {
+    let [bm, bn, bk] = plan_blocks(op, g, kernel.tile, kernel.k_step, max_elements)?;
+    let split_below = match kernel.splits_k && bn == g.n {
         true => gpu.split_k_below_tiles as usize,
         false => 0,
     };
@@ -187,7 +196,7 @@ pub(super) fn plan(
             let n = bn.min(g.n - j0);
             for k0 in (0..g.k).step_by(bk) {
                 let k = bk.min(g.k - k0);
-                let k_chunk = split_k_chunk(m, n, k, split_below, max_elements);
+                let k_chunk = split_k_chunk(kernel, [m, n, k], split_below, max_elements);
                 blocks.push(GemmBlock {
                     i0,
                     m,
@@ -222,7 +231,7 @@ mod tests {
         let max = 10_000;
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
             let g = gemm(1000, 300, 200, ta, tb);
-            let [bm, bn, bk] = plan_blocks("t", g, 64, max).unwrap();
+            let [bm, bn, bk] = plan_blocks("t", g, [64, 64], 16, max).unwrap();
             assert!(bm * g.n <= max as usize, "C rows");
             let a_rows = if ta { bk * g.m } else { bm * g.k };
             let b_rows = if tb { bn * g.k } else { bk * g.n };
@@ -238,7 +247,7 @@ mod tests {
     fn a_row_longer_than_a_binding_cannot_be_split() {
         let g = gemm(4, 20_000, 4, false, false);
         assert!(matches!(
-            plan_blocks("t", g, 64, 10_000),
+            plan_blocks("t", g, [64, 64], 16, 10_000),
             Err(Error::TooLarge { arg: "a", .. })
         ));
     }

@@ -4,7 +4,7 @@
 //! `‖W_j + s·(B·A)_j‖²` is its one use.
 
 use super::gemm::Gemm;
-use super::kernels::{Params, TILED};
+use super::kernels::{Params, K_STEP, TILE};
 use super::plan::{plan_blocks, GemmBlock};
 use super::reduce::SumSlices;
 use crate::gpu::{shader, Bound, GpuDevice, Shader};
@@ -34,13 +34,13 @@ pub(crate) fn shifted_row_squares(
         return Ok(false);
     }
     // E has C's row length, so the cap on C's rows is E's too.
-    let Ok([rows, n, k]) = plan_blocks(OP, g, TILED.tile, limits.max_elements()) else {
+    let Ok([rows, n, k]) = plan_blocks(OP, g, [TILE, TILE], K_STEP, limits.max_elements()) else {
         return Ok(false);
     };
     if n < g.n || k < g.k {
         return Ok(false);
     }
-    let tiles_n = g.n.div_ceil(TILED.tile);
+    let tiles_n = g.n.div_ceil(TILE);
     let operands = [("a", a.dtype()), ("b", b.dtype()), ("e", e.dtype())];
     let kernel = gpu.kernel_for(&SHIFTED_ROW_SQUARES, &operands)?;
     let sum = SumSlices::new(gpu)?;
@@ -74,7 +74,7 @@ pub(crate) fn shifted_row_squares(
             k_chunk: k_walked as u32,
             e_offset: we.skip,
             scale,
-            ..block.params(g, TILED.tile, [wa.skip, wb.skip, wp.skip])
+            ..block.params(g, [TILE, TILE], [wa.skip, wb.skip, wp.skip])
         };
         let bindings = [
             Bound::window(a.buffer(), wa),

@@ -7,7 +7,7 @@ pub mod dora;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use wgkernels::{Context, GpuOptions};
+use wgkernels::{Context, GpuOptions, Tuning};
 
 /// A GPU context that poisons fresh outputs with NaN, or `None` (test skipped) where there is
 /// no adapter — unless `WGKERNELS_REQUIRE_GPU=1`, where a missing adapter fails the test.
@@ -16,8 +16,15 @@ pub fn gpu() -> Option<Context> {
 }
 
 pub fn gpu_with(options: GpuOptions) -> Option<Context> {
+    // Tests run the default forms (or the one they force): what they run never depends on
+    // timings.
+    let tuning = match options.tuning {
+        Tuning::Measure { .. } => Tuning::Defaults,
+        forced => forced,
+    };
     let options = GpuOptions {
         poison_outputs: true,
+        tuning,
         ..options
     };
     match Context::gpu_with(options) {

@@ -1,0 +1,138 @@
+//! The register-blocked GEMM of `shaders/linalg/matmul_rows.wgsl`, written out for one size:
+//! the lines that name an accumulator, which WGSL cannot loop over (see the shader).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use crate::gpu::{lock, Shader};
+
+/// The template, with its three `// #rows:` marks.
+const TEMPLATE: Shader = crate::gpu::shader!("linalg/matmul_rows.wgsl");
+
+/// One size of the kernel: a workgroup of `threads` lanes computes `rows` rows ×
+/// `4·threads·vecs` columns of C.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct RowsTile {
+    pub rows: u32,
+    pub vecs: u32,
+    pub threads: u32,
+}
+
+impl RowsTile {
+    pub(crate) const fn columns(&self) -> usize {
+        (4 * self.threads * self.vecs) as usize
+    }
+
+    /// The override constants that go with [`source`](Self::source).
+    pub(crate) fn constants(&self) -> [(&'static str, f64); 3] {
+        [
+            ("THREADS", self.threads as f64),
+            ("ROWS", self.rows as f64),
+            ("VECS", self.vecs as f64),
+        ]
+    }
+
+    /// The kernel for this size (and with the row squares of op(A) where asked), written once
+    /// per process and size: a handful of strings, kept for the pipelines' lifetime.
+    pub(crate) fn shader(&self, row_squares: bool) -> Shader {
+        static WRITTEN: OnceLock<Mutex<HashMap<(RowsTile, bool), Shader>>> = OnceLock::new();
+        let mut written = lock(WRITTEN.get_or_init(Default::default));
+        *written.entry((*self, row_squares)).or_insert_with(|| {
+            let label = format!(
+                "linalg/matmul_rows.wgsl ({}×{}×{}{})",
+                self.rows,
+                self.vecs,
+                self.threads,
+                if row_squares { ", row squares" } else { "" }
+            );
+            Shader {
+                label: Box::leak(label.into_boxed_str()),
+                source: Box::leak(self.source(row_squares).into_boxed_str()),
+                entry: TEMPLATE.entry,
+            }
+        })
+    }
+
+    /// The template with its marks filled: `acc_i_j` is row `row0 + i`, vec4 column `j`;
+    /// `b_j` is op(B)'s vec4 at column j, `a_i` op(A)'s value in row i, for this kk.
+    fn source(&self, row_squares: bool) -> String {
+        let (rows, vecs) = (0..self.rows, 0..self.vecs);
+        let mut accumulators = Vec::new();
+        let mut step = Vec::new();
+        let mut finish = Vec::new();
+        for j in vecs.clone() {
+            step.push(format!(
+                "let b_{j} = load_b4(kk, col0 + 4u * (lane + {j}u * THREADS));"
+            ));
+        }
+        for i in rows {
+            step.push(format!("let a_{i} = load_a(row0 + {i}u, kk);"));
+            if row_squares {
+                accumulators.push(format!("var squares_{i} = 0.0;"));
+                step.push(format!("squares_{i} = fma(a_{i}, a_{i}, squares_{i});"));
+                finish.push(format!(
+                    "if takes_squares {{ store_row_squares(split, row0 + {i}u, squares_{i}); }}"
+                ));
+            }
+            for j in vecs.clone() {
+                accumulators.push(format!("var acc_{i}_{j} = vec4<f32>(0.0);"));
+                step.push(format!(
+                    "acc_{i}_{j} = fma(vec4<f32>(a_{i}), b_{j}, acc_{i}_{j});"
+                ));
+                finish.push(format!(
+                    "store_c(split, row0 + {i}u, col0 + 4u * (lane + {j}u * THREADS), acc_{i}_{j});"
+                ));
+            }
+        }
+        let binding = match row_squares {
+            true => vec!["// #include \"linalg/row_squares_out.inc.wgsl\"".to_string()],
+            false => Vec::new(),
+        };
+        let mut out = String::with_capacity(TEMPLATE.source.len() + 80 * step.len());
+        for line in TEMPLATE.source.lines() {
+            let filled = match line.trim().strip_prefix("// #rows: ") {
+                Some("row squares binding") => &binding,
+                Some("accumulators") => &accumulators,
+                Some("k step") => &step,
+                Some("finish") => &finish,
+                _ => {
+                    out += line;
+                    out.push('\n');
+                    continue;
+                }
+            };
+            let indent = &line[..line.len() - line.trim_start().len()];
+            for filled_line in filled {
+                out += indent;
+                out += filled_line;
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every size the tuner offers, with and without the row squares, validates with naga.
+    #[test]
+    fn every_written_size_validates() {
+        for tile in super::super::kernels::ROWS_TILES {
+            for squares in [false, true] {
+                let shader = tile.shader(squares);
+                let source = crate::gpu::includes::expand(shader.source).unwrap();
+                let module = naga::front::wgsl::parse_str(&source)
+                    .map_err(|e| e.emit_to_string(&source))
+                    .unwrap();
+                naga::valid::Validator::new(
+                    naga::valid::ValidationFlags::all(),
+                    naga::valid::Capabilities::all(),
+                )
+                .validate(&module)
+                .unwrap_or_else(|e| panic!("{}: {e:?}", shader.label));
+                let unfilled = source.lines().any(|l| l.trim().starts_with("// #rows: "));
+                assert!(source.contains("acc_0_0") && !unfilled);
+            }
+        }
+    }
+}
