@@ -58,7 +58,10 @@ impl Context {
     /// [`Context::gpu`] with options.
     pub fn gpu_with(options: GpuOptions) -> Result<Context> {
         let (_instance, adapter) = options.adapter()?;
-        let wanted = wgpu::Features::SHADER_F16 | wgpu::Features::TIMESTAMP_QUERY;
+        let mut wanted = wgpu::Features::SHADER_F16 | wgpu::Features::TIMESTAMP_QUERY;
+        if options.subgroups {
+            wanted |= wgpu::Features::SUBGROUP;
+        }
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("wgkernels"),
             required_features: adapter.features() & wanted,
@@ -194,6 +197,12 @@ impl Context {
     pub fn tuned_forms(&self) -> Vec<(String, String)> {
         self.gpu_device()
             .map_or_else(Vec::new, |gpu| gpu.tuner.choices())
+    }
+
+    /// Whether this context's kernels run their subgroup forms (the device has
+    /// `wgpu::Features::SUBGROUP` and [`GpuOptions::subgroups`] is on); `false` on the CPU path.
+    pub fn subgroups(&self) -> bool {
+        self.gpu_device().is_some_and(|gpu| gpu.subgroups)
     }
 
     /// The device and which context on it, for messages about two contexts (two GPU contexts

@@ -16,10 +16,7 @@ const BOUND: f64 = 1e-5;
 const MAPS: [FeatureMap; 2] = [FeatureMap::EluPlusOne, FeatureMap::NormAware];
 
 fn contexts() -> Vec<Context> {
-    [Some(Context::cpu()), common::gpu()]
-        .into_iter()
-        .flatten()
-        .collect()
+    common::every_path()
 }
 
 /// Random q, k, v for `[b, h, n, dk]`, `[b, h, n, dv]`.

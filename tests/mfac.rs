@@ -15,10 +15,7 @@ use wgkernels::mfac::{self, reference, Mfac, MfacConfig, SlidingInverse, StaticI
 use wgkernels::{Context, Error};
 
 fn contexts() -> Vec<Context> {
-    [Some(Context::cpu()), common::gpu()]
-        .into_iter()
-        .flatten()
-        .collect()
+    common::every_path()
 }
 
 /// `κ = 1 + σ²_max/(m·λ)`, σ²_max from the largest eigenvalue of the m×m Gram matrix.

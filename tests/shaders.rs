@@ -12,8 +12,11 @@ fn every_shader_validates() {
     let kernels: Vec<_> = includes::kernels().collect();
     assert!(kernels.len() > 20, "only {} kernels found", kernels.len());
     let mut failures = Vec::new();
-    for (path, text) in &kernels {
-        let result = includes::expand(text).and_then(|source| {
+    // Each kernel as a device without subgroup operations expands it, and as one with them.
+    let forms: [(&str, &[(&str, &str)]); 2] =
+        [("", &[]), (" (subgroup forms)", includes::SUBGROUP_FORMS)];
+    for ((path, text), (form, swaps)) in kernels.iter().flat_map(|k| forms.map(|f| (k, f))) {
+        let result = includes::expand_with(text, swaps).and_then(|source| {
             let module =
                 naga::front::wgsl::parse_str(&source).map_err(|e| e.emit_to_string(&source))?;
             naga::valid::Validator::new(
@@ -24,7 +27,7 @@ fn every_shader_validates() {
             .map_err(|e| format!("{e:?}"))
         });
         if let Err(message) = result {
-            failures.push(format!("{path}: {message}"));
+            failures.push(format!("{path}{form}: {message}"));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -39,9 +42,15 @@ fn every_include_is_used_and_resolves() {
         .filter(|path| path.ends_with(".inc.wgsl"))
         .collect();
     for include in includes {
+        // A subgroup form is used where its workgroup form is.
+        let include = includes::SUBGROUP_FORMS
+            .iter()
+            .find(|(_, subgroup_form)| *subgroup_form == include)
+            .map_or(include, |(workgroup_form, _)| *workgroup_form);
         let line = format!("// #include \"{include}\"");
         assert!(
-            includes::kernels().any(|(_, text)| text.contains(&line)),
+            includes::HOST_INCLUDES.contains(&include)
+                || includes::kernels().any(|(_, text)| text.contains(&line)),
             "{include} is included by no kernel"
         );
     }

@@ -71,6 +71,12 @@ pub struct GpuOptions {
     /// this adapter: by default timed once per shape class and remembered in a cache file,
     /// or each kernel's default form where the environment has `WGKERNELS_TUNE=off`.
     pub tuning: Tuning,
+    /// Use subgroup operations (`subgroupAdd`, …) where the adapter offers
+    /// `wgpu::Features::SUBGROUP`: the reductions of `shaders/util/workgroup_sum.inc.wgsl`
+    /// then run in their subgroup form (`subgroup_sum.inc.wgsl`). `false` keeps the
+    /// workgroup-memory form everywhere, so that both can be tested on one adapter. Results
+    /// agree to rounding. Default `true`.
+    pub subgroups: bool,
 }
 
 impl Default for GpuOptions {
@@ -85,6 +91,7 @@ impl Default for GpuOptions {
             memory_budget: None,
             wait_timeout: std::time::Duration::from_secs(300),
             tuning: Tuning::default(),
+            subgroups: true,
         }
     }
 }
@@ -133,6 +140,9 @@ pub(crate) struct GpuDevice {
     pub wait_timeout: std::time::Duration,
     /// The forms chosen for kernels that have several ([`GpuOptions::tuning`]).
     pub tuner: tune::Tuner,
+    /// Whether kernels use their subgroup forms: the device has `wgpu::Features::SUBGROUP`
+    /// and [`GpuOptions::subgroups`] allows it.
+    pub subgroups: bool,
     pipelines: Mutex<HashMap<pipelines::KernelKey, Arc<Kernel>>>,
     constants: Mutex<HashMap<String, Arc<PooledBuffer>>>,
     /// Why the device was lost, once it is: every later call fails with it.
@@ -199,6 +209,7 @@ impl GpuDevice {
             memory_budget: options.memory_budget,
             wait_timeout: options.wait_timeout,
             tuner: tune::Tuner::new(options.tuning.clone(), &info),
+            subgroups: options.subgroups && device.features().contains(wgpu::Features::SUBGROUP),
             pool: Arc::new(BufferPool::new()),
             pipelines: Mutex::new(HashMap::new()),
             constants: Mutex::new(HashMap::new()),

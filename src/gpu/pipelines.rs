@@ -79,7 +79,11 @@ impl GpuDevice {
             label: shader.label.to_string(),
             message,
         };
-        let source = includes::expand(shader.source).map_err(shader_error)?;
+        let swaps = match self.subgroups {
+            true => includes::SUBGROUP_FORMS,
+            false => &[],
+        };
+        let source = includes::expand_with(shader.source, swaps).map_err(shader_error)?;
         let source = specialize::specialize(shader.label, &source, operands)?;
         let built = self.scoped_or(
             "pipeline",

@@ -11,6 +11,7 @@ pub(super) const K_STEP: usize = 16;
 
 const TILED: Shader = shader!("linalg/matmul.wgsl");
 const TILED_ROW_SQUARES: Shader = shader!("linalg/matmul_row_squares.wgsl");
+const TILED_SHIFTED_SQUARES: Shader = shader!("linalg/matmul_shifted_row_squares.wgsl");
 const NAIVE: Shader = shader!("linalg/matmul_naive.wgsl");
 
 /// The sizes of the register-blocked form the tuner chooses among (rows × vec4 columns per
@@ -32,6 +33,17 @@ pub(crate) const ROWS_TILES: [RowsTile; 3] = [
         threads: 16,
     },
 ];
+
+/// What a GEMM kernel does with its finished tile of C.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Epilogue {
+    /// Stores it (`matmul`).
+    Store,
+    /// Stores it, and the row sums of squares of op(A) beside it (`matmul_row_squares`).
+    RowSquares,
+    /// Stores only each row's Σ (E + s·C)² over the tile (`shifted_row_squares`).
+    ShiftedSquares,
+}
 
 /// A form of the GEMM, as the tuner names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,26 +75,25 @@ impl GemmForm {
         GemmForm::tunable().find(|form| form.name() == name)
     }
 
-    /// The kernel of this form, with the row squares of op(A) where asked (tiled and rows).
-    pub(super) fn kernel(&self, row_squares: bool) -> GemmKernel {
+    /// The kernel of this form with `epilogue` (the naive form only stores).
+    pub(super) fn kernel(&self, epilogue: Epilogue) -> GemmKernel {
         match *self {
             GemmForm::Tiled => GemmKernel {
-                shader: if row_squares {
-                    TILED_ROW_SQUARES
-                } else {
-                    TILED
+                shader: match epilogue {
+                    Epilogue::Store => TILED,
+                    Epilogue::RowSquares => TILED_ROW_SQUARES,
+                    Epilogue::ShiftedSquares => TILED_SHIFTED_SQUARES,
                 },
-                constants: if row_squares {
-                    vec![("ROW_SQUARES", 1.0)]
-                } else {
-                    Vec::new()
+                constants: match epilogue {
+                    Epilogue::RowSquares => vec![("ROW_SQUARES", 1.0)],
+                    _ => Vec::new(),
                 },
                 tile: [TILE, TILE],
                 k_step: K_STEP,
                 splits_k: true,
             },
             GemmForm::Rows(tile) => GemmKernel {
-                shader: tile.shader(row_squares),
+                shader: tile.shader(epilogue),
                 constants: tile.constants().to_vec(),
                 tile: [tile.rows as usize, tile.columns()],
                 k_step: 1,

@@ -28,7 +28,7 @@ pub(crate) use shifted::shifted_row_squares;
 
 use crate::gpu::GpuDevice;
 use crate::{op, Context, Result, Tensor};
-use kernels::GemmForm;
+use kernels::{Epilogue, GemmForm};
 use launch::launch;
 
 /// `C = op(A) · op(B)` with a tiled, register-blocked kernel: `C[i,j] = Σ_k op(A)[i,k]·op(B)[k,j]`,
@@ -129,15 +129,18 @@ fn launch_form(
     c: &wgpu::Buffer,
     squares: Option<&wgpu::Buffer>,
 ) -> Result<()> {
-    let row_squares = squares.is_some();
+    let epilogue = match squares {
+        Some(_) => Epilogue::RowSquares,
+        None => Epilogue::Store,
+    };
     let form = match form {
         Some(form) => form,
         None => tuned::choose_form(gpu, op, g, [a.dtype(), b.dtype()], |form| {
-            launch(gpu, op, &form.kernel(row_squares), g, [a, b], c, squares)?;
+            launch(gpu, op, &form.kernel(epilogue), g, [a, b], c, squares)?;
             gpu.wait()
         })?,
     };
-    launch(gpu, op, &form.kernel(row_squares), g, [a, b], c, squares)
+    launch(gpu, op, &form.kernel(epilogue), g, [a, b], c, squares)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! binding, and split-K slices where C has too few tiles to fill the GPU.
 
 use super::gemm::Gemm;
-use super::kernels::{GemmKernel, Params};
+use super::kernels::{Epilogue, GemmKernel, Params};
 use crate::dtype::DType;
 use crate::gpu::GpuDevice;
 use crate::{Context, Error, Result};
@@ -88,7 +88,7 @@ impl Gemm {
     pub fn k_slices(&self, ctx: &Context) -> usize {
         let planned = ctx.gpu_device().map(|gpu| {
             let form = super::tuned::chosen_form(gpu, "matmul", *self, [DType::F32; 2]);
-            plan(gpu, "k_slices", &form.kernel(false), *self)
+            plan(gpu, "k_slices", &form.kernel(Epilogue::Store), *self)
         });
         match planned {
             Some(Ok(blocks)) => blocks.first().map_or(1, GemmBlock::splits),

@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
+use super::kernels::Epilogue;
+use crate::gpu::includes::{ROWS_SHIFTED, ROW_SQUARES_OUT};
 use crate::gpu::{lock, Shader};
 
 /// The template, with its three `// #rows:` marks.
@@ -32,22 +34,19 @@ impl RowsTile {
         ]
     }
 
-    /// The kernel for this size (and with the row squares of op(A) where asked), written once
-    /// per process and size: a handful of strings, kept for the pipelines' lifetime.
-    pub(crate) fn shader(&self, row_squares: bool) -> Shader {
-        static WRITTEN: OnceLock<Mutex<HashMap<(RowsTile, bool), Shader>>> = OnceLock::new();
+    /// The kernel for this size and epilogue, written once per process: a handful of
+    /// strings, kept for the pipelines' lifetime.
+    pub(crate) fn shader(&self, epilogue: Epilogue) -> Shader {
+        static WRITTEN: OnceLock<Mutex<HashMap<(RowsTile, Epilogue), Shader>>> = OnceLock::new();
         let mut written = lock(WRITTEN.get_or_init(Default::default));
-        *written.entry((*self, row_squares)).or_insert_with(|| {
+        *written.entry((*self, epilogue)).or_insert_with(|| {
             let label = format!(
-                "linalg/matmul_rows.wgsl ({}×{}×{}{})",
-                self.rows,
-                self.vecs,
-                self.threads,
-                if row_squares { ", row squares" } else { "" }
+                "linalg/matmul_rows.wgsl ({}×{}×{}, {epilogue:?})",
+                self.rows, self.vecs, self.threads,
             );
             Shader {
                 label: Box::leak(label.into_boxed_str()),
-                source: Box::leak(self.source(row_squares).into_boxed_str()),
+                source: Box::leak(self.source(epilogue).into_boxed_str()),
                 entry: TEMPLATE.entry,
             }
         })
@@ -55,7 +54,8 @@ impl RowsTile {
 
     /// The template with its marks filled: `acc_i_j` is row `row0 + i`, vec4 column `j`;
     /// `b_j` is op(B)'s vec4 at column j, `a_i` op(A)'s value in row i, for this kk.
-    fn source(&self, row_squares: bool) -> String {
+    fn source(&self, epilogue: Epilogue) -> String {
+        let row_squares = epilogue == Epilogue::RowSquares;
         let (rows, vecs) = (0..self.rows, 0..self.vecs);
         let mut accumulators = Vec::new();
         let mut step = Vec::new();
@@ -74,19 +74,40 @@ impl RowsTile {
                     "if takes_squares {{ store_row_squares(split, row0 + {i}u, squares_{i}); }}"
                 ));
             }
+            if epilogue == Epilogue::ShiftedSquares {
+                finish.push(format!("var part_{i} = 0.0;"));
+            }
             for j in vecs.clone() {
                 accumulators.push(format!("var acc_{i}_{j} = vec4<f32>(0.0);"));
                 step.push(format!(
                     "acc_{i}_{j} = fma(vec4<f32>(a_{i}), b_{j}, acc_{i}_{j});"
                 ));
-                finish.push(format!(
-                    "store_c(split, row0 + {i}u, col0 + 4u * (lane + {j}u * THREADS), acc_{i}_{j});"
-                ));
+                let column = format!("col0 + 4u * (lane + {j}u * THREADS)");
+                finish.push(match epilogue {
+                    Epilogue::ShiftedSquares => {
+                        format!("part_{i} += shifted_squares(row0 + {i}u, {column}, acc_{i}_{j});")
+                    }
+                    _ => format!("store_c(split, row0 + {i}u, {column}, acc_{i}_{j});"),
+                });
+            }
+            if epilogue == Epilogue::ShiftedSquares {
+                finish.push(format!("row_parts[{i}u * THREADS + lane] = part_{i};"));
             }
         }
-        let binding = match row_squares {
-            true => vec!["// #include \"linalg/row_squares_out.inc.wgsl\"".to_string()],
-            false => Vec::new(),
+        let binding = match epilogue {
+            Epilogue::Store => Vec::new(),
+            Epilogue::RowSquares => vec![include(ROW_SQUARES_OUT)],
+            Epilogue::ShiftedSquares => {
+                finish.push("workgroupBarrier();".into());
+                finish.push("store_row_parts(lane, row0, col0);".into());
+                vec![
+                    include(ROWS_SHIFTED),
+                    format!(
+                        "var<workgroup> row_parts: array<f32, {}>;",
+                        self.rows * self.threads
+                    ),
+                ]
+            }
         };
         let mut out = String::with_capacity(TEMPLATE.source.len() + 80 * step.len());
         for line in TEMPLATE.source.lines() {
@@ -112,14 +133,25 @@ impl RowsTile {
     }
 }
 
+/// The line that includes `path`.
+fn include(path: &str) -> String {
+    format!("// #include \"{path}\"")
+}
+
 #[cfg(test)]
 mod tests {
-    /// Every size the tuner offers, with and without the row squares, validates with naga.
+    use super::Epilogue;
+
+    /// Every size the tuner offers, in every epilogue, validates with naga.
     #[test]
     fn every_written_size_validates() {
         for tile in super::super::kernels::ROWS_TILES {
-            for squares in [false, true] {
-                let shader = tile.shader(squares);
+            for epilogue in [
+                Epilogue::Store,
+                Epilogue::RowSquares,
+                Epilogue::ShiftedSquares,
+            ] {
+                let shader = tile.shader(epilogue);
                 let source = crate::gpu::includes::expand(shader.source).unwrap();
                 let module = naga::front::wgsl::parse_str(&source)
                     .map_err(|e| e.emit_to_string(&source))
