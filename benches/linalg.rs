@@ -1,5 +1,6 @@
-//! Criterion benches of the GEMM kernels: tiled against naive, and a skinny product (DoRA's
-//! `U = W·Aᵀ` at 1024², r = 64: 16 tiles) unsplit against split-K.
+//! Criterion benches of the GEMM kernels: every form the tuner chooses among (each forced)
+//! and the naive kernel, and a skinny product (DoRA's `U = W·Aᵀ` at 1024², r = 64: 16 tiles)
+//! unsplit against split-K.
 //!
 //! Times are per call in steady state: `iters` calls issued back to back, then one wait.
 //! 1024³ runs only on real GPUs (on lavapipe one naive call takes ~12 s).
@@ -8,13 +9,26 @@ use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
-use wgkernels::{linalg, Context, GpuOptions, Tensor};
+use wgkernels::{linalg, Context, GpuOptions, Tensor, Tuning};
 
 type MatmulFn = fn(&Context, &Tensor, &Tensor, bool, bool) -> wgkernels::Result<Tensor>;
 
 fn matmul(c: &mut Criterion) {
     let ctx = Context::new().expect("context");
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    // One context per form, each forced to run it; the naive kernel on the default context.
+    let mut runs: Vec<(String, Context, MatmulFn)> = Vec::new();
+    if ctx.is_gpu() {
+        for form in ["tiled", "rows32x8x16", "rows16x4x16", "rows8x2x16"] {
+            let forced = Context::gpu_with(GpuOptions {
+                tuning: Tuning::Force(form.into()),
+                ..Default::default()
+            })
+            .expect("context");
+            runs.push((form.into(), forced, linalg::matmul));
+        }
+    }
+    runs.push(("naive".into(), ctx.clone(), linalg::matmul_naive));
     let mut sizes = vec![256usize];
     if ctx.device_type() != Some(wgkernels::wgpu::DeviceType::Cpu) && ctx.is_gpu() {
         sizes.push(1024);
@@ -26,18 +40,15 @@ fn matmul(c: &mut Criterion) {
         let data: Vec<f32> = (0..size * size)
             .map(|_| rng.random_range(-1.0..1.0))
             .collect();
-        let a = ctx.tensor(&data, &[size, size]).unwrap();
-        let b = ctx.tensor(&data, &[size, size]).unwrap();
         group.throughput(Throughput::Elements(2 * (size * size * size) as u64)); // flops
-        for (name, kernel) in [
-            ("tiled", linalg::matmul as MatmulFn),
-            ("naive", linalg::matmul_naive),
-        ] {
+        for (name, ctx, kernel) in &runs {
+            let a = ctx.tensor(&data, &[size, size]).unwrap();
+            let b = ctx.tensor(&data, &[size, size]).unwrap();
             group.bench_function(BenchmarkId::new(name, size), |bench| {
                 bench.iter_custom(|iters| {
                     let start = Instant::now();
                     for _ in 0..iters {
-                        kernel(&ctx, &a, &b, false, false).unwrap();
+                        kernel(ctx, &a, &b, false, false).unwrap();
                     }
                     ctx.synchronize().unwrap();
                     start.elapsed()

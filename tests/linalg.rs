@@ -79,6 +79,9 @@ fn every_form_and_naive_match_the_reference_on_odd_shapes() {
             (64, 16, 64),
             (1, 300, 1),
             (33, 7, 530),
+            // k a multiple of 4: the rows form reads op(A) four k at a time where it can.
+            (45, 20, 70),
+            (3, 8, 1),
         ] {
             for (ta, tb) in TRANSPOSES {
                 let mut runs = vec![(form, linalg::matmul as MatmulFn)];

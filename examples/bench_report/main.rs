@@ -6,7 +6,8 @@
 //! `cargo run --release --example bench_report`
 //!
 //! `cargo run --release --example bench_report -- attention so3` runs only the named
-//! families and prints their rows without writing the file (for work on one kernel).
+//! families and writes them as their own section, "<device> — partial run: attention, so3",
+//! which the next partial run of the same families replaces (for work on one kernel).
 //!
 //! `cargo run --release --features burn --example bench_report -- burn` measures the peer
 //! rows (burn/cubecl's own kernels beside ours on the same device, and the cost of calling
@@ -39,7 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let mut report = report::Report {
         device: ctx.device_name(),
-        command: "cargo run --release --example bench_report",
+        command: "cargo run --release --example bench_report".into(),
         rates,
         rows: Vec::new(),
         findings: Vec::new(),
@@ -59,7 +60,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     #[cfg(feature = "burn")]
     if only == ["burn"] {
         report.device = format!("{} — burn peers (feature `burn`)", report.device);
-        report.command = "cargo run --release --features burn --example bench_report -- burn";
+        report.command =
+            "cargo run --release --features burn --example bench_report -- burn".into();
         burn::rows(&ctx, &mut StdRng::seed_from_u64(0xb0e2), &mut report)?;
         return write(&report);
     }
@@ -79,10 +81,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         report.finding(format!("Forms the tuner chose: {}.", list.join("; ")));
     }
     if !only.is_empty() {
-        println!("\n(only {only:?}: BENCHMARKS.md left as it was)");
-        return Ok(());
+        // A partial run is its own section, replaced by the next run of the same families,
+        // so that the full run's section keeps its one date and ceilings.
+        report.device = format!("{} — partial run: {}", report.device, only.join(", "));
+        report.command = format!(
+            "cargo run --release --example bench_report -- {}",
+            only.join(" ")
+        );
     }
-
     write(&report)
 }
 

@@ -33,7 +33,7 @@ pub struct Report {
     /// The section's heading: the device's name (and what the rows are, where not kernels).
     pub device: String,
     /// The command that writes the section.
-    pub command: &'static str,
+    pub command: String,
     pub rates: DeviceRates,
     pub rows: Vec<Row>,
     /// Findings drawn from several rows (growth fits, crossovers), listed under the table.

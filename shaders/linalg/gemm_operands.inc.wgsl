@@ -1,7 +1,8 @@
 // The uniforms and operands the GEMM kernels share (`matmul.inc.wgsl`, `matmul_naive.wgsl`):
 // op(A)[i,k] = a[a_offset + i·a_stride_m + k·a_stride_k], likewise B, C row-major from
 // c_offset. `squares_offset` and `squares` are read only by `matmul_row_squares.wgsl`,
-// `e_offset` and `scale` only by `matmul_shifted_row_squares.wgsl`.
+// `e_offset` and `scale` only by the shifted row squares, `a_vec4` only by `matmul_rows.wgsl`
+// (op(A) also bound as vec4s, see there).
 // Split-K (tiled kernel only): `splits` slices of k, `k_chunk` long; slice s sums
 // k ∈ [s·k_chunk, (s+1)·k_chunk) into its own partial C at c_offset + s·c_split_stride
 // (and its row squares at squares_offset + s·squares_split_stride). The naive kernel
@@ -13,7 +14,7 @@ struct Params {
     b_offset: u32, b_stride_k: u32, b_stride_n: u32, total_tiles: u32,
     c_offset: u32, c_stride_m: u32, squares_offset: u32, squares: u32,
     splits: u32, k_chunk: u32, c_split_stride: u32, squares_split_stride: u32,
-    e_offset: u32, scale: f32, _pad0: u32, _pad1: u32,
+    e_offset: u32, scale: f32, a_vec4: u32, _pad0: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -24,7 +24,11 @@
 
 // #include "linalg/gemm_operands.inc.wgsl"
 
-// #rows: row squares binding
+// #rows: bindings
+
+// op(A)'s binding again, as vec4s (load_a4): the kernel's last binding, 5 where the host
+// adds a binding 4 (the row squares, E).
+@group(0) @binding(4) var<storage, read> a4: array<vec4<f32>>;
 
 override THREADS: u32 = 16u;
 override ROWS: u32 = 1u;
@@ -38,15 +42,30 @@ fn load_a(row: u32, kk: u32) -> f32 {
     return 0.0;
 }
 
-// op(B)[kk, col .. col+3], 0 past the last column.
-fn load_b4(kk: u32, col: u32) -> vec4<f32> {
+// op(B)[kk, col .. col+3], 0 past the last column. `inside`: the workgroup's columns all lie
+// inside C (the same for every lane), so no column needs its own check.
+fn load_b4(kk: u32, col: u32, inside: bool) -> vec4<f32> {
+    let at = p.b_offset + kk * p.b_stride_k + col * p.b_stride_n;
+    let s = p.b_stride_n;
+    if inside {
+        return vec4<f32>(read_b(at), read_b(at + s), read_b(at + 2u * s), read_b(at + 3u * s));
+    }
     var v = vec4<f32>(0.0);
     for (var q = 0u; q < 4u; q++) {
         if col + q < p.n {
-            v[q] = read_b(p.b_offset + kk * p.b_stride_k + (col + q) * p.b_stride_n);
+            v[q] = read_b(at + q * s);
         }
     }
     return v;
+}
+
+// op(A)[row, kk .. kk+3] through `a4`, 0 past the last row. Only where the host set
+// p.a_vec4: A is f32 and row-major, its rows and this slice of k start at multiples of 4.
+fn load_a4(row: u32, kk: u32) -> vec4<f32> {
+    if row < p.m {
+        return a4[(p.a_offset + row * p.a_stride_m + kk) / 4u];
+    }
+    return vec4<f32>(0.0);
 }
 
 @compute @workgroup_size(THREADS, 1, 1)
@@ -68,8 +87,18 @@ fn main(
     let col0 = (tile % p.tiles_n) * (4u * THREADS * VECS);
     // Row squares: by one lane of the first column tile (each row once).
     let takes_squares = p.squares != 0u && col0 == 0u && lane == 0u;
+    // Whether every column of the tile lies inside C: then op(B)'s loads skip their checks.
+    let inside = col0 + 4u * THREADS * VECS <= p.n;
     // #rows: accumulators
-    for (var kk = k_begin; kk < k_end; kk++) {
+    var kk = k_begin;
+    // One uniform vec4 load of op(A) per row for four steps of k, where the layout allows:
+    // on lavapipe a load costs about the same whatever its width.
+    if p.a_vec4 != 0u {
+        for (; kk + 4u <= k_end; kk += 4u) {
+            // #rows: four k steps
+        }
+    }
+    for (; kk < k_end; kk++) {
         // #rows: k step
     }
     // #rows: finish

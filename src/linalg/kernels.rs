@@ -1,6 +1,7 @@
 //! The GEMM's forms: each a shader, its override constants and the tile of C one workgroup
 //! computes; and the uniforms they share.
 
+pub(crate) use super::epilogue::Epilogue;
 use super::rows::RowsTile;
 use crate::gpu::{shader, Shader};
 
@@ -33,17 +34,6 @@ pub(crate) const ROWS_TILES: [RowsTile; 3] = [
         threads: 16,
     },
 ];
-
-/// What a GEMM kernel does with its finished tile of C.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum Epilogue {
-    /// Stores it (`matmul`).
-    Store,
-    /// Stores it, and the row sums of squares of op(A) beside it (`matmul_row_squares`).
-    RowSquares,
-    /// Stores only each row's Σ (E + s·C)² over the tile (`shifted_row_squares`).
-    ShiftedSquares,
-}
 
 /// A form of the GEMM, as the tuner names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,13 +81,16 @@ impl GemmForm {
                 tile: [TILE, TILE],
                 k_step: K_STEP,
                 splits_k: true,
+                reads_a4: false,
             },
             GemmForm::Rows(tile) => GemmKernel {
                 shader: tile.shader(epilogue),
                 constants: tile.constants().to_vec(),
                 tile: [tile.rows as usize, tile.columns()],
-                k_step: 1,
+                // Blocks and slices of k cut at multiples of 4 keep op(A)'s vec4 loads aligned.
+                k_step: 4,
                 splits_k: true,
+                reads_a4: true,
             },
             GemmForm::Naive => GemmKernel {
                 shader: NAIVE,
@@ -105,6 +98,7 @@ impl GemmForm {
                 tile: [16, 16],
                 k_step: 1,
                 splits_k: false,
+                reads_a4: false,
             },
         }
     }
@@ -120,6 +114,9 @@ pub(super) struct GemmKernel {
     pub k_step: usize,
     /// Whether the kernel walks split-K slices (the naive one does not).
     pub splits_k: bool,
+    /// Whether the kernel also binds op(A) as vec4s, after its other bindings (the rows form;
+    /// see [`bind_a4`](super::launch::bind_a4)).
+    pub reads_a4: bool,
 }
 
 /// Uniforms of every GEMM shader (`gemm_operands.inc.wgsl`).
@@ -148,5 +145,7 @@ pub(super) struct Params {
     pub squares_split_stride: u32,
     pub e_offset: u32,
     pub scale: f32,
-    pub _pad: [u32; 2],
+    /// The rows form reads op(A) four k at a time through its vec4 binding.
+    pub a_vec4: u32,
+    pub _pad: u32,
 }

@@ -2,11 +2,37 @@
 //! order, the row squares gathered where asked.
 
 use super::gemm::Gemm;
-use super::kernels::GemmKernel;
+use super::kernels::{GemmKernel, Params};
 use super::plan::{plan, GemmBlock};
 use super::reduce;
+use crate::dtype::DType;
+use crate::gpu::dispatch::Window;
 use crate::gpu::{Bound, GpuDevice};
 use crate::{Result, Tensor};
+
+/// The rows form's last binding, op(A) again as vec4s: A's window, read four k at a time
+/// (`params.a_vec4` set) where op(A) is f32 and row-major and its rows and k-slices start at
+/// multiples of 4 within the binding; otherwise unread, and a small `scratch` where the window
+/// is shorter than one vec4 (a binding must hold one element).
+pub(super) fn bind_a4<'a>(
+    g: Gemm,
+    [a, scratch]: [&'a wgpu::Buffer; 2],
+    a_dtype: DType,
+    wa: Window,
+    splits: usize,
+    params: &mut Params,
+) -> Bound<'a> {
+    let aligned = a_dtype == DType::F32
+        && !g.transpose_a
+        && g.k % 4 == 0
+        && wa.skip % 4 == 0
+        && (splits == 1 || params.k_chunk % 4 == 0);
+    params.a_vec4 = aligned as u32;
+    match wa.size >= 16 {
+        true => Bound::window(a, wa),
+        false => Bound::whole(scratch),
+    }
+}
 
 /// `C = op(A)·op(B)` (and the row squares of op(A) where `squares` is given) by `kernel`, over
 /// the blocks and slices of [`plan`].
@@ -25,6 +51,10 @@ pub(super) fn launch(
     let pipeline = gpu.kernel_with(&kernel.shader, &operands, &kernel.constants)?;
     let limits = gpu.binding;
     let mut blocks = plan(gpu, op, kernel, g)?;
+    let a4_scratch = match kernel.reads_a4 {
+        true => Some(gpu.storage(4)?),
+        false => None,
+    };
     // The partial products of split blocks (and their row squares), one scratch reused by
     // every block. Where it cannot be allocated the product runs unsplit: split-K is a
     // speed-up, never a requirement.
@@ -102,6 +132,11 @@ pub(super) fn launch(
                         ));
                     }
                 }
+                if let Some(scratch) = &a4_scratch {
+                    let buffers = [a, scratch.buffer()];
+                    let a4 = bind_a4(g, buffers, a_dtype, wa, splits, &mut params);
+                    bindings.push(a4);
+                }
                 recording.dispatch(
                     &pipeline,
                     &params,
@@ -116,6 +151,10 @@ pub(super) fn launch(
                 if let (Some(ws), Some(squares)) = (ws, squares) {
                     params.squares_offset = ws.skip;
                     bindings.push(Bound::window(squares, ws));
+                }
+                if let Some(scratch) = &a4_scratch {
+                    let buffers = [a, scratch.buffer()];
+                    bindings.push(bind_a4(g, buffers, a_dtype, wa, 1, &mut params));
                 }
                 recording.dispatch(&pipeline, &params, &bindings, params.total_tiles)?;
             }

@@ -13,6 +13,7 @@
 //! ```
 
 pub(crate) mod elementwise;
+mod epilogue;
 mod gemm;
 mod kernels;
 mod launch;

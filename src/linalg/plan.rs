@@ -150,7 +150,8 @@ impl GemmBlock {
             squares_split_stride: self.m as u32,
             e_offset: 0,
             scale: 0.0,
-            _pad: [0; 2],
+            a_vec4: 0,
+            _pad: 0,
         }
     }
 

@@ -4,12 +4,15 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
-use super::kernels::Epilogue;
+use super::epilogue::Epilogue;
 use crate::gpu::includes::{ROWS_SHIFTED, ROW_SQUARES_OUT};
 use crate::gpu::{lock, Shader};
 
-/// The template, with its three `// #rows:` marks.
+/// The template, with its `// #rows:` marks.
 const TEMPLATE: Shader = crate::gpu::shader!("linalg/matmul_rows.wgsl");
+
+/// The template's declaration of op(A)'s vec4 binding.
+const A4_BINDING: &str = "@group(0) @binding(4) var<storage, read> a4";
 
 /// One size of the kernel: a workgroup of `threads` lanes computes `rows` rows ×
 /// `4·threads·vecs` columns of C.
@@ -59,11 +62,32 @@ impl RowsTile {
         let (rows, vecs) = (0..self.rows, 0..self.vecs);
         let mut accumulators = Vec::new();
         let mut step = Vec::new();
+        // The four steps of k written out, op(A)'s four values taken from one vec4 per row.
+        let mut four_steps = Vec::new();
         let mut finish = Vec::new();
+        let column = |j: u32| format!("col0 + 4u * (lane + {j}u * THREADS)");
         for j in vecs.clone() {
-            step.push(format!(
-                "let b_{j} = load_b4(kk, col0 + 4u * (lane + {j}u * THREADS));"
-            ));
+            step.push(format!("let b_{j} = load_b4(kk, {}, inside);", column(j)));
+        }
+        for i in rows.clone() {
+            four_steps.push(format!("let a4_{i} = load_a4(row0 + {i}u, kk);"));
+        }
+        for (q, lane) in ["x", "y", "z", "w"].into_iter().enumerate() {
+            for j in vecs.clone() {
+                let load = format!("load_b4(kk + {q}u, {}, inside)", column(j));
+                four_steps.push(format!("let b{q}_{j} = {load};"));
+            }
+            for i in rows.clone() {
+                let a = format!("a4_{i}.{lane}");
+                if row_squares {
+                    four_steps.push(format!("squares_{i} = fma({a}, {a}, squares_{i});"));
+                }
+                for j in vecs.clone() {
+                    four_steps.push(format!(
+                        "acc_{i}_{j} = fma(vec4<f32>({a}), b{q}_{j}, acc_{i}_{j});"
+                    ));
+                }
+            }
         }
         for i in rows {
             step.push(format!("let a_{i} = load_a(row0 + {i}u, kk);"));
@@ -82,7 +106,7 @@ impl RowsTile {
                 step.push(format!(
                     "acc_{i}_{j} = fma(vec4<f32>(a_{i}), b_{j}, acc_{i}_{j});"
                 ));
-                let column = format!("col0 + 4u * (lane + {j}u * THREADS)");
+                let column = column(j);
                 finish.push(match epilogue {
                     Epilogue::ShiftedSquares => {
                         format!("part_{i} += shifted_squares(row0 + {i}u, {column}, acc_{i}_{j});")
@@ -111,9 +135,16 @@ impl RowsTile {
         };
         let mut out = String::with_capacity(TEMPLATE.source.len() + 80 * step.len());
         for line in TEMPLATE.source.lines() {
+            // With a binding 4 of the epilogue's, op(A)'s vec4 binding comes after it.
+            if epilogue != Epilogue::Store && line.starts_with(A4_BINDING) {
+                out += &line.replace("@binding(4)", "@binding(5)");
+                out.push('\n');
+                continue;
+            }
             let filled = match line.trim().strip_prefix("// #rows: ") {
-                Some("row squares binding") => &binding,
+                Some("bindings") => &binding,
                 Some("accumulators") => &accumulators,
+                Some("four k steps") => &four_steps,
                 Some("k step") => &step,
                 Some("finish") => &finish,
                 _ => {
@@ -164,6 +195,8 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{}: {e:?}", shader.label));
                 let unfilled = source.lines().any(|l| l.trim().starts_with("// #rows: "));
                 assert!(source.contains("acc_0_0") && !unfilled);
+                let a4 = if epilogue == Epilogue::Store { 4 } else { 5 };
+                assert!(source.contains(&format!("@binding({a4}) var<storage, read> a4")));
             }
         }
     }

@@ -6,6 +6,7 @@
 
 use super::gemm::Gemm;
 use super::kernels::{Epilogue, GemmForm, Params};
+use super::launch::bind_a4;
 use super::plan::{plan_blocks, GemmBlock};
 use super::reduce::SumSlices;
 use super::tuned;
@@ -64,6 +65,10 @@ fn shifted_in(
     let tiles_n = g.n.div_ceil(gemm.tile[1]);
     let operands = [("a", a.dtype()), ("b", b.dtype()), ("e", e.dtype())];
     let kernel = gpu.kernel_with(&gemm.shader, &operands, &gemm.constants)?;
+    let a4_scratch = match gemm.reads_a4 {
+        true => Some(gpu.storage(4)?),
+        false => None,
+    };
     let sum = SumSlices::new(gpu)?;
     // One block's [tiles_n, rows] partials, reused by every block.
     let partials = gpu.storage(tiles_n * rows.min(g.m))?;
@@ -97,12 +102,17 @@ fn shifted_in(
             scale,
             ..block.params(g, gemm.tile, [wa.skip, wb.skip, wp.skip])
         };
-        let bindings = [
+        let mut params = params;
+        let mut bindings = vec![
             Bound::window(a.buffer(), wa),
             Bound::window(b.buffer(), wb),
             Bound::window(partials, wp),
             Bound::window(e.buffer(), we),
         ];
+        if let Some(scratch) = &a4_scratch {
+            let buffers = [a.buffer(), scratch.buffer()];
+            bindings.push(bind_a4(g, buffers, a.dtype(), wa, 1, &mut params));
+        }
         recording.dispatch(&kernel, &params, &bindings, params.total_tiles)?;
         let (from, to) = (
             Bound::window(partials, wp),
