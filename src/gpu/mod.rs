@@ -208,7 +208,7 @@ impl GpuDevice {
                 }),
             memory_budget: options.memory_budget,
             wait_timeout: options.wait_timeout,
-            tuner: tune::Tuner::new(options.tuning.clone(), &info),
+            tuner: tune::Tuner::new(options.tuning.clone(), tune::adapter_key(&info)),
             subgroups: options.subgroups && device.features().contains(wgpu::Features::SUBGROUP),
             pool: Arc::new(BufferPool::new()),
             pipelines: Mutex::new(HashMap::new()),

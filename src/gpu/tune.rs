@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use super::lock;
-use crate::Result;
+use crate::{Error, Result};
 
 /// How a kernel with several forms chooses one ([`GpuOptions::tuning`](crate::GpuOptions::tuning)).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,6 +59,21 @@ impl Tuning {
     }
 }
 
+/// The cache key of an adapter: its name, backend, vendor and device ids, driver and the
+/// library's version — what a choice depends on.
+pub(crate) fn adapter_key(info: &wgpu::AdapterInfo) -> String {
+    format!(
+        "{} | {:?} {:04x}:{:04x} | {} {} | wgkernels {}",
+        info.name,
+        info.backend,
+        info.vendor,
+        info.device,
+        info.driver,
+        info.driver_info,
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
 /// The choices of one device.
 pub(crate) struct Tuner {
     mode: Tuning,
@@ -69,17 +84,8 @@ pub(crate) struct Tuner {
 }
 
 impl Tuner {
-    pub(crate) fn new(mode: Tuning, info: &wgpu::AdapterInfo) -> Tuner {
-        let adapter = format!(
-            "{} | {:?} {:04x}:{:04x} | {} {} | wgkernels {}",
-            info.name,
-            info.backend,
-            info.vendor,
-            info.device,
-            info.driver,
-            info.driver_info,
-            env!("CARGO_PKG_VERSION")
-        );
+    /// The tuner of the adapter named `adapter` ([`adapter_key`]).
+    pub(crate) fn new(mode: Tuning, adapter: String) -> Tuner {
         let chosen = match &mode {
             Tuning::Measure { cache: Some(path) } => {
                 read_cache(path).remove(&adapter).unwrap_or_default()
@@ -115,6 +121,10 @@ impl Tuner {
     /// The form to run for `class`: [`chosen`](Self::chosen), or, on the first call of the
     /// class when measuring, the fastest of `forms` by `run` (which runs a form to completion
     /// and is timed twice, after a first run that compiles it). The caller runs the winner.
+    ///
+    /// A form that fails (a driver that cannot build it, memory it cannot get) is left out
+    /// and the others compete; only a lost device, or every form failing, is an `Err` (the
+    /// first form's).
     pub(crate) fn choose(
         &self,
         class: &str,
@@ -127,19 +137,34 @@ impl Tuner {
             _ => return Ok(self.chosen(class, forms, default)),
         };
         let mut best: Option<(f64, &String)> = None;
+        let mut first_error = None;
         for form in forms {
-            run(form)?;
-            let mut seconds = f64::INFINITY;
-            for _ in 0..2 {
-                let start = Instant::now();
+            let mut time = || -> Result<f64> {
                 run(form)?;
-                seconds = seconds.min(start.elapsed().as_secs_f64());
-            }
-            if best.is_none_or(|(fastest, _)| seconds < fastest) {
-                best = Some((seconds, form));
+                let mut seconds = f64::INFINITY;
+                for _ in 0..2 {
+                    let start = Instant::now();
+                    run(form)?;
+                    seconds = seconds.min(start.elapsed().as_secs_f64());
+                }
+                Ok(seconds)
+            };
+            match time() {
+                Ok(seconds) if best.is_none_or(|(fastest, _)| seconds < fastest) => {
+                    best = Some((seconds, form));
+                }
+                Ok(_) => {}
+                Err(lost @ Error::DeviceLost(_)) => return Err(lost),
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
             }
         }
-        let winner = best.map_or(default.to_string(), |(_, form)| form.clone());
+        let winner = match (best, first_error) {
+            (Some((_, form)), _) => form.clone(),
+            (None, Some(error)) => return Err(error),
+            (None, None) => default.to_string(),
+        };
         lock(&self.chosen).insert(class.to_string(), winner.clone());
         if let Some(path) = cache {
             // Best effort: another process may write the same file; the last writer wins, and
@@ -183,5 +208,52 @@ fn write_cache(path: &PathBuf, cache: &Cache) {
         .and_then(|()| std::fs::rename(&temporary, path));
     if written.is_err() {
         let _ = std::fs::remove_file(&temporary);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(forms: &[&str]) -> Vec<String> {
+        forms.iter().map(|f| f.to_string()).collect()
+    }
+
+    /// A form that fails is left out; a lost device or every form failing is the error.
+    #[test]
+    fn a_failing_form_is_left_out() {
+        let measuring = || Tuner::new(Tuning::Measure { cache: None }, "test".into());
+        let forms = names(&["broken", "slow", "fast"]);
+        let tuner = measuring();
+        let chosen = tuner.choose("class", &forms, "slow", |form| match form {
+            "broken" => Err(Error::Shader {
+                op: "test",
+                label: form.into(),
+                message: "cannot build".into(),
+            }),
+            "slow" => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                Ok(())
+            }
+            _ => Ok(()),
+        });
+        assert_eq!(chosen.unwrap(), "fast");
+        assert_eq!(tuner.choices(), [("class".into(), "fast".into())]);
+
+        let lost = measuring().choose("class", &forms, "slow", |form| match form {
+            "fast" => Err(Error::DeviceLost("gone".into())),
+            _ => Ok(()),
+        });
+        assert!(matches!(lost, Err(Error::DeviceLost(_))));
+        let none = measuring().choose("class", &forms, "slow", |_| {
+            Err(Error::OutOfMemory {
+                op: "test",
+                arg: "output",
+                bytes: 1,
+                in_use: 0,
+                budget: None,
+            })
+        });
+        assert!(matches!(none, Err(Error::OutOfMemory { .. })));
     }
 }
