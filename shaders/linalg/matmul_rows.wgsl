@@ -7,11 +7,11 @@
 // accumulators. A step of k reads VECS vec4 of op(B) per lane and one value of op(A) per
 // row, the same in every lane, so each value of B feeds ROWS FMAs and no barrier is needed.
 //
-// Why this shape: on lavapipe a load whose address differs between lanes costs about as much
-// as tens of FMAs, and workgroup memory is no faster than a buffer, so what counts is FMAs per
-// lane-varying load; accumulators that spill go to the stack, which costs less (measured on
-// lavapipe at 512³: 64×64 workgroup tiles 0.9 GFLOP/s; 8 rows × 4 columns per lane 0.9;
-// 32 × 32 per lane 5.4). On a GPU the same shape spills to slow memory: the tiled kernel is
+// Why this shape: on lavapipe (Mesa 22.3) a load costs about as much as tens of FMAs, whether
+// or not its address differs between lanes, and workgroup memory is no faster than a buffer,
+// so what counts is FMAs per load; accumulators that spill go to the stack, which costs less
+// (measured on lavapipe at 512³: 64×64 workgroup tiles 0.9 GFLOP/s; 8 rows × 4 columns per
+// lane 0.9; 32 × 32 per lane 5.4; with op(A) as vec4s, four steps written out, 7.5). On a GPU the same shape spills to slow memory: the tiled kernel is
 // its default, and the tuner (src/gpu/tune.rs) measures both where asked.
 //
 // The lines that name an accumulator are written by the host for each size at the
