@@ -144,6 +144,27 @@ fn launch_form(
     launch(gpu, op, &form.kernel(epilogue), g, [a, b], c, squares)
 }
 
+/// Fresh values uniform in [-1, 1) for the unit tests, from a xorshift seeded by the clock:
+/// `(seed, values)`, the seed to name in a failure.
+#[cfg(test)]
+pub(crate) fn fresh_uniform() -> (u64, impl FnMut(usize) -> Vec<f32>) {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |t| t.as_nanos() as u64);
+    let mut state = seed | 1;
+    let uniform = move |len: usize| -> Vec<f32> {
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+            })
+            .collect()
+    };
+    (seed, uniform)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,20 +201,7 @@ mod tests {
                 (gpu(Some(16384), Some(u32::MAX), form), &blocked[..]),
             ]);
         }
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |t| t.as_nanos() as u64);
-        let mut state = seed | 1;
-        let mut uniform = |len: usize| -> Vec<f32> {
-            (0..len)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-                })
-                .collect()
-        };
+        let (seed, mut uniform) = fresh_uniform();
         for (ctx, shapes) in contexts {
             let Some(ctx) = ctx else { continue };
             for &(m, k, n, ta, tb) in shapes {

@@ -134,20 +134,7 @@ mod tests {
     /// and size 1. Bound 1e-5: f32 sums of ≤ 600 squares (≈ √n·2⁻²⁴ relative).
     #[test]
     fn every_form_squares_the_shifted_product() {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(7, |t| t.as_nanos() as u64);
-        let mut state = seed | 1;
-        let mut uniform = |len: usize| -> Vec<f32> {
-            (0..len)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-                })
-                .collect()
-        };
+        let (seed, mut uniform) = super::super::fresh_uniform();
         for form in ["tiled", "rows32x8x16", "rows16x4x16", "rows8x2x16"] {
             let Some(ctx) = crate::context::test_gpu(GpuOptions {
                 tuning: Tuning::Force(form.into()),
