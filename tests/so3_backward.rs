@@ -20,11 +20,14 @@ use wgkernels::{Context, Error, GpuOptions, Tensor};
 const FD_BOUND: f64 = 1e-8;
 const BOUND: f64 = 1e-5;
 
+/// The CPU path, the default GPU context, and one GPU context per sparse product form.
 fn contexts() -> Vec<Context> {
-    [Some(Context::cpu()), common::gpu()]
+    let mut all: Vec<Context> = [Some(Context::cpu()), common::gpu()]
         .into_iter()
         .flatten()
-        .collect()
+        .collect();
+    all.extend(common::gpu_per_sparse_form());
+    all
 }
 
 /// One product call: inputs, optional weights, its upstream gradient.

@@ -149,6 +149,7 @@ fn products_are_equivariant_in_f64() {
 #[test]
 fn gpu_products_match_the_cpu_path_and_are_equivariant() {
     let Some(gpu) = common::gpu() else { return };
+    let forms = common::gpu_per_sparse_form();
     let cpu = Context::cpu();
     let mut rng = common::rng();
     for (n, c, l1, l2, lout, broadcast) in [
@@ -173,11 +174,13 @@ fn gpu_products_match_the_cpu_path_and_are_equivariant() {
         };
         for kind in [Coefficients::ClebschGordan, Coefficients::Gaunt] {
             let want: Vec<f64> = run(&cpu, kind).iter().map(|&v| v as f64).collect();
-            let err = relative_error(&run(&gpu, kind), &want);
-            assert!(
-                err < 1e-5,
-                "{kind:?} n={n} c={c} {l1}⊗{l2}→{lout} broadcast={broadcast}: {err:e}"
-            );
+            for (ctx, form) in forms.iter().zip(common::SPARSE_FORMS) {
+                let err = relative_error(&run(ctx, kind), &want);
+                assert!(
+                    err < 1e-5,
+                    "{form} {kind:?} n={n} c={c} {l1}⊗{l2}→{lout} broadcast={broadcast}: {err:e}"
+                );
+            }
         }
     }
     // f(D x1, D x2) = D f(x1, x2) on the GPU, f32.

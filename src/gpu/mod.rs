@@ -12,6 +12,7 @@ pub(crate) mod pipelines;
 pub(crate) mod pool;
 pub(crate) mod recording;
 pub(crate) mod specialize;
+pub(crate) mod template;
 pub(crate) mod tune;
 
 /// The `u32` constants of every shader (`build.rs`), one module per file.

@@ -133,34 +133,24 @@ impl RowsTile {
                 ]
             }
         };
-        let mut out = String::with_capacity(TEMPLATE.source.len() + 80 * step.len());
-        for line in TEMPLATE.source.lines() {
-            // With a binding 4 of the epilogue's, op(A)'s vec4 binding comes after it.
-            if epilogue != Epilogue::Store && line.starts_with(A4_BINDING) {
-                out += &line.replace("@binding(4)", "@binding(5)");
-                out.push('\n');
-                continue;
-            }
-            let filled = match line.trim().strip_prefix("// #rows: ") {
-                Some("bindings") => &binding,
-                Some("accumulators") => &accumulators,
-                Some("four k steps") => &four_steps,
-                Some("k step") => &step,
-                Some("finish") => &finish,
-                _ => {
-                    out += line;
-                    out.push('\n');
-                    continue;
-                }
-            };
-            let indent = &line[..line.len() - line.trim_start().len()];
-            for filled_line in filled {
-                out += indent;
-                out += filled_line;
-                out.push('\n');
-            }
+        let filled = crate::gpu::template::fill(TEMPLATE.source, "// #rows: ", |mark| {
+            Some(match mark {
+                "bindings" => binding.as_slice(),
+                "accumulators" => accumulators.as_slice(),
+                "four k steps" => four_steps.as_slice(),
+                "k step" => step.as_slice(),
+                "finish" => finish.as_slice(),
+                _ => return None,
+            })
+        });
+        // With a binding 4 of the epilogue's, op(A)'s vec4 binding comes after it.
+        match epilogue {
+            Epilogue::Store => filled,
+            _ => filled.replace(
+                A4_BINDING,
+                &A4_BINDING.replace("@binding(4)", "@binding(5)"),
+            ),
         }
-        out
     }
 }
 

@@ -60,6 +60,24 @@ pub fn every_path() -> Vec<Context> {
     all
 }
 
+/// The sparse products' forms (`so3/sparse_product*.wgsl`), which the tuner chooses among:
+/// workgroup-staged rows, a thread per output element, and the table written out.
+pub const SPARSE_FORMS: [&str; 3] = ["staged", "outputs", "unrolled"];
+
+/// A GPU context per sparse product form, each forced (a table too large to write out runs
+/// its default form there).
+pub fn gpu_per_sparse_form() -> Vec<Context> {
+    SPARSE_FORMS
+        .iter()
+        .filter_map(|form| {
+            gpu_with(GpuOptions {
+                tuning: Tuning::Force(form.to_string()),
+                ..Default::default()
+            })
+        })
+        .collect()
+}
+
 pub fn gpu_with_folded_grids() -> Option<Context> {
     gpu_with(GpuOptions {
         max_workgroups_per_dimension: Some(7),

@@ -6,21 +6,73 @@ use crate::gpu::{shader, Operand, Shader};
 use crate::op::Gpu;
 use crate::so3::products::launch::{launch_products, ProductShape};
 use crate::so3::products::tables::{PathTable, ProductTable};
+
+use super::unrolled::{self, UNROLLED_MAX_TERMS};
 use crate::{Result, Tensor};
 
 const SPARSE_PRODUCT: Shader = shader!("so3/sparse_product.wgsl");
 const SPARSE_PRODUCT_ROWS: Shader = shader!("so3/sparse_product_rows.wgsl");
 
-/// Whether a product is small enough for one thread per output element
-/// (sparse_product_rows.wgsl) rather than a workgroup per few rows staged in workgroup memory.
-/// On lavapipe (n·c = 4096, CG 0..l ⊗ 0..l → 0..l) the per-output kernel takes 3.0 ms at l = 2
-/// against the staged one's 3.6, and 12.5 against 7.3 at l = 3; for the potential's per-edge
-/// products (l ≤ 2, 9 terms) it is 4–8× faster.
-fn per_output(d1: usize, d2: usize, d3: usize) -> bool {
-    d1.max(d2).max(d3) <= PER_OUTPUT_MAX_DIM
+/// The forms of the sparse product, chosen per adapter and shape class by the device's tuner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SparseForm {
+    /// A workgroup per few rows staged in workgroup memory; a thread per output index walks
+    /// its terms for all of them (sparse_product.wgsl).
+    Staged,
+    /// A thread per output element, reading its operands from memory
+    /// (sparse_product_rows.wgsl).
+    Outputs,
+    /// A thread per row, the table written out as FMAs (sparse_product_unrolled.wgsl), for
+    /// tables of up to [`UNROLLED_MAX_TERMS`] terms.
+    Unrolled,
 }
 
-/// The widest rows (coefficients: degree 2) the per-output kernel is chosen for.
+impl SparseForm {
+    const ALL: [SparseForm; 3] = [
+        SparseForm::Staged,
+        SparseForm::Outputs,
+        SparseForm::Unrolled,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            SparseForm::Staged => "staged",
+            SparseForm::Outputs => "outputs",
+            SparseForm::Unrolled => "unrolled",
+        }
+    }
+
+    fn named(name: &str) -> Option<SparseForm> {
+        SparseForm::ALL.into_iter().find(|form| form.name() == name)
+    }
+
+    /// The forms that can run `table`.
+    fn for_table(table: &ProductTable) -> Vec<SparseForm> {
+        let unrolls = table.terms.len() <= UNROLLED_MAX_TERMS;
+        SparseForm::ALL
+            .into_iter()
+            .filter(|form| *form != SparseForm::Unrolled || unrolls)
+            .collect()
+    }
+
+    /// The default form: written out on a CPU adapter where the table allows; elsewhere, and
+    /// past that, a thread per output element for rows up to degree 2, staged rows above.
+    /// On lavapipe (n·c = 4096, CG 0..l ⊗ 0..l → 0..l) the per-output kernel takes 3.0 ms at
+    /// l = 2 against the staged one's 3.6, and 12.5 against 7.3 at l = 3; for the potential's
+    /// per-edge products (l ≤ 2, 9 terms) it is 4–8× faster.
+    fn default_for(gpu: &Gpu<'_>, table: &ProductTable, dims: [usize; 3]) -> SparseForm {
+        let cpu = gpu.device_type == wgpu::DeviceType::Cpu;
+        if cpu && table.terms.len() <= UNROLLED_MAX_TERMS {
+            SparseForm::Unrolled
+        } else if dims.into_iter().max().unwrap_or(0) <= PER_OUTPUT_MAX_DIM {
+            SparseForm::Outputs
+        } else {
+            SparseForm::Staged
+        }
+    }
+}
+
+/// The widest rows (coefficients: degree 2) the per-output kernel is the default for.
 const PER_OUTPUT_MAX_DIM: usize = 9;
 
 #[repr(C)]
@@ -77,31 +129,81 @@ pub(crate) fn sparse_product(
         operand_types.push(("weights", w.tensor.dtype()));
     }
     let (d1, d2) = (x1.shape()[2], x2.shape()[2]);
-    let small = per_output(d1, d2, shape.d3);
-    let shader = if small {
-        &SPARSE_PRODUCT_ROWS
-    } else {
-        &SPARSE_PRODUCT
+    let forms = SparseForm::for_table(product);
+    let names: Vec<String> = forms.iter().map(|f| f.name().to_string()).collect();
+    let default = SparseForm::default_for(gpu, product, [d1, d2, shape.d3]).name();
+    let dtypes: Vec<String> = operand_types.iter().map(|(_, t)| t.to_string()).collect();
+    let class = format!(
+        "{OP} {table_key} [{}] {}",
+        (x1.shape()[0] * shape.channels).max(1).next_power_of_two(),
+        dtypes.join(" ")
+    );
+    let run = |form: SparseForm| {
+        launch_form(
+            gpu,
+            form,
+            (&table_key, product),
+            inputs,
+            weights,
+            shape,
+            out,
+            &operand_types,
+        )
     };
-    let kernel = gpu.kernel_for(shader, &operand_types)?;
+    let chosen = gpu.tuner.choose(&class, &names, default, |name| {
+        run(SparseForm::named(name).unwrap_or(SparseForm::Staged))?;
+        gpu.wait()
+    })?;
+    run(SparseForm::named(&chosen).unwrap_or(SparseForm::Staged))
+}
+
+/// [`sparse_product`] in `form`.
+#[allow(clippy::too_many_arguments)]
+fn launch_form(
+    gpu: &Gpu<'_>,
+    form: SparseForm,
+    (table_key, product): (&str, &ProductTable),
+    inputs: [&Tensor; 2],
+    weights: Option<&PathWeights<'_>>,
+    shape: &ProductShape,
+    out: &Tensor,
+    operand_types: &[(&str, crate::DType)],
+) -> Result<()> {
+    const OP: &str = "so3::product";
+    let [x1, x2] = inputs;
+    let written;
+    let shader = match form {
+        SparseForm::Staged => &SPARSE_PRODUCT,
+        SparseForm::Outputs => &SPARSE_PRODUCT_ROWS,
+        SparseForm::Unrolled => {
+            written = unrolled::shader(table_key, product, weights.is_some());
+            &written
+        }
+    };
+    let kernel = gpu.kernel_for(shader, operand_types)?;
     let terms = gpu.constant(&format!("{table_key}/terms"), || product.gpu_terms())?;
     let starts = gpu.constant(&format!("{table_key}/starts"), || product.starts.clone())?;
-    let tables = [terms.buffer(), starts.buffer()];
     let per_group = rows_per_group(&[x1.shape()[2], x2.shape()[2]]);
-    // Unweighted products bind the terms in the weights' place (never read).
     let weight_operand = match weights {
-        Some(w) if w.shared => (w.tensor.all("weights"), None),
+        Some(w) if w.shared => Some((w.tensor.all("weights"), None)),
         Some(w) => {
             let per_sample = shape.channels * w.paths;
-            (w.tensor.rows("weights", per_sample), Some(per_sample))
+            Some((w.tensor.rows("weights", per_sample), Some(per_sample)))
         }
-        None => (Operand::whole(terms.buffer()), None),
+        // The looping forms bind the terms in the weights' place (never read).
+        None if form != SparseForm::Unrolled => Some((Operand::whole(terms.buffer()), None)),
+        None => None,
+    };
+    // The written-out form reads no table, and binds none.
+    let tables = match form {
+        SparseForm::Unrolled => vec![],
+        _ => vec![terms.buffer(), starts.buffer()],
     };
     launch_products(
         gpu,
         (OP, &kernel),
         (inputs, out),
-        (&[weight_operand], &tables),
+        (weight_operand.as_slice(), &tables),
         shape,
         |rows, [s1, s2, so], extra| {
             let params = ProductParams {
@@ -123,14 +225,19 @@ pub(crate) fn sparse_product(
                     Some(w) if w.shared => shape.channels as u32,
                     _ => 0,
                 },
-                w_offset: extra[0],
+                w_offset: extra.first().copied().unwrap_or(0),
                 per_group: per_group as u32,
                 _pad: [0; 3],
             };
-            let groups = if small {
-                (rows * shape.d3).div_ceil(crate::gpu::ELEMENTWISE_WORKGROUP as usize)
-            } else {
-                rows.div_ceil(per_group)
+            let groups = match form {
+                SparseForm::Staged => rows.div_ceil(per_group),
+                SparseForm::Outputs => {
+                    (rows * shape.d3).div_ceil(crate::gpu::ELEMENTWISE_WORKGROUP as usize)
+                }
+                SparseForm::Unrolled => {
+                    use crate::gpu::shader_constants::so3_sparse_product_unrolled::THREADS;
+                    rows.div_ceil(THREADS)
+                }
             };
             (params, groups as u32)
         },
@@ -213,4 +320,23 @@ pub(crate) fn path_gradient(
             (params, groups as u32)
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SparseForm, UNROLLED_MAX_TERMS};
+    use crate::so3::products::tables::{product_table, Coefficients};
+
+    /// Tables up to the limit are written out; past it only the looping forms compete.
+    #[test]
+    fn tables_past_the_limit_are_not_written_out() {
+        let cg = |l: usize, lout: usize| product_table(Coefficients::ClebschGordan, l, l, lout);
+        let (small, large) = (cg(4, 8), cg(5, 5));
+        assert!(small.terms.len() <= UNROLLED_MAX_TERMS && large.terms.len() > UNROLLED_MAX_TERMS);
+        assert!(SparseForm::for_table(&small).contains(&SparseForm::Unrolled));
+        assert_eq!(
+            SparseForm::for_table(&large),
+            [SparseForm::Staged, SparseForm::Outputs]
+        );
+    }
 }

@@ -2,6 +2,7 @@
 //! or an input gradient with the table regrouped), weighted by path or not.
 
 mod kernels;
+mod unrolled;
 
 pub(crate) use kernels::{path_gradient, PathWeights};
 
