@@ -236,6 +236,16 @@ fn gpu_harmonics_match_the_fixture_the_cpu_path_and_rotate() {
     assert!(err < 1e-5, "GPU vs e3nn-jax: {err:e}");
 
     let mut rng = common::rng();
+    let forced = |form: &str| {
+        common::gpu_with(wgkernels::GpuOptions {
+            tuning: wgkernels::Tuning::Force(form.into()),
+            ..Default::default()
+        })
+    };
+    let forms: Vec<_> = [Some(ctx.clone()), forced("loop"), forced("unrolled")]
+        .into_iter()
+        .flatten()
+        .collect();
     let lmax = 12;
     for n in [1usize, 7, 300] {
         let mut v = common::uniform(&mut rng, 3 * n);
@@ -245,13 +255,24 @@ fn gpu_harmonics_match_the_fixture_the_cpu_path_and_rotate() {
             v[6..9].copy_from_slice(&[1e25, -1e25, 3.0]); // |v|² overflows f32
             v[9..12].copy_from_slice(&[1e-30, 2e-30, -1e-30]); // |v|² underflows f32
         }
-        let y = so3::spherical_harmonics(&ctx, &ctx.tensor(&v, &[n, 3]).unwrap(), lmax)
-            .unwrap()
-            .to_vec()
-            .unwrap();
         let want = reference::spherical_harmonics(&v, lmax);
-        let err = relative_error(&y, &want);
-        assert!(err < 1e-5, "n={n}: GPU vs CPU {err:e}");
+        // The default form, and each form forced: the recursion looping over its table, and
+        // written out for the degree.
+        for (ctx, form) in forms.iter().zip(["default", "loop", "unrolled"]) {
+            let y = so3::spherical_harmonics(ctx, &ctx.tensor(&v, &[n, 3]).unwrap(), lmax)
+                .unwrap()
+                .to_vec()
+                .unwrap();
+            let err = relative_error(&y, &want);
+            assert!(err < 1e-5, "{form}, n={n}: GPU vs CPU {err:e}");
+            let d_y = common::uniform(&mut rng, y.len());
+            let t = |x: &[f32], shape: &[usize]| ctx.tensor(x, shape).unwrap();
+            let (tv, tg) = (t(&v, &[n, 3]), t(&d_y, &[n, y.len() / n]));
+            let got = so3::spherical_harmonics_backward(ctx, &tv, lmax, &tg).unwrap();
+            let want = reference::spherical_harmonics_backward(&v, lmax, &d_y);
+            let err = relative_error(&got.to_vec().unwrap(), &want);
+            assert!(err < 1e-5, "{form}, n={n}: backward GPU vs CPU {err:e}");
+        }
     }
 
     // Equivariance on the GPU: Y(R v) = D(R) Y(v) to 1e-4.

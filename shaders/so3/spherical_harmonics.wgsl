@@ -8,16 +8,7 @@
 
 // #include "util/workgroup.inc.wgsl"
 
-struct Params {
-    n: u32,          // vectors in this block
-    lmax: u32,
-    dim: u32,        // (lmax+1)²
-    v_offset: u32,
-    out_offset: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
+// #include "so3/harmonics_start.inc.wgsl"
 
 @group(0) @binding(0) var<uniform> p: Params;
 // #include "so3/vectors.inc.wgsl"
@@ -37,30 +28,12 @@ fn main(
     if t >= p.n {
         return;
     }
-    let v = vector_at(t);
     let base = p.out_offset + t * p.dim;
-    out[base] = 1.0;
-    if p.lmax == 0u {
+    let first = first_degrees(t, base);
+    if first.w == 0.0 {
         return;
     }
-    if has_non_finite(v) {
-        for (var i = 1u; i < p.dim; i++) {
-            out[base + i] = bitcast<f32>(0x7fc00000u);
-        }
-        return;
-    }
-    let largest = largest_component(v);
-    if largest == 0.0 {
-        for (var i = 1u; i < p.dim; i++) {
-            out[base + i] = 0.0;
-        }
-        return;
-    }
-    let u = v / largest;
-    let y1 = sqrt(3.0) * u / length(u);
-    out[base + 1u] = y1.x;
-    out[base + 2u] = y1.y;
-    out[base + 3u] = y1.z;
+    let y1 = first.xyz;
     var prev: array<f32, MAX_DEGREE_WIDTH>;
     prev[0] = y1.x;
     prev[1] = y1.y;

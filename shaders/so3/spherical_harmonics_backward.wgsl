@@ -8,16 +8,7 @@
 
 // #include "util/workgroup.inc.wgsl"
 
-struct Params {
-    n: u32,
-    lmax: u32,
-    dim: u32,
-    v_offset: u32,
-    g_offset: u32,
-    out_offset: u32,
-    y_offset: u32,
-    _pad0: u32,
-}
+// #include "so3/harmonics_gradient.inc.wgsl"
 
 @group(0) @binding(0) var<uniform> p: Params;
 // #include "so3/vectors.inc.wgsl"
@@ -42,19 +33,7 @@ fn main(
     }
     let v = vector_at(t);
     let o = p.out_offset + 3u * t;
-    if p.lmax > 0u && has_non_finite(v) {
-        // A NaN or infinite component: the harmonics are NaN, and so is their gradient.
-        let nan = bitcast<f32>(0x7fc00000u);
-        out[o] = nan;
-        out[o + 1u] = nan;
-        out[o + 2u] = nan;
-        return;
-    }
-    let largest = largest_component(v);
-    if p.lmax == 0u || largest == 0.0 {
-        out[o] = 0.0;
-        out[o + 1u] = 0.0;
-        out[o + 2u] = 0.0;
+    if !gradient_needs_recursion(v, o) {
         return;
     }
     let ybase = p.y_offset + t * p.dim;
@@ -84,12 +63,5 @@ fn main(
         }
     }
     let total = vec3<f32>(current[0], current[1], current[2]) + y1_bar;
-    // |v| as largest·|v/largest|, so that neither overflows nor underflows.
-    let scaled = v / largest;
-    let norm = length(scaled);
-    let u = scaled / norm;
-    let grad = sqrt(3.0) * (total - dot(total, u) * u) / norm / largest;
-    out[o] = grad.x;
-    out[o + 1u] = grad.y;
-    out[o + 2u] = grad.z;
+    store_gradient(v, o, total);
 }

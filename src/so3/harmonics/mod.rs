@@ -4,6 +4,7 @@
 mod dual;
 mod kernels;
 pub(crate) mod reference;
+mod unrolled;
 
 use super::degrees::{check_degree, dim};
 use crate::{op, Context, Error, Result, Tensor};
