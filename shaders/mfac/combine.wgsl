@@ -6,26 +6,10 @@
 
 // #include "util/workgroup.inc.wgsl"
 
-struct Params {
-    rows: u32,        // rows of R in this launch
-    d: u32,
-    vectors: u32,
-    row0: u32,        // this launch's first row among all rows
-    all_rows: u32,    // rows of the coefficients
-    first: u32,       // 1: start from x/λ; 0: accumulate
-    diagonal: u32,    // 1: the inverse diagonal (coefficients are D_i, terms squared)
-    damp: f32,
-    r_offset: u32,
-    x_offset: u32,
-    out_offset: u32,
-    _pad: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
+// #include "mfac/combine_params.inc.wgsl"
 @group(0) @binding(1) var<storage, read> r: array<f32>;
 fn read_r(i: u32) -> f32 { return r[i]; }
 @group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read> coefficients: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(256)

@@ -6,30 +6,10 @@
 
 // #include "util/workgroup.inc.wgsl"
 
-struct Params {
-    rows: u32,         // rows of R in this launch
-    d: u32,
-    vectors: u32,      // k
-    chunk_len: u32,
-    chunks: u32,
-    row_blocks: u32,   // ceil(rows / 8)
-    row0: u32,         // index of this launch's first row among all rows
-    all_rows: u32,     // rows of the partial sums
-    r_offset: u32,
-    x_offset: u32,
-    _pad0: u32,
-    _pad1: u32,
-}
-
-const LANES: u32 = 32u;
-
-@group(0) @binding(0) var<uniform> p: Params;
+// #include "mfac/dots_params.inc.wgsl"
 @group(0) @binding(1) var<storage, read> r: array<f32>;
 fn read_r(i: u32) -> f32 { return r[i]; }
 @group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read_write> partial: array<f32>;
-
-var<workgroup> lane_sums: array<f32, 256>;
 
 @compute @workgroup_size(256)
 fn main(

@@ -125,6 +125,11 @@ impl<'a> Bound<'a> {
         self.window.map_or(0, |w| w.skip)
     }
 
+    /// The bytes bound.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.window.map_or(self.buffer.size(), |w| w.size)
+    }
+
     /// The binding resource of a bind group entry.
     pub(crate) fn resource(&self) -> wgpu::BindingResource<'a> {
         match self.window {

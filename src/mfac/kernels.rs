@@ -9,14 +9,23 @@ use crate::{Error, Result, Tensor};
 
 const FACTOR: Shader = shader!("mfac/factor.wgsl");
 const DOTS: Shader = shader!("mfac/dots.wgsl");
+const DOTS_VEC4: Shader = shader!("mfac/dots_vec4.wgsl");
 const COEFFICIENTS: Shader = shader!("mfac/coefficients.wgsl");
 const COMBINE: Shader = shader!("mfac/combine.wgsl");
+const COMBINE_VEC4: Shader = shader!("mfac/combine_vec4.wgsl");
 const INVERSE_ENTRY: Shader = shader!("mfac/inverse_entry.wgsl");
 
 /// Rows of R per workgroup of dots.wgsl.
 const DOT_ROWS: usize = 8;
-/// Workgroups the dot products aim for, so that a few rows still fill a large GPU.
-const DOT_WORKGROUPS: usize = 1024;
+/// Workgroups the dot products aim for: on a GPU, enough that a few rows still fill it; on a
+/// CPU adapter, few and long, each a handful per core. On lavapipe (2 cores) the ihvp of
+/// m = 16, d = 2¹⁸ took 82 ms at 1024 workgroups, 58 at 64 and 65 at 16.
+fn dot_workgroups(gpu: &GpuDevice) -> usize {
+    match gpu.device_type {
+        wgpu::DeviceType::Cpu => 64,
+        _ => 1024,
+    }
+}
 
 /// `W = L⁻¹/λ` (`[c, c]`) and the pivots D (`[c]`) of `M = c·I + G·Gᵀ/λ`.
 pub(super) struct Factorization {
@@ -163,10 +172,17 @@ pub(super) fn coefficients(
     let limits = gpu.binding;
     let blocks = r_blocks(gpu, op, "grads", r, count, d)?;
     let row_groups: usize = blocks.iter().map(|b| b.0.count.div_ceil(DOT_ROWS)).sum();
-    let chunks = DOT_WORKGROUPS
+    let chunks = dot_workgroups(gpu)
         .div_ceil(row_groups.max(1))
         .clamp(1, d.div_ceil(ELEMENTWISE_WORKGROUP as usize));
-    let chunk_len = d.div_ceil(chunks).div_ceil(32) * 32;
+    // The vec4 form's chunks are whole steps of its 32 lanes × 4 coordinates.
+    let vec4 = r.dtype() == crate::DType::F32
+        && d % 4 == 0
+        && blocks
+            .iter()
+            .all(|(_, wr)| wr.skip() % 4 == 0 && wr.bytes() >= 16);
+    let step = if vec4 { 128 } else { 32 };
+    let chunk_len = d.div_ceil(chunks).div_ceil(step) * step;
     let chunks = d.div_ceil(chunk_len);
     let partial_len = k * chunks * count;
     let partial = gpu.storage_bytes(partial_len as u64 * 4)?;
@@ -177,7 +193,10 @@ pub(super) fn coefficients(
             Operand::fixed("partial dots", partial.buffer(), partial_len),
         ],
     )?;
-    let dots = gpu.kernel_for(&DOTS, &Tensor::operands(["r"], [r]))?;
+    let dots = match vec4 && wx.skip() % 4 == 0 && wx.bytes() >= 16 {
+        true => gpu.kernel(&DOTS_VEC4)?,
+        false => gpu.kernel_for(&DOTS, &Tensor::operands(["r"], [r]))?,
+    };
     let mut recording = gpu.recording();
     for &(rows, wr) in &blocks {
         let row_blocks = rows.count.div_ceil(DOT_ROWS);
@@ -263,7 +282,6 @@ pub(super) fn combine(
     k: usize,
 ) -> Result<()> {
     let d = *r.shape().last().unwrap_or(&1);
-    let kernel = gpu.kernel_for(&COMBINE, &Tensor::operands(["r"], [r]))?;
     let blocks = r_blocks(gpu, op, "grads", r, count, d)?;
     let coefficient_len = if x.is_some() { k * count } else { count };
     // Without x (the diagonal) the x slot is bound to the coefficients and never read.
@@ -279,7 +297,17 @@ pub(super) fn combine(
             Operand::fixed("out", out, k * d),
         ],
     )?;
-    let groups = (k * d).div_ceil(ELEMENTWISE_WORKGROUP as usize) as u32;
+    // Four coordinates per thread where R, x and out can be read as vec4s.
+    let aligned = |b: &Bound<'_>| b.skip() % 4 == 0 && b.bytes() >= 16;
+    let vec4 = r.dtype() == crate::DType::F32
+        && d % 4 == 0
+        && [wx, wo].iter().all(aligned)
+        && blocks.iter().all(|(_, wr)| aligned(wr));
+    let (kernel, per_thread) = match vec4 {
+        true => (gpu.kernel(&COMBINE_VEC4)?, 4),
+        false => (gpu.kernel_for(&COMBINE, &Tensor::operands(["r"], [r]))?, 1),
+    };
+    let groups = (k * d / per_thread).div_ceil(ELEMENTWISE_WORKGROUP as usize) as u32;
     let mut recording = gpu.recording();
     // With no rows at all (never: count ≥ 1), nothing would write `out`.
     for (index, &(rows, wr)) in blocks.iter().enumerate() {
