@@ -13,13 +13,7 @@ use crate::uniform;
 pub fn rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> {
     // The tiled form forced, as the baseline of the form the tuner chose (the default before
     // there were forms).
-    let tiled = match ctx.is_gpu() {
-        true => Some(Context::gpu_with(GpuOptions {
-            tuning: Tuning::Force("tiled".into()),
-            ..Default::default()
-        })?),
-        false => None,
-    };
+    let tiled = crate::forced(ctx, "tiled")?;
     for size in [256usize, 1024] {
         let (m, k, n) = (size, size, size);
         let (a, b) = (uniform(rng, m * k), uniform(rng, k * n));

@@ -102,6 +102,32 @@ fn write(report: &report::Report) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// A second GPU context that runs `form` wherever a kernel has it (the baseline of the form
+/// the tuner chooses); None on the CPU path.
+pub fn forced(
+    ctx: &wgkernels::Context,
+    form: &str,
+) -> wgkernels::Result<Option<wgkernels::Context>> {
+    if !ctx.is_gpu() {
+        return Ok(None);
+    }
+    let options = wgkernels::GpuOptions {
+        tuning: wgkernels::Tuning::Force(form.into()),
+        ..Default::default()
+    };
+    wgkernels::Context::gpu_with(options).map(Some)
+}
+
+/// The form the tuner runs for the shape class that starts with `class` (its op and
+/// arguments, as `Context::tuned_forms` lists them); empty where none is listed.
+pub fn tuned_form(ctx: &wgkernels::Context, class: &str) -> String {
+    ctx.tuned_forms()
+        .into_iter()
+        .find(|(c, _)| c.starts_with(class))
+        .map(|(_, form)| form)
+        .unwrap_or_default()
+}
+
 /// `len` values uniform in [-1, 1).
 pub fn uniform(rng: &mut StdRng, len: usize) -> Vec<f32> {
     (0..len).map(|_| rng.random_range(-1.0..1.0)).collect()

@@ -17,37 +17,63 @@ use crate::report::{Bound, Report, Row};
 use crate::uniform;
 
 pub fn rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> {
-    let n = 4096;
-    let v = uniform(rng, 3 * n);
-    let tv = ctx.tensor(&v, &[n, 3])?;
-    for lmax in [2usize, 4, 6, 8] {
-        let d = reference::dim(lmax);
-        let timing = time_calls(ctx, 1.0, || {
-            so3::spherical_harmonics(ctx, &tv, lmax).map(drop)
-        })?;
-        let got = so3::spherical_harmonics(ctx, &tv, lmax)?.to_vec()?;
-        let want = reference::spherical_harmonics(&v, lmax);
-        // nonzero recursion coefficients: one multiply-add pair each, per vector
-        let nonzeros: usize = (2..=lmax)
-            .map(|l| {
-                so3::clebsch_gordan(l - 1, 1, l)
-                    .map_or(0, |c| c.iter().filter(|x| **x != 0.0).count())
-            })
-            .sum();
-        report.push(Row {
-            kernel: "so3::spherical_harmonics".into(),
-            shape: format!("n={n}, lmax={lmax}"),
-            timing,
-            bytes: (n * (3 + d) * 4) as f64,
-            flops: (n * 3 * nonzeros) as f64,
-            bound: Bound::Memory,
-            baseline: None,
-            error: Some((relative_error(&got, &want), max_abs_error(&got, &want))),
-            form: String::new(),
-            notes: format!("{nonzeros} nonzero CG coefficients in the recursion"),
-        });
+    // The recursion looping over its table forced, as the baseline of the form the tuner
+    // chose (the only form before there were forms).
+    let looping = crate::forced(ctx, "loop")?;
+    for (n, degrees) in [(4096, &[2usize, 4, 6, 8][..]), (1 << 20, &[2, 4, 8][..])] {
+        let v = uniform(rng, 3 * n);
+        let tv = ctx.tensor(&v, &[n, 3])?;
+        for &lmax in degrees {
+            harmonics_row(ctx, looping.as_ref(), report, (&v, &tv), lmax)?;
+        }
     }
     products(ctx, rng, report)
+}
+
+/// The harmonics of the vectors `v` (`tv` on `ctx`) to `lmax`, against the looping form.
+fn harmonics_row(
+    ctx: &Context,
+    looping: Option<&Context>,
+    report: &mut Report,
+    (v, tv): (&[f32], &wgkernels::Tensor),
+    lmax: usize,
+) -> Result<()> {
+    let n = v.len() / 3;
+    let d = reference::dim(lmax);
+    let timing = time_calls(ctx, 1.0, || {
+        so3::spherical_harmonics(ctx, tv, lmax).map(drop)
+    })?;
+    let baseline = match looping {
+        Some(on) => {
+            let tv = on.tensor(v, &[n, 3])?;
+            let t = time_calls(on, 1.0, || {
+                so3::spherical_harmonics(on, &tv, lmax).map(drop)
+            })?;
+            Some(("looping form".to_string(), t.median))
+        }
+        None => None,
+    };
+    let got = so3::spherical_harmonics(ctx, tv, lmax)?.to_vec()?;
+    let want = reference::spherical_harmonics(v, lmax);
+    // nonzero recursion coefficients: one multiply-add pair each, per vector
+    let nonzeros: usize = (2..=lmax)
+        .map(|l| {
+            so3::clebsch_gordan(l - 1, 1, l).map_or(0, |c| c.iter().filter(|x| **x != 0.0).count())
+        })
+        .sum();
+    report.push(Row {
+        kernel: "so3::spherical_harmonics".into(),
+        shape: format!("n={n}, lmax={lmax}"),
+        timing,
+        bytes: (n * (3 + d) * 4) as f64,
+        flops: (n * 3 * nonzeros) as f64,
+        bound: Bound::Memory,
+        baseline,
+        error: Some((relative_error(&got, &want), max_abs_error(&got, &want))),
+        form: crate::tuned_form(ctx, &format!("so3::spherical_harmonics lmax {lmax} ")),
+        notes: format!("{nonzeros} nonzero CG coefficients in the recursion"),
+    });
+    Ok(())
 }
 
 /// The products of The Price of Freedom's settings, n·c = 4096, L = 1..10, every method in
@@ -55,6 +81,13 @@ pub fn rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> 
 /// same work as 0..L here: the two settings measured are → 0..L and → 0..2L.
 fn products(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> {
     let (n, c) = (1024usize, 4usize);
+    // The looping forms forced, as the baselines of the written-out form where the tuner
+    // chose it: a thread per output element up to degree-2 rows, rows staged in workgroup
+    // memory above (the defaults before the written-out form).
+    let looping = [
+        crate::forced(ctx, "outputs")?,
+        crate::forced(ctx, "staged")?,
+    ];
     let methods = [
         Method::Cg,
         Method::Direct,
@@ -70,14 +103,15 @@ fn products(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> 
             } else {
                 (l, &methods[..])
             };
-            setting_rows(ctx, rng, report, [n, c], [l, lout], methods)?;
+            let on = (ctx, &looping);
+            setting_rows(on, rng, report, [n, c], [l, lout], methods)?;
         }
     }
     // Larger batches: the O(L³) routes at n·c = 16384 (lavapipe's time, not its memory, is
     // the limit here).
     for l in [4usize, 8] {
         setting_rows(
-            ctx,
+            (ctx, &looping),
             rng,
             report,
             [4096, c],
@@ -88,7 +122,7 @@ fn products(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> 
     // Past one workgroup's memory (12 ⊗ 12 → 24): the kernels that keep their stages in a
     // storage slice per row (gaunt_grid_global.wgsl, gaunt_fourier_global.wgsl).
     setting_rows(
-        ctx,
+        (ctx, &looping),
         rng,
         report,
         [n, c],
@@ -101,7 +135,7 @@ fn products(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> 
 /// One row per method for `0..l ⊗ 0..l → 0..lout` on `[n, c]` rows of fresh inputs; Fourier
 /// and Grid against Direct when Direct is among the methods (it runs before them).
 fn setting_rows(
-    ctx: &Context,
+    (ctx, looping): (&Context, &[Option<Context>; 2]),
     rng: &mut StdRng,
     report: &mut Report,
     [n, c]: [usize; 2],
@@ -129,6 +163,30 @@ fn setting_rows(
         };
         let timing = time_calls(ctx, 1.0, || call().map(drop))?;
         let got = call()?.to_vec()?;
+        // The sparse products' form, and the looping form's time where it was written out.
+        let (mut form, mut looping_time) = (String::new(), None);
+        if let Some(kind) = method.coefficients() {
+            form = crate::tuned_form(
+                ctx,
+                &format!("so3::product {kind:?}/{l}/{l}/{lout}/Output "),
+            );
+            let per_output = d.max(d3) <= 9;
+            if let (true, Some(on)) = (form == "unrolled", &looping[!per_output as usize]) {
+                let (t1, t2) = (on.tensor(&x1, &[n, c, d])?, on.tensor(&x2, &[n, c, d])?);
+                let t = time_calls(on, 1.0, || match kind {
+                    Coefficients::ClebschGordan => so3::cg_product(on, &t1, &t2, lout).map(drop),
+                    Coefficients::Gaunt => {
+                        so3::gaunt_product(on, &t1, &t2, lout, GauntMethod::Direct).map(drop)
+                    }
+                })?;
+                let name = if per_output {
+                    "per-output form"
+                } else {
+                    "staged form"
+                };
+                looping_time = Some((name.to_string(), t.median));
+            }
+        }
         let (flops, error, notes) = match method {
             Method::Cg => {
                 let table = product_table(Coefficients::ClebschGordan, l, l, lout);
@@ -218,10 +276,10 @@ fn setting_rows(
                     baseline_times[0].map(|t| ("Gaunt Direct".to_string(), t))
                 }
                 Method::Cp => baseline_times[1].map(|t| ("cg_product".to_string(), t)),
-                _ => None,
+                Method::Cg | Method::Direct => looping_time,
             },
             error: Some(error),
-            form: String::new(),
+            form,
             notes,
         });
         match method {
@@ -243,6 +301,15 @@ enum Method {
 }
 
 impl Method {
+    /// The coefficient table of a sparse product's method.
+    fn coefficients(self) -> Option<Coefficients> {
+        match self {
+            Method::Cg => Some(Coefficients::ClebschGordan),
+            Method::Direct => Some(Coefficients::Gaunt),
+            _ => None,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Method::Cg => "so3::cg_product",
