@@ -12,6 +12,8 @@ pub(super) const KEY_MAX: Shader = shader!("attention/key_max.wgsl");
 const LINEAR_STATE: Shader = shader!("attention/linear_state.wgsl");
 pub(super) const STATE_SCAN: Shader = shader!("attention/state_scan.wgsl");
 const LINEAR_OUTPUT: Shader = shader!("attention/linear_output.wgsl");
+const LINEAR_STATE_ROWS: Shader = shader!("attention/linear_state_rows.wgsl");
+const LINEAR_OUTPUT_ROWS: Shader = shader!("attention/linear_output_rows.wgsl");
 const SOFTMAX: Shader = shader!("attention/softmax.wgsl");
 
 /// Rows and columns of every tile (TILE in the shaders); also the causal chunk length.
@@ -23,6 +25,16 @@ const KEY_MAX_SPAN: usize = {
 };
 /// Workgroups the non-causal state pass aims for, so that even one head fills a large GPU.
 const STATE_WORKGROUPS: usize = 1024;
+/// Workgroups the register form of the state pass aims for (CPU adapters: a few per core).
+const STATE_ROWS_WORKGROUPS: usize = 64;
+
+/// The forms of linear attention's forward, chosen per adapter and shape class by the
+/// device's tuner: `"tiles"`, 32×32 tiles through workgroup memory (linear_state.wgsl,
+/// linear_output.wgsl; the default on GPUs), or `"rows"`, registers only
+/// (linear_state_rows.wgsl, and linear_output_rows.wgsl for non-causal calls; the default on
+/// CPU adapters). Causal calls take the tiled output in both: the rows output has no masked
+/// block.
+const LINEAR_FORMS: [&str; 2] = ["tiles", "rows"];
 
 /// The per-head operands q, k, v and the output, split with the heads.
 fn head_operands<'a>(dims: Dims, [q, k, v]: [&'a Tensor; 3], out: &'a Tensor) -> [Operand<'a>; 4] {
@@ -117,18 +129,29 @@ pub(super) struct ScanParams {
 /// Causal: one split per chunk of TILE keys (the chunked form). Non-causal: enough splits
 /// for about [`STATE_WORKGROUPS`] workgroups, each a whole number of tiles.
 pub(super) fn key_splits(dims: Dims, tiles_per_head: usize, causal: bool) -> (usize, usize) {
+    split_keys(dims, tiles_per_head, causal, STATE_WORKGROUPS)
+}
+
+/// [`key_splits`] aiming at `workgroups` workgroups.
+fn split_keys(
+    dims: Dims,
+    tiles_per_head: usize,
+    causal: bool,
+    workgroups: usize,
+) -> (usize, usize) {
     let chunks = dims.n.div_ceil(TILE);
     if causal {
         return (chunks, TILE);
     }
-    let wanted = STATE_WORKGROUPS
+    let wanted = workgroups
         .div_ceil(dims.heads * tiles_per_head)
         .clamp(1, chunks);
     let keys_per_split = TILE * chunks.div_ceil(wanted);
     (dims.n.div_ceil(keys_per_split), keys_per_split)
 }
 
-/// Linear attention: key scale (norm-aware), per-split states, scan, then the queries.
+/// Linear attention: key scale (norm-aware), per-split states, scan, then the queries, in
+/// the form the device's tuner chooses (see [`LINEAR_FORMS`]).
 pub(super) fn linear(
     gpu: &Gpu<'_>,
     dims: Dims,
@@ -139,12 +162,52 @@ pub(super) fn linear(
 ) -> Result<()> {
     const OP: &str = "attention::linear";
     let _call = crate::call::Call::enter(OP);
+    let p = |x: usize| x.max(1).next_power_of_two();
+    let dtypes: Vec<String> = inputs.iter().map(|t| t.dtype().to_string()).collect();
+    let class = format!(
+        "{OP} [{}, {}, {}, {}] {map:?} causal {causal} {}",
+        p(dims.heads),
+        p(dims.n),
+        dims.dk,
+        dims.dv,
+        dtypes.join(" ")
+    );
+    let names = LINEAR_FORMS.map(String::from);
+    let default = match gpu.device_type {
+        wgpu::DeviceType::Cpu => "rows",
+        _ => "tiles",
+    };
+    let rows = gpu.tuner.choose(&class, &names, default, |form| {
+        linear_form(gpu, dims, map, causal, form == "rows", inputs, out)?;
+        gpu.wait()
+    })? == "rows";
+    linear_form(gpu, dims, map, causal, rows, inputs, out)
+}
+
+/// [`linear`] in registers (`rows`) or in tiles.
+#[allow(clippy::too_many_arguments)]
+fn linear_form(
+    gpu: &Gpu<'_>,
+    dims: Dims,
+    map: FeatureMap,
+    causal: bool,
+    rows: bool,
+    inputs: [&Tensor; 3],
+    out: &Tensor,
+) -> Result<()> {
+    const OP: &str = "attention::linear";
     let Dims { heads, n, dk, dv } = dims;
     let [_, k, v] = inputs;
     let norm_aware = map == FeatureMap::NormAware;
     let features = feature_len(map, dk);
     let (f_tiles, v_tiles) = (features.div_ceil(TILE), dv.div_ceil(TILE));
-    let (splits, keys_per_split) = key_splits(dims, f_tiles * v_tiles, causal);
+    // The register forms' blocks: 8 features (or queries) × 64 columns.
+    let (f_blocks, v_blocks) = (features.div_ceil(8), dv.div_ceil(64));
+    let (splits, keys_per_split) = match rows {
+        true => split_keys(dims, f_blocks * v_blocks, causal, STATE_ROWS_WORKGROUPS),
+        false => key_splits(dims, f_tiles * v_tiles, causal),
+    };
+    let rows_output = rows && !causal;
     let state_len = splits * features * (dv + 1);
     let limits = gpu.binding;
     let blocks = limits.row_blocks(
@@ -166,10 +229,22 @@ pub(super) fn linear(
     )?;
 
     let key_max_kernel = gpu.kernel_for(&KEY_MAX, &Tensor::operands(["k"], [k]))?;
-    let state_kernel = gpu.kernel_for(&LINEAR_STATE, &Tensor::operands(["k", "v"], [k, v]))?;
+    let state_shader = if rows {
+        &LINEAR_STATE_ROWS
+    } else {
+        &LINEAR_STATE
+    };
+    let state_kernel = gpu.kernel_for(state_shader, &Tensor::operands(["k", "v"], [k, v]))?;
     let scan_kernel = gpu.kernel(&STATE_SCAN)?;
-    let output_kernel =
-        gpu.kernel_for(&LINEAR_OUTPUT, &Tensor::operands(["q", "k", "v"], inputs))?;
+    let output_shader = if rows_output {
+        &LINEAR_OUTPUT_ROWS
+    } else {
+        &LINEAR_OUTPUT
+    };
+    // The rows output reads q alone (its state holds what it needs of k and v).
+    let output_operands = Tensor::operands(["q", "k", "v"], inputs);
+    let output_operands = &output_operands[..if rows_output { 1 } else { 3 }];
+    let output_kernel = gpu.kernel_for(output_shader, output_operands)?;
     let chunks = n.div_ceil(TILE);
     let operands = head_operands(dims, inputs, out);
     let mut recording = gpu.recording();
@@ -177,7 +252,7 @@ pub(super) fn linear(
     for block in blocks {
         let (h0, bh) = (block.first, block.count);
         let [wq, wk, wv, wo] = limits.bind(OP, block, &operands)?;
-        let params = |total_groups: usize| LinearParams {
+        let params = |total_groups: usize, [f_tiles, v_tiles]: [usize; 2]| LinearParams {
             heads: bh as u32,
             n: n as u32,
             dk: dk as u32,
@@ -207,11 +282,16 @@ pub(super) fn linear(
                 n * dk,
             )?;
         }
-        let state_groups = bh * splits * f_tiles * v_tiles;
+        let state_tiles = if rows {
+            [f_blocks, v_blocks]
+        } else {
+            [f_tiles, v_tiles]
+        };
+        let state_groups = bh * splits * state_tiles[0] * state_tiles[1];
         let bindings = [wk, wv, scales, state];
         recording.dispatch(
             &state_kernel,
-            &params(state_groups),
+            &params(state_groups, state_tiles),
             &bindings,
             state_groups as u32,
         )?;
@@ -223,12 +303,16 @@ pub(super) fn linear(
         };
         let scan_groups = (bh * features * (dv + 1)).div_ceil(ELEMENTWISE_WORKGROUP as usize);
         recording.dispatch(&scan_kernel, &scan, &[state], scan_groups as u32)?;
-        let output_groups = bh * chunks * v_tiles;
-        let bindings = [wq, wk, wv, scales, state, wo];
+        let (output_groups, output_tiles) = match rows_output {
+            true => (bh * n.div_ceil(8) * v_blocks, [f_tiles, v_blocks]),
+            false => (bh * chunks * v_tiles, [f_tiles, v_tiles]),
+        };
+        let all = [wq, wk, wv, scales, state, wo];
+        let only_q = [wq, scales, state, wo];
         recording.dispatch(
             &output_kernel,
-            &params(output_groups),
-            &bindings,
+            &params(output_groups, output_tiles),
+            if rows_output { &only_q } else { &all },
             output_groups as u32,
         )?;
     }

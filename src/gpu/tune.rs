@@ -27,7 +27,8 @@ pub enum Tuning {
         cache: Option<PathBuf>,
     },
     /// Run the form of this name wherever a kernel has one (others take their defaults):
-    /// for testing and benchmarking each form on every adapter.
+    /// for testing and benchmarking each form on every adapter. Several names separated by
+    /// commas (`"tiled,loop"`) force each kernel's first form among them.
     Force(String),
 }
 
@@ -102,11 +103,12 @@ impl Tuner {
     /// The form already chosen for `class`, without timing anything: a forced form where it
     /// is one of `forms`, else the remembered choice, else `default`.
     pub(crate) fn chosen(&self, class: &str, forms: &[String], default: &str) -> String {
-        if let Tuning::Force(name) = &self.mode {
-            return match forms.contains(name) {
-                true => name.clone(),
-                false => default.to_string(),
-            };
+        if let Tuning::Force(names) = &self.mode {
+            let forced = names
+                .split(',')
+                .map(str::trim)
+                .find(|name| forms.iter().any(|f| f == name));
+            return forced.unwrap_or(default).to_string();
         }
         if let Tuning::Measure { .. } = self.mode {
             if let Some(form) = lock(&self.chosen).get(class) {
@@ -255,5 +257,25 @@ mod tests {
             })
         });
         assert!(matches!(none, Err(Error::OutOfMemory { .. })));
+    }
+
+    /// A forced list gives each kernel the first of its own forms it names, else its default;
+    /// nothing is timed.
+    #[test]
+    fn a_forced_list_picks_each_kernels_first_named_form() {
+        let tuner = Tuner::new(Tuning::Force("tiled, tiles".into()), "test".into());
+        let never = |_: &str| -> Result<()> { panic!("a forced form is never timed") };
+        let gemm = names(&["tiled", "rows"]);
+        let attention = names(&["tiles", "rows"]);
+        let harmonics = names(&["loop", "unrolled"]);
+        assert_eq!(tuner.choose("a", &gemm, "rows", never).unwrap(), "tiled");
+        assert_eq!(
+            tuner.choose("b", &attention, "rows", never).unwrap(),
+            "tiles"
+        );
+        assert_eq!(
+            tuner.choose("c", &harmonics, "unrolled", never).unwrap(),
+            "unrolled"
+        );
     }
 }

@@ -39,17 +39,20 @@ pub fn gpu_with(options: GpuOptions) -> Option<Context> {
     }
 }
 
-/// [`gpu`] with at most 7 workgroups per dispatch dimension, so that every kernel's grid is
-/// folded into two dimensions at test sizes, as 65535 folds it on real devices.
 /// The CPU path, the default GPU context, and a second GPU context with what the default
 /// does not run: the reductions' workgroup-memory forms (`GpuOptions::subgroups = false`) and
-/// the GEMM form that is not this adapter's default (tiled on a CPU adapter, rows on a GPU).
-/// Every form a test should see on this machine.
+/// the GEMM's and linear attention's forms that are not this adapter's defaults (tiled on a
+/// CPU adapter, rows on a GPU). Every form a test should see on this machine.
 pub fn every_path() -> Vec<Context> {
     let mut all = vec![Context::cpu()];
     if let Some(gpu) = gpu() {
         let cpu_adapter = gpu.device_type() == Some(wgkernels::wgpu::DeviceType::Cpu);
-        let other_form = if cpu_adapter { "tiled" } else { "rows16x4x16" };
+        // The GEMM's and linear attention's other forms.
+        let other_form = if cpu_adapter {
+            "tiled,tiles"
+        } else {
+            "rows16x4x16,rows"
+        };
         all.push(gpu);
         all.extend(gpu_with(GpuOptions {
             subgroups: false,
@@ -78,6 +81,8 @@ pub fn gpu_per_sparse_form() -> Vec<Context> {
         .collect()
 }
 
+/// [`gpu`] with at most 7 workgroups per dispatch dimension, so that every kernel's grid is
+/// folded into two dimensions at test sizes, as 65535 folds it on real devices.
 pub fn gpu_with_folded_grids() -> Option<Context> {
     gpu_with(GpuOptions {
         max_workgroups_per_dimension: Some(7),

@@ -1,0 +1,134 @@
+// linear_output.wgsl in registers for non-causal calls, for devices where workgroup memory
+// and barriers cost more than they save (CPU adapters):
+//   out_i = φ_q(q_i)ᵀ S / (φ_q(q_i)·z + ε_i)
+// with S, z the total state of the head (state_scan.wgsl) and ε_i as in linear_output.wgsl.
+//
+// A workgroup of 16 lanes owns 8 queries × 64 value columns; lane l holds columns
+// 4l .. 4l + 3 of each query in a vec4. Per feature, the 8 queries' φ_q values are the same
+// in every lane, and each S value feeds 8 FMAs. No workgroup memory, no barrier.
+
+// #include "attention/linear_common.inc.wgsl"
+
+// #include "util/workgroup.inc.wgsl"
+
+const LANES: u32 = 16u;
+const QUERIES: u32 = 8u;    // rows of the output per workgroup
+const COLUMNS: u32 = 64u;   // LANES · 4
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+fn read_q(i: u32) -> f32 { return q[i]; }
+@group(0) @binding(2) var<storage, read> key_max: array<u32>;
+@group(0) @binding(3) var<storage, read> state: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+// Keys are never read here: k is declared for key_feature (linear_common.inc.wgsl, which
+// this kernel does not call) and left out of the bind group.
+@group(0) @binding(5) var<storage, read> k: array<f32>;
+fn read_k(i: u32) -> f32 { return k[i]; }
+
+// The norm of query row `row` (head·n + i), for the norm-aware map.
+fn row_norm(row: u32) -> QueryNorm {
+    var part = vec2<f32>(0.0);
+    for (var f = 0u; f < p.dk; f++) {
+        let a = abs(read_q(p.q_offset + row * p.dk + f));
+        part = combine_ssq(part.x, part.y, a, ssq_of(a).y);
+    }
+    return query_norm(part);
+}
+
+// φ_q(q)_f of query `i` of the head (0 past the queries or the features).
+fn query_feature(head: u32, i: u32, f: u32, norm: QueryNorm) -> f32 {
+    if i >= p.n || f >= p.features {
+        return 0.0;
+    }
+    let row = head * p.n + i;
+    if p.norm_aware == 0u {
+        return elu_plus_one(read_q(p.q_offset + row * p.dk + f));
+    }
+    let x = read_q(p.q_offset + row * p.dk + f % p.dk);
+    return norm_aware_query(select(-x, x, f < p.dk), norm);
+}
+
+// Stores columns c .. c + 3 of query i's output (those below dv), over its denominator.
+fn store_row(head: u32, i: u32, c: u32, numerator: vec4<f32>, denominator: f32, scale: f32) {
+    if i >= p.n {
+        return;
+    }
+    let eps = select(p.eps, p.eps * f32(p.n), p.norm_aware == 1u) * scale * scale * scale;
+    // Only 0 when every s_ij and ε underflowed: then the numerator is 0 as well.
+    let total = max(denominator + eps, 1.1754944e-38);
+    for (var q = 0u; q < 4u; q++) {
+        if c + q < p.dv {
+            out[p.out_offset + (head * p.n + i) * p.dv + c + q] = numerator[q] / total;
+        }
+    }
+}
+
+@compute @workgroup_size(LANES)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
+    let group = workgroup_index(wid, nwg);
+    if group >= p.total_groups {
+        return;
+    }
+    let blocks = (p.n + QUERIES - 1u) / QUERIES;
+    let vt = group % p.v_tiles;
+    let block = (group / p.v_tiles) % blocks;
+    let head = group / (p.v_tiles * blocks);
+    let scale = key_scale(head);
+    let i0 = block * QUERIES;
+    let c = vt * COLUMNS + 4u * lane;
+    var norms: array<QueryNorm, 8>;
+    if p.norm_aware == 1u {
+        for (var r = 0u; r < QUERIES; r++) {
+            norms[r] = row_norm(head * p.n + min(i0 + r, p.n - 1u));
+        }
+    }
+    let width = p.dv + 1u;
+    let state_base = head * p.splits * p.features * width;
+    var n0 = vec4<f32>(0.0);
+    var n1 = vec4<f32>(0.0);
+    var n2 = vec4<f32>(0.0);
+    var n3 = vec4<f32>(0.0);
+    var n4 = vec4<f32>(0.0);
+    var n5 = vec4<f32>(0.0);
+    var n6 = vec4<f32>(0.0);
+    var n7 = vec4<f32>(0.0);
+    var d_low = vec4<f32>(0.0);  // denominators of queries i0 .. i0 + 3
+    var d_high = vec4<f32>(0.0); // and of i0 + 4 .. i0 + 7
+    for (var f = 0u; f < p.features; f++) {
+        let row = state_base + f * width;
+        var s = vec4<f32>(0.0);
+        for (var q = 0u; q < 4u; q++) {
+            if c + q < p.dv {
+                s[q] = state[row + c + q];
+            }
+        }
+        let z = state[row + p.dv];
+        let low = vec4<f32>(query_feature(head, i0, f, norms[0]), query_feature(head, i0 + 1u, f, norms[1]),
+                            query_feature(head, i0 + 2u, f, norms[2]), query_feature(head, i0 + 3u, f, norms[3]));
+        let high = vec4<f32>(query_feature(head, i0 + 4u, f, norms[4]), query_feature(head, i0 + 5u, f, norms[5]),
+                             query_feature(head, i0 + 6u, f, norms[6]), query_feature(head, i0 + 7u, f, norms[7]));
+        n0 = fma(vec4<f32>(low.x), s, n0);
+        n1 = fma(vec4<f32>(low.y), s, n1);
+        n2 = fma(vec4<f32>(low.z), s, n2);
+        n3 = fma(vec4<f32>(low.w), s, n3);
+        n4 = fma(vec4<f32>(high.x), s, n4);
+        n5 = fma(vec4<f32>(high.y), s, n5);
+        n6 = fma(vec4<f32>(high.z), s, n6);
+        n7 = fma(vec4<f32>(high.w), s, n7);
+        d_low = fma(low, vec4<f32>(z), d_low);
+        d_high = fma(high, vec4<f32>(z), d_high);
+    }
+    store_row(head, i0, c, n0, d_low.x, scale);
+    store_row(head, i0 + 1u, c, n1, d_low.y, scale);
+    store_row(head, i0 + 2u, c, n2, d_low.z, scale);
+    store_row(head, i0 + 3u, c, n3, d_low.w, scale);
+    store_row(head, i0 + 4u, c, n4, d_high.x, scale);
+    store_row(head, i0 + 5u, c, n5, d_high.y, scale);
+    store_row(head, i0 + 6u, c, n6, d_high.z, scale);
+    store_row(head, i0 + 7u, c, n7, d_high.w, scale);
+}

@@ -1,0 +1,111 @@
+// linear_state.wgsl in registers, for devices where workgroup memory and barriers cost more
+// than they save (CPU adapters: lavapipe ran the tiled kernel at under 1 % of its FMA rate).
+//   S = Σ_j φ_k(k_j) v_jᵀ  ([features, dv]),   z = Σ_j φ_k(k_j)  (stored as column dv),
+// written to state[head][split][f][dv + 1] as the tiled kernel writes it.
+//
+// A workgroup of 16 lanes owns 8 features × 64 value columns of one split; lane l holds
+// columns 4l .. 4l + 3 of each feature in a vec4. Per key, the 8 features φ_k(k_j)[f] are
+// the same in every lane, and each v value feeds 8 FMAs. No workgroup memory, no barrier.
+
+// #include "attention/linear_common.inc.wgsl"
+
+// #include "util/workgroup.inc.wgsl"
+
+const LANES: u32 = 16u;
+const FEATURES: u32 = 8u;   // rows of S per workgroup
+const COLUMNS: u32 = 64u;   // LANES · 4
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> k: array<f32>;
+fn read_k(i: u32) -> f32 { return k[i]; }
+@group(0) @binding(2) var<storage, read> v: array<f32>;
+fn read_v(i: u32) -> f32 { return v[i]; }
+@group(0) @binding(3) var<storage, read> key_max: array<u32>;
+@group(0) @binding(4) var<storage, read_write> state: array<f32>;
+
+// φ_k(k_j)[f] for f inside the features, else 0.
+fn feature_or_zero(row: u32, f: u32, scale: f32) -> f32 {
+    if f < p.features {
+        return key_feature(row, f, scale);
+    }
+    return 0.0;
+}
+
+// Stores columns c .. c + 3 of S's row f (those below dv).
+fn store_columns(base: u32, c: u32, s: vec4<f32>) {
+    for (var q = 0u; q < 4u; q++) {
+        if c + q < p.dv {
+            state[base + c + q] = s[q];
+        }
+    }
+}
+
+@compute @workgroup_size(LANES)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
+    let group = workgroup_index(wid, nwg);
+    if group >= p.total_groups {
+        return;
+    }
+    // v_tiles and f_tiles count blocks of COLUMNS and FEATURES here.
+    let vt = group % p.v_tiles;
+    let ft = (group / p.v_tiles) % p.f_tiles;
+    let split = (group / (p.v_tiles * p.f_tiles)) % p.splits;
+    let head = group / (p.v_tiles * p.f_tiles * p.splits);
+    let scale = key_scale(head);
+    let f0 = ft * FEATURES;
+    let c = vt * COLUMNS + 4u * lane;
+    let first = split * p.keys_per_split;
+    let last = min(p.n, first + p.keys_per_split);
+
+    var s0 = vec4<f32>(0.0);
+    var s1 = vec4<f32>(0.0);
+    var s2 = vec4<f32>(0.0);
+    var s3 = vec4<f32>(0.0);
+    var s4 = vec4<f32>(0.0);
+    var s5 = vec4<f32>(0.0);
+    var s6 = vec4<f32>(0.0);
+    var s7 = vec4<f32>(0.0);
+    var z = vec4<f32>(0.0); // z of features f0 .. f0 + 3 and, in `z_high`, f0 + 4 .. f0 + 7
+    var z_high = vec4<f32>(0.0);
+    for (var j = first; j < last; j++) {
+        let row = head * p.n + j;
+        let base = p.v_offset + row * p.dv;
+        var w = vec4<f32>(0.0);
+        for (var q = 0u; q < 4u; q++) {
+            if c + q < p.dv {
+                w[q] = read_v(base + c + q);
+            }
+        }
+        let low = vec4<f32>(feature_or_zero(row, f0, scale), feature_or_zero(row, f0 + 1u, scale),
+                            feature_or_zero(row, f0 + 2u, scale), feature_or_zero(row, f0 + 3u, scale));
+        let high = vec4<f32>(feature_or_zero(row, f0 + 4u, scale), feature_or_zero(row, f0 + 5u, scale),
+                             feature_or_zero(row, f0 + 6u, scale), feature_or_zero(row, f0 + 7u, scale));
+        s0 = fma(vec4<f32>(low.x), w, s0);
+        s1 = fma(vec4<f32>(low.y), w, s1);
+        s2 = fma(vec4<f32>(low.z), w, s2);
+        s3 = fma(vec4<f32>(low.w), w, s3);
+        s4 = fma(vec4<f32>(high.x), w, s4);
+        s5 = fma(vec4<f32>(high.y), w, s5);
+        s6 = fma(vec4<f32>(high.z), w, s6);
+        s7 = fma(vec4<f32>(high.w), w, s7);
+        z += low;
+        z_high += high;
+    }
+
+    let width = p.dv + 1u;
+    let rows = array<vec4<f32>, 8>(s0, s1, s2, s3, s4, s5, s6, s7);
+    for (var r = 0u; r < FEATURES; r++) {
+        let f = f0 + r;
+        if f < p.features {
+            let base = ((head * p.splits + split) * p.features + f) * width;
+            store_columns(base, c, rows[r]);
+            if vt == 0u && lane == 0u {
+                state[base + p.dv] = select(z_high[r % 4u], z[r % 4u], r < 4u);
+            }
+        }
+    }
+}
