@@ -27,11 +27,10 @@ const FD_BOUND: f64 = 1e-5;
 const BOUND: f64 = 1e-4;
 const MAPS: [FeatureMap; 2] = [FeatureMap::EluPlusOne, FeatureMap::NormAware];
 
+/// The CPU path, the default GPU context, and one with the other forms (tiles on a CPU
+/// adapter, registers on a GPU).
 fn contexts() -> Vec<Context> {
-    [Some(Context::cpu()), common::gpu()]
-        .into_iter()
-        .flatten()
-        .collect()
+    common::every_path()
 }
 
 /// q, k, v and an upstream gradient for `[b, h, n, dk]`, `[b, h, n, dv]`.

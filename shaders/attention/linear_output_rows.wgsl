@@ -9,6 +9,8 @@
 
 // #include "attention/linear_common.inc.wgsl"
 
+// #include "attention/register_rows.inc.wgsl"
+
 // #include "util/workgroup.inc.wgsl"
 
 const LANES: u32 = 16u;
@@ -89,16 +91,7 @@ fn main(
     }
     let width = p.dv + 1u;
     let state_base = head * p.splits * p.features * width;
-    var n0 = vec4<f32>(0.0);
-    var n1 = vec4<f32>(0.0);
-    var n2 = vec4<f32>(0.0);
-    var n3 = vec4<f32>(0.0);
-    var n4 = vec4<f32>(0.0);
-    var n5 = vec4<f32>(0.0);
-    var n6 = vec4<f32>(0.0);
-    var n7 = vec4<f32>(0.0);
-    var d_low = vec4<f32>(0.0);  // denominators of queries i0 .. i0 + 3
-    var d_high = vec4<f32>(0.0); // and of i0 + 4 .. i0 + 7
+    var acc = rows8_zero(); // numerators of queries i0 .. i0 + 7, denominators in the extra column
     for (var f = 0u; f < p.features; f++) {
         let row = state_base + f * width;
         var s = vec4<f32>(0.0);
@@ -112,23 +105,9 @@ fn main(
                             query_feature(head, i0 + 2u, f, norms[2]), query_feature(head, i0 + 3u, f, norms[3]));
         let high = vec4<f32>(query_feature(head, i0 + 4u, f, norms[4]), query_feature(head, i0 + 5u, f, norms[5]),
                              query_feature(head, i0 + 6u, f, norms[6]), query_feature(head, i0 + 7u, f, norms[7]));
-        n0 = fma(vec4<f32>(low.x), s, n0);
-        n1 = fma(vec4<f32>(low.y), s, n1);
-        n2 = fma(vec4<f32>(low.z), s, n2);
-        n3 = fma(vec4<f32>(low.w), s, n3);
-        n4 = fma(vec4<f32>(high.x), s, n4);
-        n5 = fma(vec4<f32>(high.y), s, n5);
-        n6 = fma(vec4<f32>(high.z), s, n6);
-        n7 = fma(vec4<f32>(high.w), s, n7);
-        d_low = fma(low, vec4<f32>(z), d_low);
-        d_high = fma(high, vec4<f32>(z), d_high);
+        acc = rows8_fma(acc, low, high, s, z);
     }
-    store_row(head, i0, c, n0, d_low.x, scale);
-    store_row(head, i0 + 1u, c, n1, d_low.y, scale);
-    store_row(head, i0 + 2u, c, n2, d_low.z, scale);
-    store_row(head, i0 + 3u, c, n3, d_low.w, scale);
-    store_row(head, i0 + 4u, c, n4, d_high.x, scale);
-    store_row(head, i0 + 5u, c, n5, d_high.y, scale);
-    store_row(head, i0 + 6u, c, n6, d_high.z, scale);
-    store_row(head, i0 + 7u, c, n7, d_high.w, scale);
+    for (var r = 0u; r < QUERIES; r++) {
+        store_row(head, i0 + r, c, rows8_row(acc, r), rows8_extra(acc, r), scale);
+    }
 }

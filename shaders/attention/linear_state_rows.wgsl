@@ -9,6 +9,8 @@
 
 // #include "attention/linear_common.inc.wgsl"
 
+// #include "attention/register_rows.inc.wgsl"
+
 // #include "util/workgroup.inc.wgsl"
 
 const LANES: u32 = 16u;
@@ -61,16 +63,7 @@ fn main(
     let first = split * p.keys_per_split;
     let last = min(p.n, first + p.keys_per_split);
 
-    var s0 = vec4<f32>(0.0);
-    var s1 = vec4<f32>(0.0);
-    var s2 = vec4<f32>(0.0);
-    var s3 = vec4<f32>(0.0);
-    var s4 = vec4<f32>(0.0);
-    var s5 = vec4<f32>(0.0);
-    var s6 = vec4<f32>(0.0);
-    var s7 = vec4<f32>(0.0);
-    var z = vec4<f32>(0.0); // z of features f0 .. f0 + 3 and, in `z_high`, f0 + 4 .. f0 + 7
-    var z_high = vec4<f32>(0.0);
+    var acc = rows8_zero(); // S of features f0 .. f0 + 7, z in the extra column
     for (var j = first; j < last; j++) {
         let row = head * p.n + j;
         let base = p.v_offset + row * p.dv;
@@ -84,27 +77,17 @@ fn main(
                             feature_or_zero(row, f0 + 2u, scale), feature_or_zero(row, f0 + 3u, scale));
         let high = vec4<f32>(feature_or_zero(row, f0 + 4u, scale), feature_or_zero(row, f0 + 5u, scale),
                              feature_or_zero(row, f0 + 6u, scale), feature_or_zero(row, f0 + 7u, scale));
-        s0 = fma(vec4<f32>(low.x), w, s0);
-        s1 = fma(vec4<f32>(low.y), w, s1);
-        s2 = fma(vec4<f32>(low.z), w, s2);
-        s3 = fma(vec4<f32>(low.w), w, s3);
-        s4 = fma(vec4<f32>(high.x), w, s4);
-        s5 = fma(vec4<f32>(high.y), w, s5);
-        s6 = fma(vec4<f32>(high.z), w, s6);
-        s7 = fma(vec4<f32>(high.w), w, s7);
-        z += low;
-        z_high += high;
+        acc = rows8_fma(acc, low, high, w, 1.0);
     }
 
     let width = p.dv + 1u;
-    let rows = array<vec4<f32>, 8>(s0, s1, s2, s3, s4, s5, s6, s7);
     for (var r = 0u; r < FEATURES; r++) {
         let f = f0 + r;
         if f < p.features {
             let base = ((head * p.splits + split) * p.features + f) * width;
-            store_columns(base, c, rows[r]);
+            store_columns(base, c, rows8_row(acc, r));
             if vt == 0u && lane == 0u {
-                state[base + p.dv] = select(z_high[r % 4u], z[r % 4u], r < 4u);
+                state[base + p.dv] = rows8_extra(acc, r);
             }
         }
     }

@@ -26,7 +26,7 @@ const KEY_MAX_SPAN: usize = {
 /// Workgroups the non-causal state pass aims for, so that even one head fills a large GPU.
 const STATE_WORKGROUPS: usize = 1024;
 /// Workgroups the register form of the state pass aims for (CPU adapters: a few per core).
-const STATE_ROWS_WORKGROUPS: usize = 64;
+pub(super) const STATE_ROWS_WORKGROUPS: usize = 64;
 
 /// The forms of linear attention's forward, chosen per adapter and shape class by the
 /// device's tuner: `"tiles"`, 32×32 tiles through workgroup memory (linear_state.wgsl,
@@ -34,7 +34,7 @@ const STATE_ROWS_WORKGROUPS: usize = 64;
 /// (linear_state_rows.wgsl, and linear_output_rows.wgsl for non-causal calls; the default on
 /// CPU adapters). Causal calls take the tiled output in both: the rows output has no masked
 /// block.
-const LINEAR_FORMS: [&str; 2] = ["tiles", "rows"];
+pub(super) const LINEAR_FORMS: [&str; 2] = ["tiles", "rows"];
 
 /// The per-head operands q, k, v and the output, split with the heads.
 fn head_operands<'a>(dims: Dims, [q, k, v]: [&'a Tensor; 3], out: &'a Tensor) -> [Operand<'a>; 4] {
@@ -133,7 +133,7 @@ pub(super) fn key_splits(dims: Dims, tiles_per_head: usize, causal: bool) -> (us
 }
 
 /// [`key_splits`] aiming at `workgroups` workgroups.
-fn split_keys(
+pub(super) fn split_keys(
     dims: Dims,
     tiles_per_head: usize,
     causal: bool,

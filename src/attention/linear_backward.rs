@@ -22,7 +22,10 @@
 
 use std::sync::Arc;
 
-use super::kernels::{key_splits, record_key_max, Scan, ScanParams, KEY_MAX, STATE_SCAN, TILE};
+use super::kernels::{
+    key_splits, record_key_max, split_keys, Scan, ScanParams, KEY_MAX, LINEAR_FORMS,
+    STATE_ROWS_WORKGROUPS, STATE_SCAN, TILE,
+};
 use super::reference::{feature_len, EPS};
 use super::{Dims, FeatureMap};
 use crate::gpu::{shader, Bound, Kernel, Operand, Recording, Shader, ELEMENTWISE_WORKGROUP};
@@ -34,6 +37,11 @@ const PREPARE: Shader = shader!("attention/backward_prepare.wgsl");
 const FEATURE_GRADIENTS: Shader = shader!("attention/backward_feature_gradients.wgsl");
 const CHUNK_STATE: Shader = shader!("attention/chunk_state.wgsl");
 const CHUNK_OUTPUT: Shader = shader!("attention/chunk_output.wgsl");
+const CHUNK_STATE_ROWS: Shader = shader!("attention/chunk_state_rows.wgsl");
+const CHUNK_OUTPUT_ROWS: Shader = shader!("attention/chunk_output_rows.wgsl");
+/// The register forms' blocks: 8 rows × 64 columns (chunk_*_rows.wgsl).
+const BLOCK_ROWS: usize = 8;
+const BLOCK_COLUMNS: usize = 64;
 
 /// Rows per workgroup of the per-row passes (ROWS in their shaders).
 use crate::gpu::shader_constants::attention_backward_features::ROWS;
@@ -119,9 +127,15 @@ struct StateLayout {
 }
 
 impl StateLayout {
-    fn new(dims: Dims, rows: usize, columns: usize, scan: Scan) -> StateLayout {
-        let tiles = rows.div_ceil(TILE) * columns.div_ceil(TILE);
-        let (splits, keys_per_split) = key_splits(dims, tiles, scan != Scan::Total);
+    fn new(dims: Dims, rows: usize, columns: usize, scan: Scan, registers: bool) -> StateLayout {
+        let causal = scan != Scan::Total;
+        let (splits, keys_per_split) = match registers {
+            true => {
+                let blocks = rows.div_ceil(BLOCK_ROWS) * columns.div_ceil(BLOCK_COLUMNS);
+                split_keys(dims, blocks, causal, STATE_ROWS_WORKGROUPS)
+            }
+            false => key_splits(dims, rows.div_ceil(TILE) * columns.div_ceil(TILE), causal),
+        };
         StateLayout {
             rows,
             columns,
@@ -159,6 +173,8 @@ struct ProductKernels {
     state: Arc<Kernel>,
     scan: Arc<Kernel>,
     output: Arc<Kernel>,
+    /// The register forms run the state passes and the unmasked outputs (chunk_*_rows.wgsl).
+    output_rows: Option<Arc<Kernel>>,
 }
 
 /// The chunked products of one block of heads: its kernels, sizes and state buffer.
@@ -205,8 +221,15 @@ impl<'a> Products<'_, 'a> {
         [y, w]: [Rows<'a>; 2],
     ) -> Result<()> {
         let (layout, heads, state) = (self.layout, self.heads, self.state);
-        let (inner_tiles, column_tiles) =
-            (layout.rows.div_ceil(TILE), layout.columns.div_ceil(TILE));
+        // Tiles of 32 × 32, or the register form's blocks of 8 rows × 64 columns.
+        let (block_rows, block_columns) = match self.kernels.output_rows {
+            Some(_) => (BLOCK_ROWS, BLOCK_COLUMNS),
+            None => (TILE, TILE),
+        };
+        let (inner_tiles, column_tiles) = (
+            layout.rows.div_ceil(block_rows),
+            layout.columns.div_ceil(block_columns),
+        );
         let groups = heads * layout.splits * inner_tiles * column_tiles;
         let params = ProductParams {
             inner: layout.rows as u32,
@@ -257,8 +280,18 @@ impl<'a> Products<'_, 'a> {
             Orientation::AsStored { extra_column } => (layout.rows, false, extra_column, false),
             Orientation::Transposed => (layout.columns, true, false, true),
         };
-        let column_tiles = columns.div_ceil(TILE);
-        let groups = heads * self.n.div_ceil(TILE) * column_tiles;
+        // The unmasked outputs in registers where the form has them.
+        let registers = self
+            .kernels
+            .output_rows
+            .as_ref()
+            .filter(|_| scan == Scan::Total);
+        let (block_rows, block_columns) = match registers {
+            Some(_) => (BLOCK_ROWS, BLOCK_COLUMNS),
+            None => (TILE, TILE),
+        };
+        let column_tiles = columns.div_ceil(block_columns);
+        let groups = heads * self.n.div_ceil(block_rows) * column_tiles;
         let params = ProductParams {
             inner: inner as u32,
             inner_extra: inner_extra as u32,
@@ -275,12 +308,21 @@ impl<'a> Products<'_, 'a> {
             out_offset: out.bound.skip(),
             ..self.params(scan)
         };
-        let bindings = [x.bound, y.bound, w.bound, state, out.bound];
-        recording.dispatch(&self.kernels.output, &params, &bindings, groups as u32)
+        match registers {
+            Some(kernel) => {
+                let bindings = [x.bound, state, out.bound];
+                recording.dispatch(kernel, &params, &bindings, groups as u32)
+            }
+            None => {
+                let bindings = [x.bound, y.bound, w.bound, state, out.bound];
+                recording.dispatch(&self.kernels.output, &params, &bindings, groups as u32)
+            }
+        }
     }
 }
 
-/// Linear attention backward for `inputs = [q, k, v, d_out]` into `grads = [dq, dk, dv]`.
+/// Linear attention backward for `inputs = [q, k, v, d_out]` into `grads = [dq, dk, dv]`,
+/// its chunked products in the form the device's tuner chooses (the forward's forms).
 pub(super) fn run(
     gpu: &Gpu<'_>,
     dims: Dims,
@@ -291,6 +333,38 @@ pub(super) fn run(
 ) -> Result<()> {
     const OP: &str = "attention::linear_backward";
     let _call = crate::call::Call::enter(OP);
+    let p = |x: usize| x.max(1).next_power_of_two();
+    let dtypes: Vec<String> = inputs.iter().map(|t| t.dtype().to_string()).collect();
+    let class = format!(
+        "{OP} [{}, {}, {}, {}] {map:?} causal {causal} {}",
+        p(dims.heads),
+        p(dims.n),
+        dims.dk,
+        dims.dv,
+        dtypes.join(" ")
+    );
+    let names = LINEAR_FORMS.map(String::from);
+    let default = match gpu.device_type {
+        wgpu::DeviceType::Cpu => "rows",
+        _ => "tiles",
+    };
+    let rows = gpu.tuner.choose(&class, &names, default, |form| {
+        run_form(gpu, dims, (map, causal), form == "rows", inputs, grads)?;
+        gpu.wait()
+    })? == "rows";
+    run_form(gpu, dims, (map, causal), rows, inputs, grads)
+}
+
+/// [`run`] with its chunked products in registers (`registers`) or in tiles.
+fn run_form(
+    gpu: &Gpu<'_>,
+    dims: Dims,
+    (map, causal): (FeatureMap, bool),
+    registers: bool,
+    inputs: [&Tensor; 4],
+    grads: &[Tensor; 3],
+) -> Result<()> {
+    const OP: &str = "attention::linear_backward";
     let Dims { heads, n, dk, dv } = dims;
     let [q, k, v, g] = inputs;
     let norm_aware = map == FeatureMap::NormAware;
@@ -303,7 +377,7 @@ pub(super) fn run(
     };
     // S̃ and R̃ are both [features][dv + 1]; only their scans differ (and, non-causal,
     // neither: both are totals).
-    let layout = StateLayout::new(dims, features, dv, forward);
+    let layout = StateLayout::new(dims, features, dv, forward, registers);
     let state_len = layout.splits * layout.len();
     let limits = gpu.binding;
     let blocks = limits.row_blocks(
@@ -350,9 +424,17 @@ pub(super) fn run(
     let gradients_kernel =
         gpu.kernel_for(&FEATURE_GRADIENTS, &Tensor::operands(["q", "k"], [q, k]))?;
     let product_kernels = ProductKernels {
-        state: gpu.kernel(&CHUNK_STATE)?,
+        state: gpu.kernel(if registers {
+            &CHUNK_STATE_ROWS
+        } else {
+            &CHUNK_STATE
+        })?,
         scan: gpu.kernel(&STATE_SCAN)?,
         output: gpu.kernel(&CHUNK_OUTPUT)?,
+        output_rows: match registers {
+            true => Some(gpu.kernel(&CHUNK_OUTPUT_ROWS)?),
+            false => None,
+        },
     };
     let operands = [
         q.rows("q", n * dk),
