@@ -1,11 +1,13 @@
-// linear_output.wgsl in registers for non-causal calls, for devices where workgroup memory
-// and barriers cost more than they save (CPU adapters):
-//   out_i = φ_q(q_i)ᵀ S / (φ_q(q_i)·z + ε_i)
-// with S, z the total state of the head (state_scan.wgsl) and ε_i as in linear_output.wgsl.
+// linear_output.wgsl in registers, for devices where workgroup memory and barriers cost more
+// than they save (CPU adapters):
+//   out_i = (φ_q(q_i)ᵀ S + Σ_{j ∈ chunk, j ≤ i} s_ij v_j) / (φ_q(q_i)·z + Σ_{j ∈ chunk, j ≤ i} s_ij + ε_i)
+// with S, z and ε_i as in linear_output.wgsl (the block terms causal only).
 //
 // A workgroup of 16 lanes owns 8 queries × 64 value columns; lane l holds columns
 // 4l .. 4l + 3 of each query in a vec4. Per feature, the 8 queries' φ_q values are the same
-// in every lane, and each S value feeds 8 FMAs. No workgroup memory, no barrier.
+// in every lane, and each S value feeds 8 FMAs. Causal, lane l also sums the scores s_ij of
+// the chunk's keys 2l and 2l + 1 over the same features; one barrier hands them to every
+// lane for the block term. No other workgroup memory.
 
 // #include "attention/linear_common.inc.wgsl"
 
@@ -16,17 +18,15 @@
 const LANES: u32 = 16u;
 const QUERIES: u32 = 8u;    // rows of the output per workgroup
 const COLUMNS: u32 = 64u;   // LANES · 4
+const CHUNK: u32 = 32u;     // keys of a causal chunk (TILE of linear_state.wgsl)
+
+var<workgroup> scores: array<f32, 256>; // s_ij, [query r][key of the chunk]
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-fn read_q(i: u32) -> f32 { return q[i]; }
-@group(0) @binding(2) var<storage, read> key_max: array<u32>;
-@group(0) @binding(3) var<storage, read> state: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
-// Keys are never read here: k is declared for key_feature (linear_common.inc.wgsl, which
-// this kernel does not call) and left out of the bind group.
-@group(0) @binding(5) var<storage, read> k: array<f32>;
-fn read_k(i: u32) -> f32 { return k[i]; }
+// #include "attention/qkv.inc.wgsl"
+@group(0) @binding(4) var<storage, read> key_max: array<u32>;
+@group(0) @binding(5) var<storage, read> state: array<f32>;
+@group(0) @binding(6) var<storage, read_write> out: array<f32>;
 
 // The norm of query row `row` (head·n + i), for the norm-aware map.
 fn row_norm(row: u32) -> QueryNorm {
@@ -51,12 +51,21 @@ fn query_feature(head: u32, i: u32, f: u32, norm: QueryNorm) -> f32 {
     return norm_aware_query(select(-x, x, f < p.dk), norm);
 }
 
+// φ_k(k_j)_f of key j of the head (0 past the keys).
+fn key_or_zero(head: u32, j: u32, f: u32, scale: f32) -> f32 {
+    if j < p.n {
+        return key_feature(head * p.n + j, f, scale);
+    }
+    return 0.0;
+}
+
 // Stores columns c .. c + 3 of query i's output (those below dv), over its denominator.
 fn store_row(head: u32, i: u32, c: u32, numerator: vec4<f32>, denominator: f32, scale: f32) {
     if i >= p.n {
         return;
     }
-    let eps = select(p.eps, p.eps * f32(p.n), p.norm_aware == 1u) * scale * scale * scale;
+    let count = select(p.n, i + 1u, p.causal == 1u);
+    let eps = select(p.eps, p.eps * f32(count), p.norm_aware == 1u) * scale * scale * scale;
     // Only 0 when every s_ij and ε underflowed: then the numerator is 0 as well.
     let total = max(denominator + eps, 1.1754944e-38);
     for (var q = 0u; q < 4u; q++) {
@@ -90,7 +99,13 @@ fn main(
         }
     }
     let width = p.dv + 1u;
-    let state_base = head * p.splits * p.features * width;
+    let causal = p.causal == 1u;
+    let chunk = i0 / CHUNK;
+    // Causal: the state of the keys before the chunk; else the total.
+    let state_base = (head * p.splits + select(0u, chunk, causal)) * p.features * width;
+    let j0 = chunk * CHUNK + 2u * lane; // this lane's two keys of the chunk
+    var scores_low = array<vec4<f32>, 2>(vec4<f32>(0.0), vec4<f32>(0.0));  // queries 0..3
+    var scores_high = array<vec4<f32>, 2>(vec4<f32>(0.0), vec4<f32>(0.0)); // queries 4..7
     var acc = rows8_zero(); // numerators of queries i0 .. i0 + 7, denominators in the extra column
     for (var f = 0u; f < p.features; f++) {
         let row = state_base + f * width;
@@ -106,6 +121,42 @@ fn main(
         let high = vec4<f32>(query_feature(head, i0 + 4u, f, norms[4]), query_feature(head, i0 + 5u, f, norms[5]),
                              query_feature(head, i0 + 6u, f, norms[6]), query_feature(head, i0 + 7u, f, norms[7]));
         acc = rows8_fma(acc, low, high, s, z);
+        if causal {
+            let k0 = key_or_zero(head, j0, f, scale);
+            let k1 = key_or_zero(head, j0 + 1u, f, scale);
+            scores_low[0] = fma(low, vec4<f32>(k0), scores_low[0]);
+            scores_high[0] = fma(high, vec4<f32>(k0), scores_high[0]);
+            scores_low[1] = fma(low, vec4<f32>(k1), scores_low[1]);
+            scores_high[1] = fma(high, vec4<f32>(k1), scores_high[1]);
+        }
+    }
+    if causal {
+        for (var t = 0u; t < 2u; t++) {
+            for (var r = 0u; r < 4u; r++) {
+                scores[r * CHUNK + 2u * lane + t] = scores_low[t][r];
+                scores[(r + 4u) * CHUNK + 2u * lane + t] = scores_high[t][r];
+            }
+        }
+        workgroupBarrier();
+        // The chunk's keys up to the last query: all 8 queries keep keys up to i0.
+        let rows = vec4<u32>(0u, 1u, 2u, 3u);
+        for (var j = chunk * CHUNK; j < min(p.n, i0 + QUERIES); j++) {
+            let kk = j - chunk * CHUNK;
+            let base = p.v_offset + (head * p.n + j) * p.dv;
+            var w = vec4<f32>(0.0);
+            for (var q = 0u; q < 4u; q++) {
+                if c + q < p.dv {
+                    w[q] = read_v(base + c + q);
+                }
+            }
+            let low = vec4<f32>(scores[kk], scores[CHUNK + kk], scores[2u * CHUNK + kk],
+                                scores[3u * CHUNK + kk]);
+            let high = vec4<f32>(scores[4u * CHUNK + kk], scores[5u * CHUNK + kk],
+                                 scores[6u * CHUNK + kk], scores[7u * CHUNK + kk]);
+            let keep_low = vec4<u32>(j) <= vec4<u32>(i0) + rows;
+            let keep_high = vec4<u32>(j) <= vec4<u32>(i0 + 4u) + rows;
+            acc = rows8_fma_where(acc, low, high, w, 1.0, keep_low, keep_high);
+        }
     }
     for (var r = 0u; r < QUERIES; r++) {
         store_row(head, i0 + r, c, rows8_row(acc, r), rows8_extra(acc, r), scale);

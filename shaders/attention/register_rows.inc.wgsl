@@ -56,3 +56,22 @@ fn rows8_row(acc: Rows8, r: u32) -> vec4<f32> {
 fn rows8_extra(acc: Rows8, r: u32) -> f32 {
     return select(acc.extra_high[r % 4u], acc.extra_low[r % 4u], r < 4u);
 }
+
+// rows8_fma with row r's terms kept where `keep_r` and dropped (not multiplied by 0, so that
+// a NaN of a dropped term stays out) elsewhere.
+fn rows8_fma_where(acc: Rows8, low: vec4<f32>, high: vec4<f32>, w: vec4<f32>, e: f32,
+                   keep_low: vec4<bool>, keep_high: vec4<bool>) -> Rows8 {
+    let z = vec4<f32>(0.0);
+    return Rows8(
+        acc.r0 + select(z, low.x * w, keep_low.x),
+        acc.r1 + select(z, low.y * w, keep_low.y),
+        acc.r2 + select(z, low.z * w, keep_low.z),
+        acc.r3 + select(z, low.w * w, keep_low.w),
+        acc.r4 + select(z, high.x * w, keep_high.x),
+        acc.r5 + select(z, high.y * w, keep_high.y),
+        acc.r6 + select(z, high.z * w, keep_high.z),
+        acc.r7 + select(z, high.w * w, keep_high.w),
+        acc.extra_low + select(z, low * e, keep_low),
+        acc.extra_high + select(z, high * e, keep_high),
+    );
+}

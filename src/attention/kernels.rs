@@ -30,10 +30,9 @@ pub(super) const STATE_ROWS_WORKGROUPS: usize = 64;
 
 /// The forms of linear attention's forward, chosen per adapter and shape class by the
 /// device's tuner: `"tiles"`, 32×32 tiles through workgroup memory (linear_state.wgsl,
-/// linear_output.wgsl; the default on GPUs), or `"rows"`, registers only
-/// (linear_state_rows.wgsl, and linear_output_rows.wgsl for non-causal calls; the default on
-/// CPU adapters). Causal calls take the tiled output in both: the rows output has no masked
-/// block.
+/// linear_output.wgsl; the default on GPUs), or `"rows"`, registers (linear_state_rows.wgsl,
+/// linear_output_rows.wgsl, with one barrier for the causal block; the default on CPU
+/// adapters).
 pub(super) const LINEAR_FORMS: [&str; 2] = ["tiles", "rows"];
 
 /// The per-head operands q, k, v and the output, split with the heads.
@@ -207,7 +206,6 @@ fn linear_form(
         true => split_keys(dims, f_blocks * v_blocks, causal, STATE_ROWS_WORKGROUPS),
         false => key_splits(dims, f_tiles * v_tiles, causal),
     };
-    let rows_output = rows && !causal;
     let state_len = splits * features * (dv + 1);
     let limits = gpu.binding;
     let blocks = limits.row_blocks(
@@ -236,15 +234,13 @@ fn linear_form(
     };
     let state_kernel = gpu.kernel_for(state_shader, &Tensor::operands(["k", "v"], [k, v]))?;
     let scan_kernel = gpu.kernel(&STATE_SCAN)?;
-    let output_shader = if rows_output {
+    let output_shader = if rows {
         &LINEAR_OUTPUT_ROWS
     } else {
         &LINEAR_OUTPUT
     };
-    // The rows output reads q alone (its state holds what it needs of k and v).
-    let output_operands = Tensor::operands(["q", "k", "v"], inputs);
-    let output_operands = &output_operands[..if rows_output { 1 } else { 3 }];
-    let output_kernel = gpu.kernel_for(output_shader, output_operands)?;
+    let output_kernel =
+        gpu.kernel_for(output_shader, &Tensor::operands(["q", "k", "v"], inputs))?;
     let chunks = n.div_ceil(TILE);
     let operands = head_operands(dims, inputs, out);
     let mut recording = gpu.recording();
@@ -303,16 +299,15 @@ fn linear_form(
         };
         let scan_groups = (bh * features * (dv + 1)).div_ceil(ELEMENTWISE_WORKGROUP as usize);
         recording.dispatch(&scan_kernel, &scan, &[state], scan_groups as u32)?;
-        let (output_groups, output_tiles) = match rows_output {
+        let (output_groups, output_tiles) = match rows {
             true => (bh * n.div_ceil(8) * v_blocks, [f_tiles, v_blocks]),
             false => (bh * chunks * v_tiles, [f_tiles, v_tiles]),
         };
-        let all = [wq, wk, wv, scales, state, wo];
-        let only_q = [wq, scales, state, wo];
+        let bindings = [wq, wk, wv, scales, state, wo];
         recording.dispatch(
             &output_kernel,
             &params(output_groups, output_tiles),
-            if rows_output { &only_q } else { &all },
+            &bindings,
             output_groups as u32,
         )?;
     }
