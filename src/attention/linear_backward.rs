@@ -173,7 +173,7 @@ struct ProductKernels {
     state: Arc<Kernel>,
     scan: Arc<Kernel>,
     output: Arc<Kernel>,
-    /// The register forms run the state passes and the unmasked outputs (chunk_*_rows.wgsl).
+    /// The register form's output (chunk_output_rows.wgsl), which runs in place of `output`.
     output_rows: Option<Arc<Kernel>>,
 }
 
@@ -280,12 +280,7 @@ impl<'a> Products<'_, 'a> {
             Orientation::AsStored { extra_column } => (layout.rows, false, extra_column, false),
             Orientation::Transposed => (layout.columns, true, false, true),
         };
-        // The unmasked outputs in registers where the form has them.
-        let registers = self
-            .kernels
-            .output_rows
-            .as_ref()
-            .filter(|_| scan == Scan::Total);
+        let registers = self.kernels.output_rows.as_ref();
         let (block_rows, block_columns) = match registers {
             Some(_) => (BLOCK_ROWS, BLOCK_COLUMNS),
             None => (TILE, TILE),
@@ -308,16 +303,9 @@ impl<'a> Products<'_, 'a> {
             out_offset: out.bound.skip(),
             ..self.params(scan)
         };
-        match registers {
-            Some(kernel) => {
-                let bindings = [x.bound, state, out.bound];
-                recording.dispatch(kernel, &params, &bindings, groups as u32)
-            }
-            None => {
-                let bindings = [x.bound, y.bound, w.bound, state, out.bound];
-                recording.dispatch(&self.kernels.output, &params, &bindings, groups as u32)
-            }
-        }
+        let kernel = registers.unwrap_or(&self.kernels.output);
+        let bindings = [x.bound, y.bound, w.bound, state, out.bound];
+        recording.dispatch(kernel, &params, &bindings, groups as u32)
     }
 }
 
