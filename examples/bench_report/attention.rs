@@ -109,7 +109,7 @@ pub fn rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> 
                     bound: Bound::Compute,
                     baseline: None,
                     error,
-                    form: String::new(),
+                    form: form(ctx, "attention::softmax", n, "", causal),
                     notes: "online softmax, O(n²)".into(),
                 });
                 Some(timing.median)
@@ -142,7 +142,7 @@ pub fn rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> 
                         bound: Bound::Compute,
                         baseline: None,
                         error,
-                        form: String::new(),
+                        form: String::new(), // the backward has one form
                         notes: format!(
                             "{:.2}× its forward; an lse/Δ + ∂q pass and a ∂k/∂v pass",
                             timing.median / forward
@@ -177,7 +177,7 @@ pub fn rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> 
                     },
                     baseline: softmax.map(|t| (softmax_name(causal), t)),
                     error: Some((relative_error(&got, &want), max_abs_error(&got, &want))),
-                    form: String::new(),
+                    form: form(ctx, "attention::linear", n, &format!("{map:?} "), causal),
                     notes: format!("{} features", f as usize),
                 });
                 let forward = timing.median;
@@ -216,7 +216,13 @@ pub fn rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> 
                     bound: Bound::Compute,
                     baseline: softmax_backward.map(|t| (backward_name(&softmax_name(causal)), t)),
                     error,
-                    form: String::new(),
+                    form: form(
+                        ctx,
+                        "attention::linear_backward",
+                        n,
+                        &format!("{map:?} "),
+                        causal,
+                    ),
                     notes: format!("{:.2}× its forward", timing.median / forward),
                 });
             }
@@ -271,4 +277,18 @@ fn findings(report: &mut Report, maps: &[FeatureMap], batch: usize, heads: usize
         }
     }
     Ok(())
+}
+
+/// The form the tuner chose for `op` at `[batch·heads, n, D, D]` (`map` "" for softmax).
+fn form(ctx: &Context, op: &str, n: usize, map: &str, causal: bool) -> String {
+    let heads = if ctx.device_type() == Some(wgkernels::wgpu::DeviceType::Cpu) {
+        1
+    } else {
+        8
+    };
+    let class = format!(
+        "{op} [{heads}, {}, {D}, {D}] {map}causal {causal} ",
+        n.next_power_of_two()
+    );
+    crate::tuned_form(ctx, &class)
 }

@@ -75,3 +75,19 @@ fn rows8_fma_where(acc: Rows8, low: vec4<f32>, high: vec4<f32>, w: vec4<f32>, e:
         acc.extra_high + select(z, high * e, keep_high),
     );
 }
+
+// acc with rows 0..3 scaled by `low` and rows 4..7 by `high`, their extra columns too.
+fn rows8_scale(acc: Rows8, low: vec4<f32>, high: vec4<f32>) -> Rows8 {
+    return Rows8(
+        acc.r0 * low.x,
+        acc.r1 * low.y,
+        acc.r2 * low.z,
+        acc.r3 * low.w,
+        acc.r4 * high.x,
+        acc.r5 * high.y,
+        acc.r6 * high.z,
+        acc.r7 * high.w,
+        acc.extra_low * low,
+        acc.extra_high * high,
+    );
+}

@@ -15,6 +15,7 @@ const LINEAR_OUTPUT: Shader = shader!("attention/linear_output.wgsl");
 const LINEAR_STATE_ROWS: Shader = shader!("attention/linear_state_rows.wgsl");
 const LINEAR_OUTPUT_ROWS: Shader = shader!("attention/linear_output_rows.wgsl");
 const SOFTMAX: Shader = shader!("attention/softmax.wgsl");
+const SOFTMAX_ROWS: Shader = shader!("attention/softmax_rows.wgsl");
 
 /// Rows and columns of every tile (TILE in the shaders); also the causal chunk length.
 pub(super) use crate::gpu::shader_constants::attention_linear_state::TILE;
@@ -149,6 +150,39 @@ pub(super) fn split_keys(
     (dims.n.div_ceil(keys_per_split), keys_per_split)
 }
 
+/// Whether `op` on `dims` runs in registers (`"rows"`) rather than in tiles: forced,
+/// remembered, or timed by `run` (which runs one form) on the first call of its shape class
+/// (`op [heads, n, dk, dv] <what> <dtypes>`, heads and n to powers of two); the default is
+/// registers on CPU adapters, tiles elsewhere.
+pub(super) fn choose_rows(
+    gpu: &Gpu<'_>,
+    op: &str,
+    dims: Dims,
+    what: &str,
+    inputs: &[&Tensor],
+    mut run: impl FnMut(bool) -> Result<()>,
+) -> Result<bool> {
+    let p = |x: usize| x.max(1).next_power_of_two();
+    let dtypes: Vec<String> = inputs.iter().map(|t| t.dtype().to_string()).collect();
+    let (heads, n) = (p(dims.heads), p(dims.n));
+    let class = format!(
+        "{op} [{heads}, {n}, {}, {}] {what} {}",
+        dims.dk,
+        dims.dv,
+        dtypes.join(" ")
+    );
+    let names = LINEAR_FORMS.map(String::from);
+    let default = match gpu.device_type {
+        wgpu::DeviceType::Cpu => "rows",
+        _ => "tiles",
+    };
+    let chosen = gpu.tuner.choose(&class, &names, default, |form| {
+        run(form == "rows")?;
+        gpu.wait()
+    })?;
+    Ok(chosen == "rows")
+}
+
 /// Linear attention: key scale (norm-aware), per-split states, scan, then the queries, in
 /// the form the device's tuner chooses (see [`LINEAR_FORMS`]).
 pub(super) fn linear(
@@ -161,25 +195,14 @@ pub(super) fn linear(
 ) -> Result<()> {
     const OP: &str = "attention::linear";
     let _call = crate::call::Call::enter(OP);
-    let p = |x: usize| x.max(1).next_power_of_two();
-    let dtypes: Vec<String> = inputs.iter().map(|t| t.dtype().to_string()).collect();
-    let class = format!(
-        "{OP} [{}, {}, {}, {}] {map:?} causal {causal} {}",
-        p(dims.heads),
-        p(dims.n),
-        dims.dk,
-        dims.dv,
-        dtypes.join(" ")
-    );
-    let names = LINEAR_FORMS.map(String::from);
-    let default = match gpu.device_type {
-        wgpu::DeviceType::Cpu => "rows",
-        _ => "tiles",
-    };
-    let rows = gpu.tuner.choose(&class, &names, default, |form| {
-        linear_form(gpu, dims, map, causal, form == "rows", inputs, out)?;
-        gpu.wait()
-    })? == "rows";
+    let rows = choose_rows(
+        gpu,
+        OP,
+        dims,
+        &format!("{map:?} causal {causal}"),
+        &inputs,
+        |rows| linear_form(gpu, dims, map, causal, rows, inputs, out),
+    )?;
     linear_form(gpu, dims, map, causal, rows, inputs, out)
 }
 
@@ -334,8 +357,10 @@ struct SoftmaxParams {
     _pad: [u32; 2],
 }
 
-/// Exact softmax attention, online (flash-attention style), a workgroup per 32 queries ×
-/// 32 value columns of a head; the rows' log-sum-exp goes to `lse` (`[heads, n]`) when given.
+/// Exact softmax attention, online (flash-attention style), in the form the device's tuner
+/// chooses (as linear attention's: a workgroup per 32 queries × 32 value columns in tiles,
+/// or per 8 queries × 64 columns in registers); the rows' log-sum-exp goes to `lse`
+/// (`[heads, n]`) when given.
 pub(super) fn softmax(
     gpu: &Gpu<'_>,
     dims: Dims,
@@ -346,8 +371,30 @@ pub(super) fn softmax(
 ) -> Result<()> {
     const OP: &str = "attention::softmax";
     let _call = crate::call::Call::enter(OP);
+    let rows = choose_rows(
+        gpu,
+        OP,
+        dims,
+        &format!("causal {causal}"),
+        &inputs,
+        |rows| softmax_form(gpu, dims, causal, rows, inputs, (out, lse)),
+    )?;
+    softmax_form(gpu, dims, causal, rows, inputs, (out, lse))
+}
+
+/// [`softmax`] in registers (`rows`: softmax_rows.wgsl) or in tiles (softmax.wgsl).
+fn softmax_form(
+    gpu: &Gpu<'_>,
+    dims: Dims,
+    causal: bool,
+    rows: bool,
+    inputs: [&Tensor; 3],
+    (out, lse): (&Tensor, Option<&Tensor>),
+) -> Result<()> {
+    const OP: &str = "attention::softmax";
     let Dims { heads, n, dk, dv } = dims;
-    let kernel = gpu.kernel_for(&SOFTMAX, &Tensor::operands(["q", "k", "v"], inputs))?;
+    let shader = if rows { &SOFTMAX_ROWS } else { &SOFTMAX };
+    let kernel = gpu.kernel_for(shader, &Tensor::operands(["q", "k", "v"], inputs))?;
     let scratch;
     let lse_buffer = match lse {
         Some(lse) => lse.buffer(),
@@ -359,11 +406,13 @@ pub(super) fn softmax(
     let [q, k, v, out] = head_operands(dims, inputs, out);
     let lse = Operand::rows("lse", lse_buffer, crate::DType::F32, n);
     let blocks = gpu.binding.blocks(OP, heads, [q, k, v, out, lse])?;
-    let v_tiles = dv.div_ceil(TILE);
+    // Tiles of 32 queries × 32 columns, or the register form's 8 queries × 64 columns.
+    let (queries, columns) = if rows { (8, 64) } else { (TILE, TILE) };
+    let v_tiles = dv.div_ceil(columns);
     let mut recording = gpu.recording();
     recording.dispatch_blocks(&kernel, &blocks, |block| {
         let [wq, wk, wv, wo, wl] = block.bound;
-        let groups = block.rows.count * n.div_ceil(TILE) * v_tiles;
+        let groups = block.rows.count * n.div_ceil(queries) * v_tiles;
         let params = SoftmaxParams {
             heads: block.rows.count as u32,
             n: n as u32,

@@ -23,7 +23,7 @@
 use std::sync::Arc;
 
 use super::kernels::{
-    key_splits, record_key_max, split_keys, Scan, ScanParams, KEY_MAX, LINEAR_FORMS,
+    choose_rows, key_splits, record_key_max, split_keys, Scan, ScanParams, KEY_MAX,
     STATE_ROWS_WORKGROUPS, STATE_SCAN, TILE,
 };
 use super::reference::{feature_len, EPS};
@@ -321,25 +321,10 @@ pub(super) fn run(
 ) -> Result<()> {
     const OP: &str = "attention::linear_backward";
     let _call = crate::call::Call::enter(OP);
-    let p = |x: usize| x.max(1).next_power_of_two();
-    let dtypes: Vec<String> = inputs.iter().map(|t| t.dtype().to_string()).collect();
-    let class = format!(
-        "{OP} [{}, {}, {}, {}] {map:?} causal {causal} {}",
-        p(dims.heads),
-        p(dims.n),
-        dims.dk,
-        dims.dv,
-        dtypes.join(" ")
-    );
-    let names = LINEAR_FORMS.map(String::from);
-    let default = match gpu.device_type {
-        wgpu::DeviceType::Cpu => "rows",
-        _ => "tiles",
-    };
-    let rows = gpu.tuner.choose(&class, &names, default, |form| {
-        run_form(gpu, dims, (map, causal), form == "rows", inputs, grads)?;
-        gpu.wait()
-    })? == "rows";
+    let what = format!("{map:?} causal {causal}");
+    let rows = choose_rows(gpu, OP, dims, &what, &inputs, |rows| {
+        run_form(gpu, dims, (map, causal), rows, inputs, grads)
+    })?;
     run_form(gpu, dims, (map, causal), rows, inputs, grads)
 }
 
