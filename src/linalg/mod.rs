@@ -1,4 +1,5 @@
-//! Dense linear algebra the kernel families share: a tiled, register-blocked GEMM.
+//! Dense linear algebra the kernel families share: a GEMM in several forms (workgroup tiles,
+//! register-blocked rows), chosen per adapter.
 //!
 //! ```
 //! use wgkernels::{linalg, Context};
@@ -32,8 +33,10 @@ use crate::{op, Context, Result, Tensor};
 use kernels::{Epilogue, GemmForm};
 use launch::launch;
 
-/// `C = op(A) · op(B)` with a tiled, register-blocked kernel: `C[i,j] = Σ_k op(A)[i,k]·op(B)[k,j]`,
-/// where `op(A) = Aᵀ` when `transpose_a` (A stored `[k,m]`) and likewise for B.
+/// `C = op(A) · op(B)`: `C[i,j] = Σ_k op(A)[i,k]·op(B)[k,j]`, where `op(A) = Aᵀ` when
+/// `transpose_a` (A stored `[k,m]`) and likewise for B. The kernel is one of the GEMM's forms
+/// (64×64 workgroup tiles, or register-blocked rows), as the device's tuner chooses
+/// ([`Tuning`](crate::Tuning), [`Gemm::form`]).
 ///
 /// A and B may be stored as f16 or bf16 ([`DType`](crate::DType)); they are widened as they
 /// are read and accumulated in f32, and C is f32.

@@ -142,14 +142,21 @@ pub(super) fn spherical_harmonics_backward(
 ) -> Result<()> {
     const OP: &str = "so3::spherical_harmonics_backward";
     let _call = crate::call::Call::enter(OP);
-    let names = FORMS.map(String::from);
+    // At lmax 0 the gradient is 0 and the written-out form reads no cotangent (its binding
+    // would be left out of the layout): only the looping form runs it.
+    let names: Vec<String> = FORMS
+        .iter()
+        .filter(|form| lmax > 0 || **form == "loop")
+        .map(|form| form.to_string())
+        .collect();
+    let default = if lmax > 0 { "unrolled" } else { "loop" };
     let class = format!(
         "{OP} lmax {lmax} [{}] {} {}",
         vectors.shape()[0].max(1).next_power_of_two(),
         vectors.dtype(),
         d_y.dtype()
     );
-    let form = gpu.tuner.choose(&class, &names, "unrolled", |form| {
+    let form = gpu.tuner.choose(&class, &names, default, |form| {
         backward_form(gpu, form, vectors, lmax, d_y, out)?;
         gpu.wait()
     })?;
