@@ -8,39 +8,13 @@
 @group(0) @binding(1) var<storage, read> r4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> x4: array<vec4<f32>>;
 
-@compute @workgroup_size(256)
-fn main(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let group = workgroup_index(wid, nwg);
-    if group >= p.row_blocks * p.chunks {
-        return;
+// This lane's part of row i's dot with x_v over [first, last): vec4s LANES apart.
+fn lane_dot(i: u32, v: u32, first: u32, last: u32, lane: u32) -> f32 {
+    let r_row = (p.r_offset + i * p.d) / 4u;
+    let x_row = (p.x_offset + v * p.d) / 4u;
+    var acc = 0.0;
+    for (var t = first / 4u + lane; t < last / 4u; t += LANES) {
+        acc += dot(r4[r_row + t], x4[x_row + t]);
     }
-    let chunk = group / p.row_blocks;
-    let i = (group % p.row_blocks) * 8u + lid / LANES;
-    let lane = lid % LANES;
-    let first = chunk * p.chunk_len;
-    let last = min(p.d, first + p.chunk_len);
-    for (var v = 0u; v < p.vectors; v++) {
-        var acc = 0.0;
-        if i < p.rows {
-            let r_row = (p.r_offset + i * p.d) / 4u;
-            let x_row = (p.x_offset + v * p.d) / 4u;
-            for (var t = first / 4u + lane; t < last / 4u; t += LANES) {
-                acc += dot(r4[r_row + t], x4[x_row + t]);
-            }
-        }
-        lane_sums[lid] = acc;
-        workgroupBarrier();
-        if lane == 0u && i < p.rows {
-            var sum = 0.0;
-            for (var l = 0u; l < LANES; l++) {
-                sum += lane_sums[lid + l];
-            }
-            partial[(v * p.chunks + chunk) * p.all_rows + p.row0 + i] = sum;
-        }
-        workgroupBarrier();
-    }
+    return acc;
 }
