@@ -167,6 +167,49 @@ fn damping_sweep_with_hard_gradients() {
     }
 }
 
+/// Gradients larger than one storage binding (4 KiB here) are split into blocks of rows, and
+/// the dot products and the combination run once per block: d = 1000 (the vec4 passes, one
+/// row per block) and d = 333 (the scalar passes, three rows per block), m = 11 and 20 (the
+/// last block of rows partly full), for a static inverse and a sliding window. (The vectors
+/// of one call must fit one binding.)
+#[test]
+fn gradients_larger_than_a_binding_are_split_into_row_blocks() {
+    let Some(ctx) = common::gpu_with(wgkernels::GpuOptions {
+        max_binding_bytes: Some(4096),
+        ..Default::default()
+    }) else {
+        return;
+    };
+    let mut rng = common::rng();
+    let damp = 0.1;
+    for (m, d) in [(11, 1000), (20, 333)] {
+        let grads = common::uniform(&mut rng, m * d);
+        let dense = reference::dense_inverse(&grads, d, damp as f64);
+        let kappa = condition(&grads, d, damp as f64);
+        let x = common::uniform(&mut rng, d);
+        let tx = ctx.tensor(&x, &[d]).unwrap();
+        let want = matvec(&dense, &x);
+        let label = format!("4 KiB bindings, m={m} d={d}");
+        let inverse =
+            StaticInverse::new(&ctx, &ctx.tensor(&grads, &[m, d]).unwrap(), damp).unwrap();
+        let got = inverse.ihvp(&tx).unwrap();
+        let e = relative_error(&got.to_vec().unwrap(), &want);
+        assert!(e < bound(kappa), "{label} ihvp: {e:e}");
+        let diagonal = inverse.inverse_diagonal().unwrap().to_vec().unwrap();
+        let want_diagonal: Vec<f64> = (0..d).map(|k| dense[k * d + k]).collect();
+        let e = relative_error(&diagonal, &want_diagonal);
+        assert!(e < bound(kappa), "{label} diagonal: {e:e}");
+
+        let mut window = SlidingInverse::new(&ctx, d, m, damp).unwrap();
+        for g in grads.chunks(d) {
+            window.push(&ctx.tensor(g, &[d]).unwrap()).unwrap();
+        }
+        let got = window.ihvp(&tx).unwrap();
+        let e = relative_error(&got.to_vec().unwrap(), &want);
+        assert!(e < bound(kappa), "{label} sliding ihvp: {e:e}");
+    }
+}
+
 /// 2m+3 pushes; after each, ihvp equals the dense inverse of the window's gradients.
 #[test]
 fn sliding_window_tracks_the_dense_inverse() {

@@ -1,13 +1,18 @@
-// The body of dots.wgsl and dots_vec4.wgsl: parameters, partial sums, lane sums and the
-// entry point. The includer binds R (1) and x (2) in its own view (f32s or vec4s) and defines
-//   fn lane_dot(i, v, first, last, lane) -> f32
-// this lane's part of Σ_{t ∈ [first, last)} R[i][t]·x_v[t] (its coordinates LANES apart).
+// The body of dots.wgsl and dots_vec4.wgsl: parameters, partial sums and the entry point.
+// The includer binds R (1) and x (2) in its own view and defines
+//   alias Lane = f32 or vec4<f32>;  const WIDTH: u32 = coordinates per Lane;
+//   fn r_load(index) -> Lane, fn x_load(index) -> Lane   (indices in Lanes)
+//   fn lane_total(a: Lane) -> f32                         (the sum of a Lane's coordinates)
+//
+// A workgroup covers 8 rows × one chunk. Each lane walks the chunk WORKGROUP Lanes apart and
+// covers all 8 rows of its coordinates, so that one load of x serves 8 rows. Then the
+// workgroup adds its lanes per row: first the 8 lane groups, then 32 lanes by one lane.
 
 struct Params {
     rows: u32,         // rows of R in this launch
     d: u32,
     vectors: u32,      // k
-    chunk_len: u32,
+    chunk_len: u32,    // a multiple of WORKGROUP · WIDTH
     chunks: u32,
     row_blocks: u32,   // ceil(rows / 8)
     row0: u32,         // index of this launch's first row among all rows
@@ -18,12 +23,13 @@ struct Params {
     _pad1: u32,
 }
 
-const LANES: u32 = 32u;
+const WORKGROUP: u32 = 256u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(3) var<storage, read_write> partial: array<f32>;
 
-var<workgroup> lane_sums: array<f32, 256>;
+var<workgroup> row_lanes: array<f32, 2048>; // [row][lane]
+var<workgroup> row_groups: array<f32, 256>; // [row][lane % 32]
 
 @compute @workgroup_size(256)
 fn main(
@@ -36,23 +42,41 @@ fn main(
         return;
     }
     let chunk = group / p.row_blocks;
-    let i = (group % p.row_blocks) * 8u + lid / LANES;
-    let lane = lid % LANES;
-    let first = chunk * p.chunk_len;
-    let last = min(p.d, first + p.chunk_len);
+    let i0 = (group % p.row_blocks) * 8u;
+    let first = chunk * p.chunk_len / WIDTH;
+    let last = min(p.d, (chunk + 1u) * p.chunk_len) / WIDTH;
+    // Rows past the last read the last row, and their sums are dropped.
+    var r_row: array<u32, 8>;
+    for (var k = 0u; k < 8u; k++) {
+        r_row[k] = (p.r_offset + min(i0 + k, p.rows - 1u) * p.d) / WIDTH;
+    }
     for (var v = 0u; v < p.vectors; v++) {
-        var acc = 0.0;
-        if i < p.rows {
-            acc = lane_dot(i, v, first, last, lane);
-        }
-        lane_sums[lid] = acc;
-        workgroupBarrier();
-        if lane == 0u && i < p.rows {
-            var sum = 0.0;
-            for (var l = 0u; l < LANES; l++) {
-                sum += lane_sums[lid + l];
+        let x_row = (p.x_offset + v * p.d) / WIDTH;
+        var acc: array<Lane, 8>;
+        for (var t = first + lid; t < last; t += WORKGROUP) {
+            let xt = x_load(x_row + t);
+            for (var k = 0u; k < 8u; k++) {
+                acc[k] = fma(r_load(r_row[k] + t), xt, acc[k]);
             }
-            partial[(v * p.chunks + chunk) * p.all_rows + p.row0 + i] = sum;
+        }
+        for (var k = 0u; k < 8u; k++) {
+            row_lanes[k * WORKGROUP + lid] = lane_total(acc[k]);
+        }
+        workgroupBarrier();
+        // Lane lid adds row lid / 32's lanes lid % 32 + 32g over the 8 groups g.
+        let k = lid / 32u;
+        var sum = 0.0;
+        for (var g = 0u; g < 8u; g++) {
+            sum += row_lanes[k * WORKGROUP + g * 32u + lid % 32u];
+        }
+        row_groups[lid] = sum;
+        workgroupBarrier();
+        if lid % 32u == 0u && i0 + k < p.rows {
+            var total = 0.0;
+            for (var l = 0u; l < 32u; l++) {
+                total += row_groups[lid + l];
+            }
+            partial[(v * p.chunks + chunk) * p.all_rows + p.row0 + i0 + k] = total;
         }
         workgroupBarrier();
     }

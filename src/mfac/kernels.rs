@@ -175,13 +175,13 @@ pub(super) fn coefficients(
     let chunks = dot_workgroups(gpu)
         .div_ceil(row_groups.max(1))
         .clamp(1, d.div_ceil(ELEMENTWISE_WORKGROUP as usize));
-    // The vec4 form's chunks are whole steps of its 32 lanes × 4 coordinates.
+    // Chunks are whole sweeps of the 256 lanes (× 4 coordinates in the vec4 form).
     let vec4 = r.dtype() == crate::DType::F32
         && d % 4 == 0
         && blocks
             .iter()
             .all(|(_, wr)| wr.skip() % 4 == 0 && wr.bytes() >= 16);
-    let step = if vec4 { 128 } else { 32 };
+    let step = if vec4 { 1024 } else { 256 };
     let chunk_len = d.div_ceil(chunks).div_ceil(step) * step;
     let chunks = d.div_ceil(chunk_len);
     let partial_len = k * chunks * count;

@@ -59,7 +59,9 @@ impl StaticInverse {
             },
             |gpu| {
                 kernels::check_window_count(OP, gpu, m)?;
-                let gram = if m >= GRAM_BY_GEMM_FROM {
+                // The dot kernel binds all of G as its vectors; the GEMM splits it.
+                let g_bytes = grads.len() as u64 * grads.dtype().size() as u64;
+                let gram = if m >= GRAM_BY_GEMM_FROM || g_bytes > gpu.binding.max_bytes {
                     linalg::matmul(ctx, grads, grads, false, true)?
                 } else {
                     let gram = gpu.output(&[m, m])?;
