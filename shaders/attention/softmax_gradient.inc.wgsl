@@ -1,57 +1,13 @@
-// Shared by softmax_query_gradient.wgsl and softmax_key_gradient.wgsl: their parameters, their
-// inputs q, k, v, g (bindings 1 to 4; the includer binds its outputs from 5 on), the tile loads
-// and the two block products. Thread layout as in softmax.wgsl: 32 rows × 8 lanes,
-// 4 columns per lane (lane + 8t); a 32×32 block of scores lives in registers. Each workgroup
-// covers up to GROUP_TILES column tiles of its outputs, so that the scores and g·v of a block
-// are computed once for all of them.
-
-struct Params {
-    heads: u32,
-    n: u32,
-    dk: u32,
-    dv: u32,
-    causal: u32,
-    k_tiles: u32,       // ceil(dk / 32)
-    v_tiles: u32,       // ceil(dv / 32)
-    column_groups: u32, // workgroups per row block, each GROUP_TILES tiles wide
-    total_groups: u32,
-    q_offset: u32,
-    k_offset: u32,
-    v_offset: u32,
-    g_offset: u32,
-    dq_offset: u32,     // the query kernel's dq
-    dk_offset: u32,     // the key kernel's dk
-    dv_offset: u32,     // and its dv
-    lse_offset: u32,    // lse and delta share their windows' layout
-    scale: f32,         // 1/√dk
-    _pad0: u32,
-    _pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-// #include "attention/qkv.inc.wgsl"
-@group(0) @binding(4) var<storage, read> g: array<f32>;
-fn read_g(i: u32) -> f32 { return g[i]; }
+// Shared by softmax_query_gradient.wgsl and softmax_key_gradient.wgsl, after their
+// parameters and inputs (softmax_gradient_params.inc.wgsl): the tile loads and the two block
+// products. Thread layout as in softmax.wgsl: 32 rows × 8 lanes, 4 columns per lane
+// (lane + 8t); a 32×32 block of scores lives in registers. Each workgroup covers up to
+// GROUP_TILES column tiles of its outputs, so that the scores and g·v of a block are computed
+// once for all of them.
 
 const TILE: u32 = 32u;
 const LANES: u32 = 8u;
 const GROUP_TILES: u32 = 4u;
-
-// Element (row, c) of a [heads·n, width] operand read by `kind` (0 q, 1 k, 2 v, 3 g), 0
-// past the ends.
-fn load(kind: u32, head: u32, row: u32, c: u32) -> f32 {
-    if row >= p.n {
-        return 0.0;
-    }
-    let r = head * p.n + row;
-    switch kind {
-        case 0u: { if c < p.dk { return read_q(p.q_offset + r * p.dk + c); } }
-        case 1u: { if c < p.dk { return read_k(p.k_offset + r * p.dk + c); } }
-        case 2u: { if c < p.dv { return read_v(p.v_offset + r * p.dv + c); } }
-        default: { if c < p.dv { return read_g(p.g_offset + r * p.dv + c); } }
-    }
-    return 0.0;
-}
 
 var<workgroup> tile_a: array<f32, 1024>;  // [row][d]
 var<workgroup> tile_b: array<f32, 1024>;  // [column][d], then the operand of a weighted sum

@@ -7,6 +7,8 @@
 
 // #include "util/workgroup.inc.wgsl"
 
+// #include "attention/softmax_gradient_params.inc.wgsl"
+
 // #include "attention/softmax_gradient.inc.wgsl"
 
 @group(0) @binding(5) var<storage, read> lse: array<f32>;

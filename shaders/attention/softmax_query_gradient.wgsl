@@ -8,6 +8,8 @@
 
 // #include "util/workgroup.inc.wgsl"
 
+// #include "attention/softmax_gradient_params.inc.wgsl"
+
 // #include "attention/softmax_gradient.inc.wgsl"
 
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;

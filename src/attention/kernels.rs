@@ -16,6 +16,7 @@ const LINEAR_STATE_ROWS: Shader = shader!("attention/linear_state_rows.wgsl");
 const LINEAR_OUTPUT_ROWS: Shader = shader!("attention/linear_output_rows.wgsl");
 const SOFTMAX: Shader = shader!("attention/softmax.wgsl");
 const SOFTMAX_ROWS: Shader = shader!("attention/softmax_rows.wgsl");
+const SOFTMAX_ROWS_VEC4: Shader = shader!("attention/softmax_rows_vec4.wgsl");
 
 /// Rows and columns of every tile (TILE in the shaders); also the causal chunk length.
 pub(super) use crate::gpu::shader_constants::attention_linear_state::TILE;
@@ -45,6 +46,19 @@ fn head_operands<'a>(dims: Dims, [q, k, v]: [&'a Tensor; 3], out: &'a Tensor) ->
         v.rows("v", n * dv),
         out.rows("out", n * dv),
     ]
+}
+
+/// Whether a rows kernel can read its inputs as vec4s (`attention/qkv_vec4.inc.wgsl`): all
+/// f32, dk and dv multiples of 4, and every window starting at a multiple of 4.
+pub(super) fn reads_vec4<'a>(
+    inputs: &[&Tensor],
+    dims: Dims,
+    mut windows: impl Iterator<Item = &'a Bound<'a>>,
+) -> bool {
+    inputs.iter().all(|t| t.dtype() == crate::DType::F32)
+        && dims.dk % 4 == 0
+        && dims.dv % 4 == 0
+        && windows.all(|w| w.skip() % 4 == 0)
 }
 
 #[repr(C)]
@@ -393,8 +407,6 @@ fn softmax_form(
 ) -> Result<()> {
     const OP: &str = "attention::softmax";
     let Dims { heads, n, dk, dv } = dims;
-    let shader = if rows { &SOFTMAX_ROWS } else { &SOFTMAX };
-    let kernel = gpu.kernel_for(shader, &Tensor::operands(["q", "k", "v"], inputs))?;
     let scratch;
     let lse_buffer = match lse {
         Some(lse) => lse.buffer(),
@@ -406,6 +418,13 @@ fn softmax_form(
     let [q, k, v, out] = head_operands(dims, inputs, out);
     let lse = Operand::rows("lse", lse_buffer, crate::DType::F32, n);
     let blocks = gpu.binding.blocks(OP, heads, [q, k, v, out, lse])?;
+    let windows = blocks.iter().flat_map(|b| &b.bound[..3]);
+    let shader = match (rows, reads_vec4(&inputs, dims, windows)) {
+        (true, true) => &SOFTMAX_ROWS_VEC4,
+        (true, false) => &SOFTMAX_ROWS,
+        (false, _) => &SOFTMAX,
+    };
+    let kernel = gpu.kernel_for(shader, &Tensor::operands(["q", "k", "v"], inputs))?;
     // Tiles of 32 queries × 32 columns, or the register form's 8 queries × 64 columns.
     let (queries, columns) = if rows { (8, 64) } else { (TILE, TILE) };
     let v_tiles = dv.div_ceil(columns);

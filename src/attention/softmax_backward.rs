@@ -4,8 +4,12 @@
 //! ∂v (one pass over the query blocks), each recomputing the weights
 //! `exp(q_i·k_j/√dk − lse_i)` from the log-sum-exp. Each workgroup covers up to 128 output
 //! columns, so that the scores of a block are computed once for all of them.
+//!
+//! Two forms, chosen by the tuner as the forward's are ([`super::kernels::choose_rows`]):
+//! `tiles` (32 rows per workgroup through workgroup memory) and `rows`
+//! (`softmax_*_gradient_rows.wgsl`: 8 rows × 64 columns per workgroup in registers).
 
-use super::kernels::TILE;
+use super::kernels::{choose_rows, TILE};
 use super::Dims;
 use crate::gpu::{shader, Operand, Shader};
 use crate::op::Gpu;
@@ -13,6 +17,8 @@ use crate::{DType, Result, Tensor};
 
 const QUERY_GRADIENT: Shader = shader!("attention/softmax_query_gradient.wgsl");
 const KEY_GRADIENT: Shader = shader!("attention/softmax_key_gradient.wgsl");
+const QUERY_GRADIENT_ROWS: Shader = shader!("attention/softmax_query_gradient_rows.wgsl");
+const KEY_GRADIENT_ROWS: Shader = shader!("attention/softmax_key_gradient_rows.wgsl");
 
 /// Column tiles per workgroup (GROUP_TILES in the shaders).
 use crate::gpu::shader_constants::attention_softmax_gradient_inc::GROUP_TILES;
@@ -51,13 +57,38 @@ pub(super) fn run(
 ) -> Result<()> {
     const OP: &str = "attention::softmax_backward";
     let _call = crate::call::Call::enter(OP);
+    let rows = choose_rows(
+        gpu,
+        OP,
+        dims,
+        &format!("causal {causal}"),
+        &inputs,
+        |rows| run_form(gpu, dims, causal, rows, inputs, grads),
+    )?;
+    run_form(gpu, dims, causal, rows, inputs, grads)
+}
+
+/// [`run`] in registers (`rows`) or in tiles.
+fn run_form(
+    gpu: &Gpu<'_>,
+    dims: Dims,
+    causal: bool,
+    rows: bool,
+    inputs: [&Tensor; 4],
+    grads: &[Tensor; 3],
+) -> Result<()> {
+    const OP: &str = "attention::softmax_backward";
     let Dims { heads, n, dk, dv } = dims;
     let [q, k, v, g] = inputs;
     let lse = gpu.storage(heads * n)?;
     let delta = gpu.storage(heads * n)?;
     let operand_types = Tensor::operands(["q", "k", "v", "g"], inputs);
-    let query_kernel = gpu.kernel_for(&QUERY_GRADIENT, &operand_types)?;
-    let key_kernel = gpu.kernel_for(&KEY_GRADIENT, &operand_types)?;
+    let (query_shader, key_shader) = match rows {
+        true => (&QUERY_GRADIENT_ROWS, &KEY_GRADIENT_ROWS),
+        false => (&QUERY_GRADIENT, &KEY_GRADIENT),
+    };
+    let query_kernel = gpu.kernel_for(query_shader, &operand_types)?;
+    let key_kernel = gpu.kernel_for(key_shader, &operand_types)?;
     let blocks = gpu.binding.blocks(
         OP,
         heads,
@@ -73,10 +104,17 @@ pub(super) fn run(
             grads[2].rows("dv", n * dv),
         ],
     )?;
+    // Tiled: 32 rows, up to GROUP_TILES 32-column tiles per workgroup. Rows: 8 rows and one
+    // 64-column tile (of ∂k and ∂v both, in the key kernel).
     let (k_tiles, v_tiles) = (dk.div_ceil(TILE), dv.div_ceil(TILE));
-    let query_groups = k_tiles.div_ceil(GROUP_TILES);
-    let key_groups = k_tiles.max(v_tiles).div_ceil(GROUP_TILES);
-    let chunks = n.div_ceil(TILE);
+    let (chunks, query_groups, key_groups) = match rows {
+        true => (n.div_ceil(8), dk.div_ceil(64), dk.max(dv).div_ceil(64)),
+        false => (
+            n.div_ceil(TILE),
+            k_tiles.div_ceil(GROUP_TILES),
+            k_tiles.max(v_tiles).div_ceil(GROUP_TILES),
+        ),
+    };
     let mut recording = gpu.recording();
     for block in &blocks {
         let [wq, wk, wv, wg, wlse, wdelta, wdq, wdk, wdv] = block.bound;
