@@ -1,6 +1,7 @@
-// The parameters and inputs of the softmax attention backward's kernels, tiled
-// (softmax_gradient.inc.wgsl) or in registers (softmax_*_gradient_rows.wgsl): q, k, v, g at
-// bindings 1 to 4; the includer binds its outputs from 5 on.
+// The parameters of the softmax attention backward's kernels, tiled (softmax_gradient.inc.wgsl)
+// or in registers (softmax_*_gradient_rows*.wgsl), and their reads of the inputs q, k, v, g,
+// which the kernel binds at 1 to 4 (qkv.inc.wgsl and gradient_g.inc.wgsl, or their vec4
+// forms); the kernel binds its outputs from 5 on.
 
 struct Params {
     heads: u32,
@@ -26,9 +27,6 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-// #include "attention/qkv.inc.wgsl"
-@group(0) @binding(4) var<storage, read> g: array<f32>;
-fn read_g(i: u32) -> f32 { return g[i]; }
 
 // Element (row, c) of a [heads·n, width] operand read by `kind` (0 q, 1 k, 2 v, 3 g), 0
 // past the ends.
@@ -44,4 +42,23 @@ fn load(kind: u32, head: u32, row: u32, c: u32) -> f32 {
         default: { if c < p.dv { return read_g(p.g_offset + r * p.dv + c); } }
     }
     return 0.0;
+}
+
+// Columns c .. c + 3 of `load`'s operand where its width is a multiple of 4 (c + 3 inside it),
+// 0 past the last row.
+fn load_vec4(kind: u32, head: u32, row: u32, c: u32) -> vec4<f32> {
+    let r = head * p.n + min(row, p.n - 1u);
+    var value: vec4<f32>;
+    switch kind {
+        case 0u: { value = read_q4(p.q_offset + r * p.dk + c); }
+        case 1u: { value = read_k4(p.k_offset + r * p.dk + c); }
+        case 2u: { value = read_v4(p.v_offset + r * p.dv + c); }
+        default: { value = read_g4(p.g_offset + r * p.dv + c); }
+    }
+    return select(vec4<f32>(0.0), value, row < p.n);
+}
+
+// The width of `load`'s operand: dk for q and k, dv for v and g.
+fn width_of(kind: u32) -> u32 {
+    return select(p.dv, p.dk, kind < 2u);
 }

@@ -9,6 +9,10 @@
 
 // #include "attention/softmax_gradient_params.inc.wgsl"
 
+// #include "attention/qkv.inc.wgsl"
+
+// #include "attention/gradient_g.inc.wgsl"
+
 // #include "attention/softmax_gradient.inc.wgsl"
 
 @group(0) @binding(5) var<storage, read> lse: array<f32>;

@@ -10,6 +10,10 @@
 
 // #include "attention/softmax_gradient_params.inc.wgsl"
 
+// #include "attention/qkv.inc.wgsl"
+
+// #include "attention/gradient_g.inc.wgsl"
+
 // #include "attention/softmax_gradient.inc.wgsl"
 
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;

@@ -5,7 +5,7 @@
 
 // #include "attention/register_rows.inc.wgsl"
 
-// #include "attention/softmax_handoff.inc.wgsl"
+// #include "attention/softmax_pairs.inc.wgsl"
 
 // #include "util/workgroup.inc.wgsl"
 
@@ -23,27 +23,31 @@ const WEIGHTS: u32 = 64u;  // exp(score − the row's new max); 0 where masked
 
 var<workgroup> handoff: array<vec4<f32>, 128>;
 
-// q_i[d] of query i of the head (0 past the queries). Branch-free: a load under a branch
-// is a masked load, one lane at a time on a CPU adapter; the row is clamped instead.
-fn q_at(head: u32, i: u32, d: u32) -> f32 {
-    let value = read_q(p.q_offset + (head * p.n + min(i, p.n - 1u)) * p.dk + d);
-    return select(0.0, value, i < p.n);
+// Element (row, c) of q (kind 0), k (1) or v (2) of the head, 0 past the rows and the width.
+// Branch-free: a load under a branch is a masked load, one lane at a time on a CPU adapter.
+fn load(kind: u32, head: u32, row: u32, c: u32) -> f32 {
+    let r = head * p.n + min(row, p.n - 1u);
+    let width = select(p.dv, p.dk, kind < 2u);
+    let at = min(c, width - 1u);
+    var value: f32;
+    switch kind {
+        case 0u: { value = read_q(p.q_offset + r * p.dk + at); }
+        case 1u: { value = read_k(p.k_offset + r * p.dk + at); }
+        default: { value = read_v(p.v_offset + r * p.dv + at); }
+    }
+    return select(0.0, value, row < p.n && c < width);
 }
 
-// k_j[d] of key j of the head (0 past the keys), branch-free as q_at.
-fn k_at(head: u32, j: u32, d: u32) -> f32 {
-    let value = read_k(p.k_offset + (head * p.n + min(j, p.n - 1u)) * p.dk + d);
-    return select(0.0, value, j < p.n);
-}
-
-// q_i[d .. d + 3] and k_j[d .. d + 3], where dk is a multiple of 4, as q_at and k_at.
-fn q4_at(head: u32, i: u32, d: u32) -> vec4<f32> {
-    let value = read_q4(p.q_offset + (head * p.n + min(i, p.n - 1u)) * p.dk + d);
-    return select(vec4<f32>(0.0), value, i < p.n);
-}
-fn k4_at(head: u32, j: u32, d: u32) -> vec4<f32> {
-    let value = read_k4(p.k_offset + (head * p.n + min(j, p.n - 1u)) * p.dk + d);
-    return select(vec4<f32>(0.0), value, j < p.n);
+// Columns c .. c + 3 of `load`'s operand, where its width is a multiple of 4.
+fn load_vec4(kind: u32, head: u32, row: u32, c: u32) -> vec4<f32> {
+    let r = head * p.n + min(row, p.n - 1u);
+    var value: vec4<f32>;
+    switch kind {
+        case 0u: { value = read_q4(p.q_offset + r * p.dk + c); }
+        case 1u: { value = read_k4(p.k_offset + r * p.dk + c); }
+        default: { value = read_v4(p.v_offset + r * p.dv + c); }
+    }
+    return select(vec4<f32>(0.0), value, row < p.n);
 }
 
 @compute @workgroup_size(LANES)
@@ -71,69 +75,13 @@ fn main(
     for (var kb = 0u; kb < key_blocks; kb++) {
         // This lane's two keys against the 8 queries.
         let j0 = kb * BLOCK + 2u * lane;
-        var s0_low = vec4<f32>(0.0);
-        var s0_high = vec4<f32>(0.0);
-        var s1_low = vec4<f32>(0.0);
-        var s1_high = vec4<f32>(0.0);
-        if p.dk % 4u == 0u {
-            // Four steps of d per load.
-            for (var d = 0u; d < p.dk; d += 4u) {
-                let a0 = q4_at(head, i0, d);
-                let a1 = q4_at(head, i0 + 1u, d);
-                let a2 = q4_at(head, i0 + 2u, d);
-                let a3 = q4_at(head, i0 + 3u, d);
-                let a4 = q4_at(head, i0 + 4u, d);
-                let a5 = q4_at(head, i0 + 5u, d);
-                let a6 = q4_at(head, i0 + 6u, d);
-                let a7 = q4_at(head, i0 + 7u, d);
-                let k0 = k4_at(head, j0, d);
-                let k1 = k4_at(head, j0 + 1u, d);
-                // Written out: a loop over the four steps indexes its vectors at run time.
-                var low = vec4<f32>(a0.x, a1.x, a2.x, a3.x);
-                var high = vec4<f32>(a4.x, a5.x, a6.x, a7.x);
-                s0_low = fma(low, vec4<f32>(k0.x), s0_low);
-                s0_high = fma(high, vec4<f32>(k0.x), s0_high);
-                s1_low = fma(low, vec4<f32>(k1.x), s1_low);
-                s1_high = fma(high, vec4<f32>(k1.x), s1_high);
-                low = vec4<f32>(a0.y, a1.y, a2.y, a3.y);
-                high = vec4<f32>(a4.y, a5.y, a6.y, a7.y);
-                s0_low = fma(low, vec4<f32>(k0.y), s0_low);
-                s0_high = fma(high, vec4<f32>(k0.y), s0_high);
-                s1_low = fma(low, vec4<f32>(k1.y), s1_low);
-                s1_high = fma(high, vec4<f32>(k1.y), s1_high);
-                low = vec4<f32>(a0.z, a1.z, a2.z, a3.z);
-                high = vec4<f32>(a4.z, a5.z, a6.z, a7.z);
-                s0_low = fma(low, vec4<f32>(k0.z), s0_low);
-                s0_high = fma(high, vec4<f32>(k0.z), s0_high);
-                s1_low = fma(low, vec4<f32>(k1.z), s1_low);
-                s1_high = fma(high, vec4<f32>(k1.z), s1_high);
-                low = vec4<f32>(a0.w, a1.w, a2.w, a3.w);
-                high = vec4<f32>(a4.w, a5.w, a6.w, a7.w);
-                s0_low = fma(low, vec4<f32>(k0.w), s0_low);
-                s0_high = fma(high, vec4<f32>(k0.w), s0_high);
-                s1_low = fma(low, vec4<f32>(k1.w), s1_low);
-                s1_high = fma(high, vec4<f32>(k1.w), s1_high);
-            }
-        } else {
-            for (var d = 0u; d < p.dk; d++) {
-                let low = vec4<f32>(q_at(head, i0, d), q_at(head, i0 + 1u, d), q_at(head, i0 + 2u, d),
-                                    q_at(head, i0 + 3u, d));
-                let high = vec4<f32>(q_at(head, i0 + 4u, d), q_at(head, i0 + 5u, d),
-                                     q_at(head, i0 + 6u, d), q_at(head, i0 + 7u, d));
-                let k0 = k_at(head, j0, d);
-                let k1 = k_at(head, j0 + 1u, d);
-                s0_low = fma(low, vec4<f32>(k0), s0_low);
-                s0_high = fma(high, vec4<f32>(k0), s0_high);
-                s1_low = fma(low, vec4<f32>(k1), s1_low);
-                s1_high = fma(high, vec4<f32>(k1), s1_high);
-            }
-        }
+        let raw = pair_dots(0u, i0, 1u, j0, p.dk, head);
         let keep = pair_keep(i0, j0, true);
         let no_score = vec4<f32>(NO_SCORE);
-        let s = PairDots(select(no_score, s0_low * p.scale, keep.low0),
-                         select(no_score, s0_high * p.scale, keep.high0),
-                         select(no_score, s1_low * p.scale, keep.low1),
-                         select(no_score, s1_high * p.scale, keep.high1));
+        let s = PairDots(select(no_score, raw.low0 * p.scale, keep.low0),
+                         select(no_score, raw.high0 * p.scale, keep.high0),
+                         select(no_score, raw.low1 * p.scale, keep.low1),
+                         select(no_score, raw.high1 * p.scale, keep.high1));
         block_store(SCORES, lane, s, keep_all());
         workgroupBarrier();
 
@@ -153,15 +101,7 @@ fn main(
         workgroupBarrier();
         for (var k = 0u; k < min(BLOCK, p.n - kb * BLOCK); k++) {
             let j = kb * BLOCK + k;
-            let base = p.v_offset + (head * p.n + j) * p.dv;
-            var w = vec4<f32>(0.0);
-            if p.dv % 4u == 0u {
-                w = select(w, read_v4(base + min(c, p.dv - 4u)), c < p.dv);
-            } else {
-                for (var q = 0u; q < 4u; q++) {
-                    w[q] = select(0.0, read_v(base + min(c + q, p.dv - 1u)), c + q < p.dv);
-                }
-            }
+            let w = load4(2u, head, j, c, p.dv);
             acc = rows8_fma_where(acc, block_low(WEIGHTS, k), block_high(WEIGHTS, k), w, 1.0,
                                   causal_keep(i0, j, true), causal_keep(i0 + 4u, j, true));
         }

@@ -7,7 +7,7 @@
 // A workgroup of 16 lanes owns 8 queries × 64 value columns; lane l holds columns
 // 4l .. 4l + 3 of each query in a vec4, and l (Σ of the weights) rides in the extra column.
 // Keys come 32 at a time: lane l scores keys 2l and 2l + 1 against the 8 queries, and one
-// barrier hands the 8 × 32 scores to every lane (softmax_handoff.inc.wgsl), which takes the
+// barrier hands the 8 × 32 scores to every lane (softmax_pairs.inc.wgsl), which takes the
 // rows' new maxima; lane l weighs its own two keys (16 exponentials, not the block's 256),
 // and a second barrier hands the weights over for every lane to add the block's values.
 

@@ -9,7 +9,7 @@
 //! `tiles` (32 rows per workgroup through workgroup memory) and `rows`
 //! (`softmax_*_gradient_rows.wgsl`: 8 rows × 64 columns per workgroup in registers).
 
-use super::kernels::{choose_rows, TILE};
+use super::kernels::{choose_rows, reads_vec4, TILE};
 use super::Dims;
 use crate::gpu::{shader, Operand, Shader};
 use crate::op::Gpu;
@@ -19,6 +19,9 @@ const QUERY_GRADIENT: Shader = shader!("attention/softmax_query_gradient.wgsl");
 const KEY_GRADIENT: Shader = shader!("attention/softmax_key_gradient.wgsl");
 const QUERY_GRADIENT_ROWS: Shader = shader!("attention/softmax_query_gradient_rows.wgsl");
 const KEY_GRADIENT_ROWS: Shader = shader!("attention/softmax_key_gradient_rows.wgsl");
+const QUERY_GRADIENT_ROWS_VEC4: Shader =
+    shader!("attention/softmax_query_gradient_rows_vec4.wgsl");
+const KEY_GRADIENT_ROWS_VEC4: Shader = shader!("attention/softmax_key_gradient_rows_vec4.wgsl");
 
 /// Column tiles per workgroup (GROUP_TILES in the shaders).
 use crate::gpu::shader_constants::attention_softmax_gradient_inc::GROUP_TILES;
@@ -82,13 +85,6 @@ fn run_form(
     let [q, k, v, g] = inputs;
     let lse = gpu.storage(heads * n)?;
     let delta = gpu.storage(heads * n)?;
-    let operand_types = Tensor::operands(["q", "k", "v", "g"], inputs);
-    let (query_shader, key_shader) = match rows {
-        true => (&QUERY_GRADIENT_ROWS, &KEY_GRADIENT_ROWS),
-        false => (&QUERY_GRADIENT, &KEY_GRADIENT),
-    };
-    let query_kernel = gpu.kernel_for(query_shader, &operand_types)?;
-    let key_kernel = gpu.kernel_for(key_shader, &operand_types)?;
     let blocks = gpu.binding.blocks(
         OP,
         heads,
@@ -104,6 +100,15 @@ fn run_form(
             grads[2].rows("dv", n * dv),
         ],
     )?;
+    let operand_types = Tensor::operands(["q", "k", "v", "g"], inputs);
+    let windows = blocks.iter().flat_map(|b| &b.bound[..4]);
+    let (query_shader, key_shader) = match (rows, reads_vec4(&inputs, dims, windows)) {
+        (true, true) => (&QUERY_GRADIENT_ROWS_VEC4, &KEY_GRADIENT_ROWS_VEC4),
+        (true, false) => (&QUERY_GRADIENT_ROWS, &KEY_GRADIENT_ROWS),
+        (false, _) => (&QUERY_GRADIENT, &KEY_GRADIENT),
+    };
+    let query_kernel = gpu.kernel_for(query_shader, &operand_types)?;
+    let key_kernel = gpu.kernel_for(key_shader, &operand_types)?;
     // Tiled: 32 rows, up to GROUP_TILES 32-column tiles per workgroup. Rows: 8 rows and one
     // 64-column tile (of ∂k and ∂v both, in the key kernel).
     let (k_tiles, v_tiles) = (dk.div_ceil(TILE), dv.div_ceil(TILE));
