@@ -1,7 +1,7 @@
 //! Criterion benches of attention: linear (elu+1 and norm-aware, causal and not) and exact
-//! softmax, `[1, 1, n, 64]`, forward and backward; linear attention also in its other form
-//! (`_tiles` or `_rows`: whichever this adapter's default is not). Times are per call in steady state: `iters` calls back to
-//! back, then one wait. n = 4096 (softmax) and 16384 run only on real GPUs, where one
+//! softmax, `[1, 1, n, 64]`, forward and backward; each also in its other form (`_tiles` or
+//! `_rows`: whichever this adapter's default is not; softmax's on lavapipe at n = 256 only).
+//! Times are per call in steady state: `iters` calls back to back, then one wait. n = 4096 (softmax) and 16384 run only on real GPUs, where one
 //! softmax call on lavapipe takes seconds; `examples/bench_report` covers the full sweep.
 
 use std::time::Instant;
@@ -84,6 +84,18 @@ fn attention(c: &mut Criterion) {
                 bench_on(&ctx, format!("softmax_backward{suffix}"), &|| {
                     attention::softmax_backward(&ctx, &q, &k, &v, &g, causal).map(drop)
                 });
+            }
+            if let Some(on) = other.as_ref().filter(|_| !on_cpu || n <= 256) {
+                let to = |t: &wgkernels::Tensor| on.tensor(&t.to_vec().unwrap(), t.shape());
+                let [q, k, v, g] = [&q, &k, &v, &g].map(|t| to(t).unwrap());
+                bench_on(on, format!("softmax{suffix}_{other_form}"), &|| {
+                    attention::softmax(on, &q, &k, &v, causal).map(drop)
+                });
+                bench_on(
+                    on,
+                    format!("softmax_backward{suffix}_{other_form}"),
+                    &|| attention::softmax_backward(on, &q, &k, &v, &g, causal).map(drop),
+                );
             }
         }
     }

@@ -19,8 +19,7 @@ const QUERY_GRADIENT: Shader = shader!("attention/softmax_query_gradient.wgsl");
 const KEY_GRADIENT: Shader = shader!("attention/softmax_key_gradient.wgsl");
 const QUERY_GRADIENT_ROWS: Shader = shader!("attention/softmax_query_gradient_rows.wgsl");
 const KEY_GRADIENT_ROWS: Shader = shader!("attention/softmax_key_gradient_rows.wgsl");
-const QUERY_GRADIENT_ROWS_VEC4: Shader =
-    shader!("attention/softmax_query_gradient_rows_vec4.wgsl");
+const QUERY_GRADIENT_ROWS_VEC4: Shader = shader!("attention/softmax_query_gradient_rows_vec4.wgsl");
 const KEY_GRADIENT_ROWS_VEC4: Shader = shader!("attention/softmax_key_gradient_rows_vec4.wgsl");
 
 /// Column tiles per workgroup (GROUP_TILES in the shaders).
