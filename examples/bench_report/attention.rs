@@ -142,7 +142,7 @@ pub fn rows(ctx: &Context, rng: &mut StdRng, report: &mut Report) -> Result<()> 
                         bound: Bound::Compute,
                         baseline: None,
                         error,
-                        form: String::new(), // the backward has one form
+                        form: form(ctx, "attention::softmax_backward", n, "", causal),
                         notes: format!(
                             "{:.2}× its forward; an lse/Δ + ∂q pass and a ∂k/∂v pass",
                             timing.median / forward

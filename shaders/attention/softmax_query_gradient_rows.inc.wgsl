@@ -24,8 +24,8 @@ struct Stats {
     d_high: vec4<f32>,
 }
 
-// `stats` with scores s (scaled; NO_SCORE where they do not count) and products dp of two
-// more keys, for one half (low or high) of the rows: (m, l, d) in, (m, l, d) out.
+// The statistics (m, l, d) of one half of the rows (0..3 or 4..7) after two more keys, given
+// their scaled scores s (NO_SCORE where they do not count) and products dp = g·v.
 fn add_two(m: vec4<f32>, l: vec4<f32>, d: vec4<f32>, s0: vec4<f32>, dp0: vec4<f32>, keep0: vec4<bool>,
            s1: vec4<f32>, dp1: vec4<f32>, keep1: vec4<bool>) -> array<vec4<f32>, 3> {
     let m_new = max(m, max(s0, s1));
