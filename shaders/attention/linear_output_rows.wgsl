@@ -4,8 +4,9 @@
 // with S, z and ε_i as in linear_output.wgsl (the block terms causal only).
 //
 // A workgroup of 16 lanes owns 8 queries × 64 value columns; lane l holds columns
-// 4l .. 4l + 3 of each query in a vec4. Per feature, the 8 queries' φ_q values are the same
-// in every lane, and each S value feeds 8 FMAs. Causal, lane l also sums the scores s_ij of
+// 4l .. 4l + 3 of each query in a vec4. Features come 64 at a time: lane l evaluates the 8
+// queries' φ_q of features 4l .. 4l + 3 once for every lane (one barrier hands them over);
+// then per feature each S value feeds 8 FMAs. Causal, lane l also sums the scores s_ij of
 // the chunk's keys 2l and 2l + 1 over the same features; one barrier hands them to every
 // lane for the block term. No other workgroup memory.
 
@@ -20,7 +21,11 @@ const QUERIES: u32 = 8u;    // rows of the output per workgroup
 const COLUMNS: u32 = 64u;   // LANES · 4
 const CHUNK: u32 = 32u;     // keys of a causal chunk (TILE of linear_state.wgsl)
 
+const FEATURE_BLOCK: u32 = 64u; // features per staged block: four per lane
+
 var<workgroup> scores: array<f32, 256>; // s_ij, [query r][key of the chunk]
+// The block's query features: feature ff's queries 0..3 at 2·ff, 4..7 at 2·ff + 1.
+var<workgroup> staged: array<vec4<f32>, 128>;
 
 @group(0) @binding(0) var<uniform> p: Params;
 // #include "attention/qkv.inc.wgsl"
@@ -107,28 +112,38 @@ fn main(
     var scores_low = array<vec4<f32>, 2>(vec4<f32>(0.0), vec4<f32>(0.0));  // queries 0..3
     var scores_high = array<vec4<f32>, 2>(vec4<f32>(0.0), vec4<f32>(0.0)); // queries 4..7
     var acc = rows8_zero(); // numerators of queries i0 .. i0 + 7, denominators in the extra column
-    for (var f = 0u; f < p.features; f++) {
-        let row = state_base + f * width;
-        var s = vec4<f32>(0.0);
-        for (var q = 0u; q < 4u; q++) {
-            if c + q < p.dv {
-                s[q] = state[row + c + q];
+    for (var block = 0u; block < p.features; block += FEATURE_BLOCK) {
+        for (var t = 0u; t < 4u; t++) {
+            // Features past the last are 0 (query_feature) and never read.
+            let f = block + 4u * lane + t;
+            let at = 2u * (4u * lane + t);
+            staged[at] = vec4<f32>(query_feature(head, i0, f, norms[0]), query_feature(head, i0 + 1u, f, norms[1]),
+                                   query_feature(head, i0 + 2u, f, norms[2]), query_feature(head, i0 + 3u, f, norms[3]));
+            staged[at + 1u] = vec4<f32>(query_feature(head, i0 + 4u, f, norms[4]), query_feature(head, i0 + 5u, f, norms[5]),
+                                        query_feature(head, i0 + 6u, f, norms[6]), query_feature(head, i0 + 7u, f, norms[7]));
+        }
+        workgroupBarrier();
+        for (var ff = 0u; ff < min(FEATURE_BLOCK, p.features - block); ff++) {
+            let f = block + ff;
+            let row = state_base + f * width;
+            var s = vec4<f32>(0.0);
+            for (var q = 0u; q < 4u; q++) {
+                s[q] = select(0.0, state[row + min(c + q, p.dv - 1u)], c + q < p.dv);
+            }
+            let z = state[row + p.dv];
+            let low = staged[2u * ff];
+            let high = staged[2u * ff + 1u];
+            acc = rows8_fma(acc, low, high, s, z);
+            if causal {
+                let k0 = key_or_zero(head, j0, f, scale);
+                let k1 = key_or_zero(head, j0 + 1u, f, scale);
+                scores_low[0] = fma(low, vec4<f32>(k0), scores_low[0]);
+                scores_high[0] = fma(high, vec4<f32>(k0), scores_high[0]);
+                scores_low[1] = fma(low, vec4<f32>(k1), scores_low[1]);
+                scores_high[1] = fma(high, vec4<f32>(k1), scores_high[1]);
             }
         }
-        let z = state[row + p.dv];
-        let low = vec4<f32>(query_feature(head, i0, f, norms[0]), query_feature(head, i0 + 1u, f, norms[1]),
-                            query_feature(head, i0 + 2u, f, norms[2]), query_feature(head, i0 + 3u, f, norms[3]));
-        let high = vec4<f32>(query_feature(head, i0 + 4u, f, norms[4]), query_feature(head, i0 + 5u, f, norms[5]),
-                             query_feature(head, i0 + 6u, f, norms[6]), query_feature(head, i0 + 7u, f, norms[7]));
-        acc = rows8_fma(acc, low, high, s, z);
-        if causal {
-            let k0 = key_or_zero(head, j0, f, scale);
-            let k1 = key_or_zero(head, j0 + 1u, f, scale);
-            scores_low[0] = fma(low, vec4<f32>(k0), scores_low[0]);
-            scores_high[0] = fma(high, vec4<f32>(k0), scores_high[0]);
-            scores_low[1] = fma(low, vec4<f32>(k1), scores_low[1]);
-            scores_high[1] = fma(high, vec4<f32>(k1), scores_high[1]);
-        }
+        workgroupBarrier();
     }
     if causal {
         for (var t = 0u; t < 2u; t++) {

@@ -4,8 +4,10 @@
 // written to state[head][split][f][dv + 1] as the tiled kernel writes it.
 //
 // A workgroup of 16 lanes owns 8 features × 64 value columns of one split; lane l holds
-// columns 4l .. 4l + 3 of each feature in a vec4. Per key, the 8 features φ_k(k_j)[f] are
-// the same in every lane, and each v value feeds 8 FMAs. No workgroup memory, no barrier.
+// columns 4l .. 4l + 3 of each feature in a vec4. Keys come 32 at a time (a causal chunk):
+// lane l evaluates the 8 features φ_k(k_j)[f] of keys 2l and 2l + 1 once for every lane (one
+// barrier hands them over), instead of every lane evaluating all of them; then per key each
+// v value feeds 8 FMAs.
 
 // #include "attention/linear_common.inc.wgsl"
 
@@ -16,6 +18,10 @@
 const LANES: u32 = 16u;
 const FEATURES: u32 = 8u;   // rows of S per workgroup
 const COLUMNS: u32 = 64u;   // LANES · 4
+const KEYS: u32 = 32u;      // keys per staged block: two per lane
+
+// The block's key features: key kk's features f0 .. f0 + 3 at 2·kk, f0 + 4 .. f0 + 7 at 2·kk + 1.
+var<workgroup> staged: array<vec4<f32>, 64>;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> k: array<f32>;
@@ -64,20 +70,26 @@ fn main(
     let last = min(p.n, first + p.keys_per_split);
 
     var acc = rows8_zero(); // S of features f0 .. f0 + 7, z in the extra column
-    for (var j = first; j < last; j++) {
-        let row = head * p.n + j;
-        let base = p.v_offset + row * p.dv;
-        var w = vec4<f32>(0.0);
-        for (var q = 0u; q < 4u; q++) {
-            if c + q < p.dv {
-                w[q] = read_v(base + c + q);
-            }
+    for (var block = first; block < last; block += KEYS) {
+        for (var t = 0u; t < 2u; t++) {
+            // Keys past the last are evaluated at the last and never read.
+            let row = head * p.n + min(block + 2u * lane + t, last - 1u);
+            let at = 2u * (2u * lane + t);
+            staged[at] = vec4<f32>(feature_or_zero(row, f0, scale), feature_or_zero(row, f0 + 1u, scale),
+                                   feature_or_zero(row, f0 + 2u, scale), feature_or_zero(row, f0 + 3u, scale));
+            staged[at + 1u] = vec4<f32>(feature_or_zero(row, f0 + 4u, scale), feature_or_zero(row, f0 + 5u, scale),
+                                        feature_or_zero(row, f0 + 6u, scale), feature_or_zero(row, f0 + 7u, scale));
         }
-        let low = vec4<f32>(feature_or_zero(row, f0, scale), feature_or_zero(row, f0 + 1u, scale),
-                            feature_or_zero(row, f0 + 2u, scale), feature_or_zero(row, f0 + 3u, scale));
-        let high = vec4<f32>(feature_or_zero(row, f0 + 4u, scale), feature_or_zero(row, f0 + 5u, scale),
-                             feature_or_zero(row, f0 + 6u, scale), feature_or_zero(row, f0 + 7u, scale));
-        acc = rows8_fma(acc, low, high, w, 1.0);
+        workgroupBarrier();
+        for (var kk = 0u; kk < min(KEYS, last - block); kk++) {
+            let base = p.v_offset + (head * p.n + block + kk) * p.dv;
+            var w = vec4<f32>(0.0);
+            for (var q = 0u; q < 4u; q++) {
+                w[q] = select(0.0, read_v(base + min(c + q, p.dv - 1u)), c + q < p.dv);
+            }
+            acc = rows8_fma(acc, staged[2u * kk], staged[2u * kk + 1u], w, 1.0);
+        }
+        workgroupBarrier();
     }
 
     let width = p.dv + 1u;
