@@ -208,6 +208,39 @@ fn gpu_products_match_the_cpu_path_and_are_equivariant() {
     }
 }
 
+/// With `GpuOptions::unrolled_max_terms` raised past a table's terms the table is written out
+/// (CG and Gaunt 0..5 ⊗ 0..5 → 0..5: 5265 and 2907 terms; the CG one is past the default
+/// 4096 and compiles in about 1.8 s on lavapipe), and agrees with the CPU path.
+#[test]
+fn a_raised_term_limit_writes_out_larger_tables() {
+    let Some(gpu) = common::gpu_with(wgkernels::GpuOptions {
+        tuning: wgkernels::Tuning::Force("unrolled".into()),
+        unrolled_max_terms: 6000,
+        ..Default::default()
+    }) else {
+        return;
+    };
+    let cpu = Context::cpu();
+    let mut rng = common::rng();
+    let (n, c, l) = (3, 2, 5);
+    let x1 = coefficients(&mut rng, n * c, l);
+    let x2 = coefficients(&mut rng, n * c, l);
+    let run = |ctx: &Context, kind: Coefficients| -> Vec<f32> {
+        let t1 = ctx.tensor(&x1, &[n, c, reference::dim(l)]).unwrap();
+        let t2 = ctx.tensor(&x2, &[n, c, reference::dim(l)]).unwrap();
+        let out = match kind {
+            Coefficients::ClebschGordan => so3::cg_product(ctx, &t1, &t2, l),
+            Coefficients::Gaunt => so3::gaunt_product(ctx, &t1, &t2, l, GauntMethod::Direct),
+        };
+        out.unwrap().to_vec().unwrap()
+    };
+    for kind in [Coefficients::ClebschGordan, Coefficients::Gaunt] {
+        let want: Vec<f64> = run(&cpu, kind).iter().map(|&v| v as f64).collect();
+        let err = relative_error(&run(&gpu, kind), &want);
+        assert!(err < 1e-5, "{kind:?} 0..{l} written out: {err:e}");
+    }
+}
+
 #[test]
 fn bad_product_arguments_are_errors() {
     for ctx in [Some(Context::cpu()), common::gpu()].into_iter().flatten() {

@@ -25,6 +25,7 @@ mod plot;
 mod report;
 mod second;
 mod so3;
+mod so3_large;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -47,10 +48,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         figures: Vec::new(),
     };
     type Family = fn(&Context, &mut StdRng, &mut report::Report) -> wgkernels::Result<()>;
-    let families: [(&str, Family); 7] = [
+    let families: [(&str, Family); 8] = [
         ("linalg", linalg::rows),
         ("dora", dora::rows),
         ("so3", so3::rows),
+        ("so3_large", so3_large::rows),
         ("equivariant", equivariant::rows),
         ("second", second::rows),
         ("mfac", mfac::rows),

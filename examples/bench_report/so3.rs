@@ -346,11 +346,11 @@ fn change_of_basis_terms(l: usize) -> usize {
     (2 * terms) as usize
 }
 
-fn setting_shape(rows: usize, l: usize, lout: usize) -> String {
+pub fn setting_shape(rows: usize, l: usize, lout: usize) -> String {
     format!("n·c={rows}, 0..{l}⊗0..{l}→0..{lout}")
 }
 
-fn wide(x: &[f32]) -> Vec<f64> {
+pub fn wide(x: &[f32]) -> Vec<f64> {
     x.iter().map(|&v| v as f64).collect()
 }
 

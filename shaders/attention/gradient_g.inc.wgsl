@@ -5,4 +5,4 @@
 fn read_g(i: u32) -> f32 { return g[i]; }
 
 // Elements i .. i + 3.
-fn read_g4(i: u32) -> vec4<f32> { return vec4<f32>(read_g(i), read_g(i + 1u), read_g(i + 2u), read_g(i + 3u)); }
+fn read4_g(i: u32) -> vec4<f32> { return vec4<f32>(read_g(i), read_g(i + 1u), read_g(i + 2u), read_g(i + 3u)); }

@@ -5,4 +5,4 @@
 fn read_g(i: u32) -> f32 { return g4[i >> 2u][i & 3u]; }
 
 // Elements i .. i + 3, i a multiple of 4.
-fn read_g4(i: u32) -> vec4<f32> { return g4[i >> 2u]; }
+fn read4_g(i: u32) -> vec4<f32> { return g4[i >> 2u]; }

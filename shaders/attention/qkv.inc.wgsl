@@ -12,6 +12,6 @@ fn read_v(i: u32) -> f32 { return v[i]; }
 
 // Elements i .. i + 3 of q, k or v (the rows forms' four-wide reads; qkv_vec4.inc.wgsl reads
 // them in one load where the host has aligned every row and offset to 4).
-fn read_q4(i: u32) -> vec4<f32> { return vec4<f32>(read_q(i), read_q(i + 1u), read_q(i + 2u), read_q(i + 3u)); }
-fn read_k4(i: u32) -> vec4<f32> { return vec4<f32>(read_k(i), read_k(i + 1u), read_k(i + 2u), read_k(i + 3u)); }
-fn read_v4(i: u32) -> vec4<f32> { return vec4<f32>(read_v(i), read_v(i + 1u), read_v(i + 2u), read_v(i + 3u)); }
+fn read4_q(i: u32) -> vec4<f32> { return vec4<f32>(read_q(i), read_q(i + 1u), read_q(i + 2u), read_q(i + 3u)); }
+fn read4_k(i: u32) -> vec4<f32> { return vec4<f32>(read_k(i), read_k(i + 1u), read_k(i + 2u), read_k(i + 3u)); }
+fn read4_v(i: u32) -> vec4<f32> { return vec4<f32>(read_v(i), read_v(i + 1u), read_v(i + 2u), read_v(i + 3u)); }

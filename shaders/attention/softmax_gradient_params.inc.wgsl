@@ -50,10 +50,10 @@ fn load_vec4(kind: u32, head: u32, row: u32, c: u32) -> vec4<f32> {
     let r = head * p.n + min(row, p.n - 1u);
     var value: vec4<f32>;
     switch kind {
-        case 0u: { value = read_q4(p.q_offset + r * p.dk + c); }
-        case 1u: { value = read_k4(p.k_offset + r * p.dk + c); }
-        case 2u: { value = read_v4(p.v_offset + r * p.dv + c); }
-        default: { value = read_g4(p.g_offset + r * p.dv + c); }
+        case 0u: { value = read4_q(p.q_offset + r * p.dk + c); }
+        case 1u: { value = read4_k(p.k_offset + r * p.dk + c); }
+        case 2u: { value = read4_v(p.v_offset + r * p.dv + c); }
+        default: { value = read4_g(p.g_offset + r * p.dv + c); }
     }
     return select(vec4<f32>(0.0), value, row < p.n);
 }

@@ -78,6 +78,14 @@ pub struct GpuOptions {
     /// workgroup-memory form everywhere, so that both can be tested on one adapter. Results
     /// agree to rounding. Default `true`.
     pub subgroups: bool,
+    /// The most coefficient terms an SO(3) product table (`cg_product`, Gaunt `Direct`, their
+    /// gradients, the weighted product) is written out for as FMAs with literal coefficients
+    /// (the products' `unrolled` form, the default on CPU adapters): at the default 4096,
+    /// 0..4 ⊗ 0..4 → 0..8 and smaller. A larger table takes longer to compile on first use
+    /// (lavapipe, cold: CG 0..5 ⊗ 0..5 → 0..5, 5265 terms, 1.8 s; 0..6, 11 896 terms, 4.3 s;
+    /// 0..7, 23 902 terms, 11.5 s; Mesa caches it on disk for later processes), then runs
+    /// 37–68× faster than the looping forms there: worth raising for long runs at high degree.
+    pub unrolled_max_terms: usize,
 }
 
 impl Default for GpuOptions {
@@ -93,6 +101,7 @@ impl Default for GpuOptions {
             wait_timeout: std::time::Duration::from_secs(300),
             tuning: Tuning::default(),
             subgroups: true,
+            unrolled_max_terms: UNROLLED_MAX_TERMS,
         }
     }
 }
@@ -119,6 +128,11 @@ impl GpuOptions {
 /// unit of a large GPU (an H100 has 132). Not yet sized on real hardware.
 pub(crate) const SPLIT_K_BELOW_TILES: u32 = 256;
 
+/// Default of [`GpuOptions::unrolled_max_terms`]: 0..4 ⊗ 0..4 → 0..8 (3741 CG terms) and
+/// smaller are written out. Past it the driver's compile time (lavapipe: seconds) outgrows
+/// what the form saves in a short run, and the looping forms run.
+pub(crate) const UNROLLED_MAX_TERMS: usize = 4096;
+
 /// Workgroup size of the element-wise kernels (fill, copy, element-wise).
 pub(crate) const ELEMENTWISE_WORKGROUP: u32 = 256;
 
@@ -144,6 +158,8 @@ pub(crate) struct GpuDevice {
     /// Whether kernels use their subgroup forms: the device has `wgpu::Features::SUBGROUP`
     /// and [`GpuOptions::subgroups`] allows it.
     pub subgroups: bool,
+    /// See [`GpuOptions::unrolled_max_terms`].
+    pub unrolled_max_terms: usize,
     pipelines: Mutex<HashMap<pipelines::KernelKey, Arc<Kernel>>>,
     constants: Mutex<HashMap<String, Arc<PooledBuffer>>>,
     /// Why the device was lost, once it is: every later call fails with it.
@@ -211,6 +227,7 @@ impl GpuDevice {
             wait_timeout: options.wait_timeout,
             tuner: tune::Tuner::new(options.tuning.clone(), tune::adapter_key(&info)),
             subgroups: options.subgroups && device.features().contains(wgpu::Features::SUBGROUP),
+            unrolled_max_terms: options.unrolled_max_terms,
             pool: Arc::new(BufferPool::new()),
             pipelines: Mutex::new(HashMap::new()),
             constants: Mutex::new(HashMap::new()),

@@ -67,7 +67,9 @@ pub(crate) fn variant_key(operands: &[(&str, DType)]) -> String {
 mod tests {
     use super::*;
 
-    /// Every shader with `read_<name>` loaders validates with naga in every dtype.
+    /// Every shader with `read_<name>` loaders validates with naga in every dtype. (A loader
+    /// over some other binding — `read_q` of `attention/qkv_vec4.inc.wgsl`, over q as vec4s —
+    /// belongs to an f32-only kernel, which the host never specializes.)
     #[test]
     fn every_half_precision_form_validates() {
         let mut checked = 0;
@@ -77,6 +79,7 @@ mod tests {
                 .split("fn read_")
                 .skip(1)
                 .filter_map(|rest| rest.split('(').next())
+                .filter(|name| source.contains(&format!("var<storage, read> {name}: array<f32>;")))
                 .collect();
             for dtype in [DType::F16, DType::BF16] {
                 let operands: Vec<(&str, DType)> = names.iter().map(|n| (*n, dtype)).collect();

@@ -7,7 +7,7 @@ use crate::op::Gpu;
 use crate::so3::products::launch::{launch_products, ProductShape};
 use crate::so3::products::tables::{PathTable, ProductTable};
 
-use super::unrolled::{self, UNROLLED_MAX_TERMS};
+use super::unrolled;
 use crate::{Result, Tensor};
 
 const SPARSE_PRODUCT: Shader = shader!("so3/sparse_product.wgsl");
@@ -23,7 +23,8 @@ enum SparseForm {
     /// (sparse_product_rows.wgsl).
     Outputs,
     /// A thread per row, the table written out as FMAs (sparse_product_unrolled.wgsl), for
-    /// tables of up to [`UNROLLED_MAX_TERMS`] terms.
+    /// tables of up to [`GpuOptions::unrolled_max_terms`](crate::GpuOptions::unrolled_max_terms)
+    /// terms.
     Unrolled,
 }
 
@@ -46,9 +47,9 @@ impl SparseForm {
         SparseForm::ALL.into_iter().find(|form| form.name() == name)
     }
 
-    /// The forms that can run `table`.
-    fn for_table(table: &ProductTable) -> Vec<SparseForm> {
-        let unrolls = table.terms.len() <= UNROLLED_MAX_TERMS;
+    /// The forms that can run `table`, written out up to `max_terms` terms.
+    fn for_table(table: &ProductTable, max_terms: usize) -> Vec<SparseForm> {
+        let unrolls = table.terms.len() <= max_terms;
         SparseForm::ALL
             .into_iter()
             .filter(|form| *form != SparseForm::Unrolled || unrolls)
@@ -62,7 +63,7 @@ impl SparseForm {
     /// per-edge products (l ≤ 2, 9 terms) it is 4–8× faster.
     fn default_for(gpu: &Gpu<'_>, table: &ProductTable, dims: [usize; 3]) -> SparseForm {
         let cpu = gpu.device_type == wgpu::DeviceType::Cpu;
-        if cpu && table.terms.len() <= UNROLLED_MAX_TERMS {
+        if cpu && table.terms.len() <= gpu.unrolled_max_terms {
             SparseForm::Unrolled
         } else if dims.into_iter().max().unwrap_or(0) <= PER_OUTPUT_MAX_DIM {
             SparseForm::Outputs
@@ -129,7 +130,7 @@ pub(crate) fn sparse_product(
         operand_types.push(("weights", w.tensor.dtype()));
     }
     let (d1, d2) = (x1.shape()[2], x2.shape()[2]);
-    let forms = SparseForm::for_table(product);
+    let forms = SparseForm::for_table(product, gpu.unrolled_max_terms);
     let names: Vec<String> = forms.iter().map(|f| f.name().to_string()).collect();
     let default = SparseForm::default_for(gpu, product, [d1, d2, shape.d3]).name();
     let dtypes: Vec<String> = operand_types.iter().map(|(_, t)| t.to_string()).collect();
@@ -324,7 +325,8 @@ pub(crate) fn path_gradient(
 
 #[cfg(test)]
 mod tests {
-    use super::{SparseForm, UNROLLED_MAX_TERMS};
+    use super::SparseForm;
+    use crate::gpu::UNROLLED_MAX_TERMS;
     use crate::so3::products::tables::{product_table, Coefficients};
 
     /// Tables up to the limit are written out; past it only the looping forms compete.
@@ -333,10 +335,12 @@ mod tests {
         let cg = |l: usize, lout: usize| product_table(Coefficients::ClebschGordan, l, l, lout);
         let (small, large) = (cg(4, 8), cg(5, 5));
         assert!(small.terms.len() <= UNROLLED_MAX_TERMS && large.terms.len() > UNROLLED_MAX_TERMS);
-        assert!(SparseForm::for_table(&small).contains(&SparseForm::Unrolled));
+        assert!(SparseForm::for_table(&small, UNROLLED_MAX_TERMS).contains(&SparseForm::Unrolled));
         assert_eq!(
-            SparseForm::for_table(&large),
+            SparseForm::for_table(&large, UNROLLED_MAX_TERMS),
             [SparseForm::Staged, SparseForm::Outputs]
         );
+        // A raised limit writes the larger table out too.
+        assert!(SparseForm::for_table(&large, 6000).contains(&SparseForm::Unrolled));
     }
 }

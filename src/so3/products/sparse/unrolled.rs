@@ -11,11 +11,6 @@ use crate::so3::products::tables::ProductTable;
 /// The template, with its `// #unrolled: ` marks.
 const TEMPLATE: Shader = crate::gpu::shader!("so3/sparse_product_unrolled.wgsl");
 
-/// The most terms a table is written out for: 0..4 ⊗ 0..4 → 0..8 (3741 CG terms) and
-/// smaller. Past it the driver's compile time (lavapipe: seconds) outgrows what the form
-/// saves, and the looping forms run.
-pub(crate) const UNROLLED_MAX_TERMS: usize = 4096;
-
 /// The kernel of `table` (known to the caller as `key`), weighted by path or not, written
 /// once per process: a string per table, kept for the pipelines' lifetime.
 pub(crate) fn shader(key: &str, table: &ProductTable, weighted: bool) -> Shader {
