@@ -164,18 +164,18 @@ pub(super) fn split_keys(
     (dims.n.div_ceil(keys_per_split), keys_per_split)
 }
 
-/// Whether `op` on `dims` runs in registers (`"rows"`) rather than in tiles: forced,
-/// remembered, or timed by `run` (which runs one form) on the first call of its shape class
-/// (`op [heads, n, dk, dv] <what> <dtypes>`, heads and n to powers of two); the default is
-/// registers on CPU adapters, tiles elsewhere.
-pub(super) fn choose_rows(
+/// Runs `op` on `dims` by `run` (which runs one form: in registers, `"rows"`, when given
+/// `true`, else in tiles) in the form chosen for it: forced, remembered, or timed by `run` on
+/// the first call of its shape class (`op [heads, n, dk, dv] <what> <dtypes>`, heads and n to
+/// powers of two); the default is registers on CPU adapters, tiles elsewhere.
+pub(super) fn run_chosen_form(
     gpu: &Gpu<'_>,
     op: &str,
     dims: Dims,
     what: &str,
     inputs: &[&Tensor],
     mut run: impl FnMut(bool) -> Result<()>,
-) -> Result<bool> {
+) -> Result<()> {
     let p = |x: usize| x.max(1).next_power_of_two();
     let dtypes: Vec<String> = inputs.iter().map(|t| t.dtype().to_string()).collect();
     let (heads, n) = (p(dims.heads), p(dims.n));
@@ -194,7 +194,7 @@ pub(super) fn choose_rows(
         run(form == "rows")?;
         gpu.wait()
     })?;
-    Ok(chosen == "rows")
+    run(chosen == "rows")
 }
 
 /// Linear attention: key scale (norm-aware), per-split states, scan, then the queries, in
@@ -209,15 +209,14 @@ pub(super) fn linear(
 ) -> Result<()> {
     const OP: &str = "attention::linear";
     let _call = crate::call::Call::enter(OP);
-    let rows = choose_rows(
+    run_chosen_form(
         gpu,
         OP,
         dims,
         &format!("{map:?} causal {causal}"),
         &inputs,
         |rows| linear_form(gpu, dims, map, causal, rows, inputs, out),
-    )?;
-    linear_form(gpu, dims, map, causal, rows, inputs, out)
+    )
 }
 
 /// [`linear`] in registers (`rows`) or in tiles.
@@ -385,15 +384,14 @@ pub(super) fn softmax(
 ) -> Result<()> {
     const OP: &str = "attention::softmax";
     let _call = crate::call::Call::enter(OP);
-    let rows = choose_rows(
+    run_chosen_form(
         gpu,
         OP,
         dims,
         &format!("causal {causal}"),
         &inputs,
         |rows| softmax_form(gpu, dims, causal, rows, inputs, (out, lse)),
-    )?;
-    softmax_form(gpu, dims, causal, rows, inputs, (out, lse))
+    )
 }
 
 /// [`softmax`] in registers (`rows`: softmax_rows.wgsl) or in tiles (softmax.wgsl).

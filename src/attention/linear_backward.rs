@@ -23,7 +23,7 @@
 use std::sync::Arc;
 
 use super::kernels::{
-    choose_rows, key_splits, record_key_max, split_keys, Scan, ScanParams, KEY_MAX,
+    key_splits, record_key_max, run_chosen_form, split_keys, Scan, ScanParams, KEY_MAX,
     STATE_ROWS_WORKGROUPS, STATE_SCAN, TILE,
 };
 use super::reference::{feature_len, EPS};
@@ -322,10 +322,9 @@ pub(super) fn run(
     const OP: &str = "attention::linear_backward";
     let _call = crate::call::Call::enter(OP);
     let what = format!("{map:?} causal {causal}");
-    let rows = choose_rows(gpu, OP, dims, &what, &inputs, |rows| {
+    run_chosen_form(gpu, OP, dims, &what, &inputs, |rows| {
         run_form(gpu, dims, (map, causal), rows, inputs, grads)
-    })?;
-    run_form(gpu, dims, (map, causal), rows, inputs, grads)
+    })
 }
 
 /// [`run`] with its chunked products in registers (`registers`) or in tiles.

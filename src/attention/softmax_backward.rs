@@ -5,11 +5,11 @@
 //! `exp(q_i·k_j/√dk − lse_i)` from the log-sum-exp. Each workgroup covers up to 128 output
 //! columns, so that the scores of a block are computed once for all of them.
 //!
-//! Two forms, chosen by the tuner as the forward's are ([`super::kernels::choose_rows`]):
+//! Two forms, chosen by the tuner as the forward's are ([`super::kernels::run_chosen_form`]):
 //! `tiles` (32 rows per workgroup through workgroup memory) and `rows`
 //! (`softmax_*_gradient_rows.wgsl`: 8 rows × 64 columns per workgroup in registers).
 
-use super::kernels::{choose_rows, reads_vec4, TILE};
+use super::kernels::{reads_vec4, run_chosen_form, TILE};
 use super::Dims;
 use crate::gpu::{shader, Operand, Shader};
 use crate::op::Gpu;
@@ -59,15 +59,14 @@ pub(super) fn run(
 ) -> Result<()> {
     const OP: &str = "attention::softmax_backward";
     let _call = crate::call::Call::enter(OP);
-    let rows = choose_rows(
+    run_chosen_form(
         gpu,
         OP,
         dims,
         &format!("causal {causal}"),
         &inputs,
         |rows| run_form(gpu, dims, causal, rows, inputs, grads),
-    )?;
-    run_form(gpu, dims, causal, rows, inputs, grads)
+    )
 }
 
 /// [`run`] in registers (`rows`) or in tiles.
